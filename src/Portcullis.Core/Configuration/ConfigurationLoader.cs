@@ -1,0 +1,378 @@
+using System.Net;
+using Portcullis.Network;
+using YamlDotNet.RepresentationModel;
+
+namespace Portcullis.Configuration;
+
+/// <summary>Reads and validates a <see cref="GatewayConfiguration"/>; reports every error at once.</summary>
+public static class ConfigurationLoader
+{
+    /// <summary>Loads <paramref name="path"/>; throws <see cref="ConfigurationException"/> listing every error.</summary>
+    public static GatewayConfiguration Load(string path)
+    {
+        var (config, errors) = TryLoad(path);
+        return errors.Count > 0 || config is null ? throw new ConfigurationException(errors) : config;
+    }
+
+    public static (GatewayConfiguration? Config, IReadOnlyList<ConfigError> Errors) TryLoad(string path)
+    {
+        var errors = new List<ConfigError>();
+        var full = Path.GetFullPath(path);
+        string text;
+        try
+        {
+            text = File.ReadAllText(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.Add(new ConfigError(full, 0, "(file)", $"cannot read the configuration file: {ex.Message}"));
+            return (null, errors);
+        }
+        var config = Parse(text, full, errors);
+        return (errors.Count == 0 ? config : null, errors);
+    }
+
+    /// <summary>Parses and validates configuration text as if read from <paramref name="sourcePath"/>.</summary>
+    public static GatewayConfiguration? Parse(string text, string sourcePath, List<ConfigError> errors)
+    {
+        var binder = new YamlBinder(sourcePath, errors);
+        var documents = binder.Parse(text);
+        if (errors.Count > 0)
+        {
+            return null;
+        }
+        if (documents.Count != 1)
+        {
+            errors.Add(new ConfigError(sourcePath, 0, "(document)", $"expected exactly one YAML document, found {documents.Count}"));
+            return null;
+        }
+        var root = documents[0].RootNode;
+        var config = binder.Bind<GatewayConfiguration>(root, "");
+        config.SourcePath = sourcePath;
+        config.BaseDirectory = Path.GetDirectoryName(sourcePath) ?? ".";
+        new Validator(config, root as YamlMappingNode, binder).Run();
+        return config;
+    }
+
+    private sealed class Validator(GatewayConfiguration c, YamlMappingNode? root, YamlBinder binder)
+    {
+        public void Run()
+        {
+            if (c.ApiVersion != GatewayConfiguration.ApiVersionValue)
+            {
+                Fail("apiVersion", c.ApiVersion.Length == 0 ? "is required: portcullis.dev/v1alpha1" : $"\"{c.ApiVersion}\" is not supported; use portcullis.dev/v1alpha1");
+            }
+            if (c.Kind != GatewayConfiguration.KindValue)
+            {
+                Fail("kind", c.Kind.Length == 0 ? "is required: GatewayConfiguration" : $"\"{c.Kind}\" is not GatewayConfiguration");
+            }
+
+            for (var i = 0; i < c.Listeners.Count; i++)
+            {
+                if (!TryParseEndpoint(c.Listeners[i].Address, out _))
+                {
+                    Fail($"listeners[{i}].address", $"\"{c.Listeners[i].Address}\" is not host:port (127.0.0.1:6443, [::1]:6443, 0.0.0.0:6443)");
+                }
+            }
+
+            if (c.Tls is null)
+            {
+                Fail("tls", "is required: serve is HTTPS only (set tls.certFile and tls.keyFile)");
+            }
+            else
+            {
+                RequireFile("tls.certFile", c.Tls.CertFile, required: true);
+                RequireFile("tls.keyFile", c.Tls.KeyFile, required: true);
+                RequireFile("tls.clientCAFile", c.Tls.ClientCAFile);
+                RequireFile("tls.revocationFile", c.Tls.RevocationFile);
+                OneOf("tls.minVersion", c.Tls.MinVersion, ["VersionTLS12", "VersionTLS13"]);
+                for (var i = 0; i < c.Tls.CipherSuites.Count; i++)
+                {
+                    if (!TlsCipherSuites.IsAllowed(c.Tls.CipherSuites[i]))
+                    {
+                        Fail($"tls.cipherSuites[{i}]", $"\"{c.Tls.CipherSuites[i]}\" is not an allowed suite; use ECDHE with AEAD or TLS 1.3 suites ({string.Join(", ", TlsCipherSuites.Allowed)})");
+                    }
+                }
+            }
+
+            Cidrs("network.allow", c.Network.Allow);
+            Cidrs("network.deny", c.Network.Deny);
+            Cidrs("network.trustedProxies", c.Network.TrustedProxies);
+            var ban = c.Network.AutoBan;
+            Positive("network.autoBan.failures", ban.Failures);
+            PositiveTime("network.autoBan.window", ban.Window);
+            PositiveTime("network.autoBan.duration", ban.Duration);
+            if (ban.MaxDuration < ban.Duration)
+            {
+                Fail("network.autoBan.maxDuration", "must not be shorter than network.autoBan.duration");
+            }
+
+            var authn = c.Authentication;
+            foreach (var p in authn.Anonymous.Paths.Select((p, i) => (p, i)))
+            {
+                if (!p.p.StartsWith('/'))
+                {
+                    Fail($"authentication.anonymous.paths[{p.i}]", $"\"{p.p}\" must start with /");
+                }
+            }
+            RequireFile("authentication.tokenAuthFile", authn.TokenAuthFile);
+            for (var i = 0; i < authn.ServiceAccount.KeyFiles.Count; i++)
+            {
+                RequireFile($"authentication.serviceAccount.keyFiles[{i}]", authn.ServiceAccount.KeyFiles[i], required: true);
+            }
+            RequireFile("authentication.authenticationConfigFile", authn.AuthenticationConfigFile);
+            RequireFile("authentication.oidc.caFile", authn.Oidc.CaFile);
+            RequireFile("authentication.webhook.configFile", authn.Webhook.ConfigFile);
+            OneOf("authentication.webhook.version", authn.Webhook.Version, ["v1", "v1beta1"]);
+            if (authn.Oidc.IssuerURL.Length > 0)
+            {
+                if (!Uri.TryCreate(authn.Oidc.IssuerURL, UriKind.Absolute, out var issuer) || issuer.Scheme != Uri.UriSchemeHttps)
+                {
+                    Fail("authentication.oidc.issuerURL", $"\"{authn.Oidc.IssuerURL}\" must be an https:// URL");
+                }
+                if (authn.Oidc.ClientID.Length == 0)
+                {
+                    Fail("authentication.oidc.clientID", "is required when authentication.oidc.issuerURL is set");
+                }
+                if (authn.AuthenticationConfigFile.Length > 0)
+                {
+                    Fail("authentication.oidc", "cannot be combined with authentication.authenticationConfigFile (as --oidc-* flags and --authentication-config are exclusive)");
+                }
+            }
+            foreach (var (alg, i) in authn.Oidc.SigningAlgs.Select((a, i) => (a, i)))
+            {
+                OneOf($"authentication.oidc.signingAlgs[{i}]", alg, ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"]);
+            }
+
+            var authz = c.Authorization;
+            if (authz.Modes.Count == 0)
+            {
+                Fail("authorization.modes", "must name at least one mode: AlwaysAllow, AlwaysDeny, RBAC or Webhook");
+            }
+            for (var i = 0; i < authz.Modes.Count; i++)
+            {
+                OneOf($"authorization.modes[{i}]", authz.Modes[i], AuthorizationModes.All);
+            }
+            if (authz.Modes.Distinct(StringComparer.Ordinal).Count() != authz.Modes.Count)
+            {
+                Fail("authorization.modes", "names a mode twice");
+            }
+            RequireFile("authorization.denyListFile", authz.DenyListFile);
+            for (var i = 0; i < authz.Rbac.Manifests.Count; i++)
+            {
+                var resolved = c.Resolve(authz.Rbac.Manifests[i]);
+                if (!File.Exists(resolved) && !Directory.Exists(resolved))
+                {
+                    Fail($"authorization.rbac.manifests[{i}]", $"no such file or folder: {resolved}");
+                }
+            }
+            if (authz.Modes.Contains(AuthorizationModes.Webhook) && authz.Webhook.ConfigFile.Length == 0)
+            {
+                Fail("authorization.webhook.configFile", "is required when authorization.modes contains Webhook");
+            }
+            RequireFile("authorization.webhook.configFile", authz.Webhook.ConfigFile);
+            OneOf("authorization.webhook.version", authz.Webhook.Version, ["v1", "v1beta1"]);
+            OneOf("authorization.webhook.failurePolicy", authz.Webhook.FailurePolicy, ["NoOpinion", "Deny"]);
+            for (var i = 0; i < authz.NetworkScopes.Count; i++)
+            {
+                var scope = authz.NetworkScopes[i];
+                if (scope.Subjects.Count == 0)
+                {
+                    Fail($"authorization.networkScopes[{i}].subjects", "must name at least one subject");
+                }
+                for (var j = 0; j < scope.Subjects.Count; j++)
+                {
+                    OneOf($"authorization.networkScopes[{i}].subjects[{j}].kind", scope.Subjects[j].Kind, ["User", "Group", "ServiceAccount"]);
+                }
+                if (scope.Allow.Count == 0)
+                {
+                    Fail($"authorization.networkScopes[{i}].allow", "must list at least one CIDR");
+                }
+                Cidrs($"authorization.networkScopes[{i}].allow", scope.Allow);
+            }
+
+            var adm = c.Admission;
+            RequireFile("admission.admissionControlConfigFile", adm.AdmissionControlConfigFile);
+            Positive("admission.priorityAndFairness.maxRequestsInflight", adm.PriorityAndFairness.MaxRequestsInflight);
+            Positive("admission.priorityAndFairness.maxMutatingRequestsInflight", adm.PriorityAndFairness.MaxMutatingRequestsInflight);
+            for (var i = 0; i < adm.PriorityAndFairness.ConfigFiles.Count; i++)
+            {
+                RequireFile($"admission.priorityAndFairness.configFiles[{i}]", adm.PriorityAndFairness.ConfigFiles[i], required: true);
+            }
+            for (var i = 0; i < adm.RateLimits.Count; i++)
+            {
+                OneOf($"admission.rateLimits[{i}].type", adm.RateLimits[i].Type, ["User", "SourceIP", "Namespace", "Server"]);
+                if (adm.RateLimits[i].Qps <= 0)
+                {
+                    Fail($"admission.rateLimits[{i}].qps", "must be positive");
+                }
+                Positive($"admission.rateLimits[{i}].burst", adm.RateLimits[i].Burst);
+            }
+            if (adm.Store != "memory" && !adm.Store.StartsWith("redis://", StringComparison.Ordinal))
+            {
+                Fail("admission.store", $"\"{adm.Store}\" must be memory or redis://host:port");
+            }
+
+            var audit = c.Audit;
+            RequireFile("audit.policyFile", audit.PolicyFile);
+            OneOf("audit.log.mode", audit.Log.Mode, ["blocking", "blocking-strict", "batch"]);
+            NonNegative("audit.log.maxAge", audit.Log.MaxAge);
+            NonNegative("audit.log.maxBackup", audit.Log.MaxBackup);
+            NonNegative("audit.log.maxSize", audit.Log.MaxSize);
+            if (audit.Log.Path.Length > 0 && audit.Log.Path != "-")
+            {
+                var dir = Path.GetDirectoryName(c.Resolve(audit.Log.Path));
+                if (dir is not null && !Directory.Exists(dir))
+                {
+                    Fail("audit.log.path", $"the folder {dir} does not exist");
+                }
+            }
+            RequireFile("audit.webhook.configFile", audit.Webhook.ConfigFile);
+            OneOf("audit.webhook.mode", audit.Webhook.Mode, ["blocking", "blocking-strict", "batch"]);
+
+            if (c.Upstream is null)
+            {
+                Fail("upstream", "is required: upstream.kubeconfig names the kube-apiserver to forward to");
+            }
+            else
+            {
+                RequireFile("upstream.kubeconfig", c.Upstream.Kubeconfig, required: true);
+                OneOf("upstream.identity", c.Upstream.Identity, UpstreamIdentityModes.All);
+            }
+
+            if (!TryParseEndpoint(c.Admin.Address, out _))
+            {
+                Fail("admin.address", $"\"{c.Admin.Address}\" is not host:port");
+            }
+            OneOf("admin.logFormat", c.Admin.LogFormat, ["text", "json"]);
+        }
+
+        private void Fail(string field, string message) => binder.Error(Find(field), field, message);
+
+        // Finds the YAML node of a dotted field path (with [i] indexes) so errors carry its line.
+        private YamlNode? Find(string field)
+        {
+            YamlNode? node = root;
+            YamlNode? found = root;
+            foreach (var part in field.Split('.'))
+            {
+                var name = part;
+                var index = -1;
+                var bracket = part.IndexOf('[', StringComparison.Ordinal);
+                if (bracket >= 0)
+                {
+                    name = part[..bracket];
+                    _ = int.TryParse(part.AsSpan(bracket + 1, part.Length - bracket - 2), out index);
+                }
+                if (node is YamlMappingNode map && map.Children.TryGetValue(new YamlScalarNode(name), out var child))
+                {
+                    node = child;
+                    if (index >= 0 && child is YamlSequenceNode seq && index < seq.Children.Count)
+                    {
+                        node = seq.Children[index];
+                    }
+                    found = node;
+                }
+                else
+                {
+                    break;
+                }
+            }
+            return found;
+        }
+
+        private void RequireFile(string field, string path, bool required = false)
+        {
+            if (path.Length == 0)
+            {
+                if (required)
+                {
+                    Fail(field, "is required");
+                }
+                return;
+            }
+            var resolved = c.Resolve(path);
+            if (!File.Exists(resolved))
+            {
+                Fail(field, $"no such file: {resolved}");
+            }
+        }
+
+        private void OneOf(string field, string value, IReadOnlyList<string> allowed)
+        {
+            if (!allowed.Contains(value))
+            {
+                Fail(field, $"\"{value}\" is not one of {string.Join(", ", allowed)}");
+            }
+        }
+
+        private void Positive(string field, int value)
+        {
+            if (value <= 0)
+            {
+                Fail(field, "must be positive");
+            }
+        }
+
+        private void NonNegative(string field, int value)
+        {
+            if (value < 0)
+            {
+                Fail(field, "must not be negative");
+            }
+        }
+
+        private void PositiveTime(string field, TimeSpan value)
+        {
+            if (value <= TimeSpan.Zero)
+            {
+                Fail(field, "must be a positive duration");
+            }
+        }
+
+        private void Cidrs(string field, List<string> values) =>
+            CidrSet.Parse(values, (i, v) => Fail($"{field}[{i}]", $"\"{v}\" is not a CIDR (10.0.0.0/8, 2001:db8::/32) or IP address"));
+    }
+
+    /// <summary>Parses <c>host:port</c>, <c>[v6]:port</c>; host must be an IP address or <c>localhost</c>.</summary>
+    public static bool TryParseEndpoint(string text, out IPEndPoint endpoint)
+    {
+        endpoint = new IPEndPoint(IPAddress.Loopback, 0);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out var port) || port is < 0 or > 65535)
+        {
+            return false;
+        }
+        var host = text[..colon].Trim('[', ']');
+        if (host == "localhost")
+        {
+            endpoint = new IPEndPoint(IPAddress.Loopback, port);
+            return true;
+        }
+        if (!IPAddress.TryParse(host, out var address))
+        {
+            return false;
+        }
+        endpoint = new IPEndPoint(address, port);
+        return true;
+    }
+}
+
+/// <summary>The TLS cipher suites the gateway accepts in <c>tls.cipherSuites</c> (CIS 1.2.29's list).</summary>
+public static class TlsCipherSuites
+{
+    public static readonly IReadOnlyList<string> Allowed =
+    [
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ];
+
+    public static bool IsAllowed(string name) => Allowed.Contains(name);
+}

@@ -1,0 +1,248 @@
+namespace Portcullis.Configuration;
+
+// The configuration contract of ../../docs/configuration.md (CONFIG.md). Property names are the YAML field
+// names in camelCase; the binder maps them one to one. Defaults are the secure ones.
+
+/// <summary>The root document: <c>apiVersion: portcullis.dev/v1alpha1</c>, <c>kind: GatewayConfiguration</c>.</summary>
+public sealed class GatewayConfiguration
+{
+    public const string ApiVersionValue = "portcullis.dev/v1alpha1";
+    public const string KindValue = "GatewayConfiguration";
+
+    public string ApiVersion { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public List<ListenerConfiguration> Listeners { get; set; } = [];
+    public TlsConfiguration? Tls { get; set; }
+    public NetworkConfiguration Network { get; set; } = new();
+    public AuthenticationConfiguration Authentication { get; set; } = new();
+    public AuthorizationConfiguration Authorization { get; set; } = new();
+    public AdmissionConfiguration Admission { get; set; } = new();
+    public AuditConfiguration Audit { get; set; } = new();
+    public UpstreamConfiguration? Upstream { get; set; }
+    public AdminConfiguration Admin { get; set; } = new();
+
+    /// <summary>Directory of the config file; every relative path in it is resolved against this.</summary>
+    [NotInYaml] public string BaseDirectory { get; set; } = "";
+    /// <summary>Absolute path of the config file itself.</summary>
+    [NotInYaml] public string SourcePath { get; set; } = "";
+
+    /// <summary>Resolves a path from the file relative to <see cref="BaseDirectory"/>; empty stays empty.</summary>
+    public string Resolve(string? path) =>
+        string.IsNullOrEmpty(path) ? "" : Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(BaseDirectory, path));
+}
+
+/// <summary>Marks a property the YAML binder must not bind (computed or runtime-only).</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class NotInYamlAttribute : Attribute;
+
+public sealed class ListenerConfiguration
+{
+    public const string DefaultAddress = "127.0.0.1:6443";
+    public string Address { get; set; } = DefaultAddress;
+}
+
+public sealed class TlsConfiguration
+{
+    public string CertFile { get; set; } = "";
+    public string KeyFile { get; set; } = "";
+    public string MinVersion { get; set; } = "VersionTLS12";
+    public List<string> CipherSuites { get; set; } = [];
+    public string ClientCAFile { get; set; } = "";
+    public string RevocationFile { get; set; } = "";
+}
+
+public sealed class NetworkConfiguration
+{
+    public List<string> Allow { get; set; } = [];
+    public List<string> Deny { get; set; } = [];
+    public List<string> TrustedProxies { get; set; } = [];
+    public bool ProxyProtocol { get; set; }
+    public AutoBanConfiguration AutoBan { get; set; } = new();
+}
+
+public sealed class AutoBanConfiguration
+{
+    public bool Enabled { get; set; }
+    public int Failures { get; set; } = 20;
+    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan Duration { get; set; } = TimeSpan.FromMinutes(15);
+    public TimeSpan MaxDuration { get; set; } = TimeSpan.FromHours(24);
+    public string StateFile { get; set; } = "";
+}
+
+public sealed class AuthenticationConfiguration
+{
+    public AnonymousConfiguration Anonymous { get; set; } = new();
+    public string TokenAuthFile { get; set; } = "";
+    public ServiceAccountConfiguration ServiceAccount { get; set; } = new();
+    public OidcConfiguration Oidc { get; set; } = new();
+    public string AuthenticationConfigFile { get; set; } = "";
+    public TokenWebhookConfiguration Webhook { get; set; } = new();
+}
+
+public sealed class AnonymousConfiguration
+{
+    public bool Enabled { get; set; }
+    public List<string> Paths { get; set; } = [];
+}
+
+public sealed class ServiceAccountConfiguration
+{
+    public List<string> KeyFiles { get; set; } = [];
+    public List<string> Issuers { get; set; } = [];
+    public List<string> Audiences { get; set; } = [];
+}
+
+public sealed class OidcConfiguration
+{
+    public string IssuerURL { get; set; } = "";
+    public string ClientID { get; set; } = "";
+    public string UsernameClaim { get; set; } = "sub";
+    /// <summary>Null when unset: kube-apiserver's default-prefix rule applies.</summary>
+    public string? UsernamePrefix { get; set; }
+    public string GroupsClaim { get; set; } = "";
+    public string GroupsPrefix { get; set; } = "";
+    public Dictionary<string, string> RequiredClaims { get; set; } = [];
+    public string CaFile { get; set; } = "";
+    public List<string> SigningAlgs { get; set; } = ["RS256"];
+}
+
+public sealed class TokenWebhookConfiguration
+{
+    public string ConfigFile { get; set; } = "";
+    public TimeSpan CacheTTL { get; set; } = TimeSpan.FromMinutes(2);
+    public string Version { get; set; } = "v1";
+}
+
+public sealed class AuthorizationConfiguration
+{
+    public List<string> Modes { get; set; } = ["RBAC"];
+    public string DenyListFile { get; set; } = "";
+    public RbacConfiguration Rbac { get; set; } = new();
+    public AuthorizationWebhookConfiguration Webhook { get; set; } = new();
+    public List<NetworkScopeConfiguration> NetworkScopes { get; set; } = [];
+}
+
+public static class AuthorizationModes
+{
+    public const string AlwaysAllow = "AlwaysAllow";
+    public const string AlwaysDeny = "AlwaysDeny";
+    public const string Rbac = "RBAC";
+    public const string Webhook = "Webhook";
+    public static readonly IReadOnlyList<string> All = [AlwaysAllow, AlwaysDeny, Rbac, Webhook];
+}
+
+public sealed class RbacConfiguration
+{
+    public List<string> Manifests { get; set; } = [];
+}
+
+public sealed class AuthorizationWebhookConfiguration
+{
+    public string ConfigFile { get; set; } = "";
+    public TimeSpan AuthorizedTTL { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan UnauthorizedTTL { get; set; } = TimeSpan.FromSeconds(30);
+    public string Version { get; set; } = "v1";
+    /// <summary>Added field: NoOpinion (default, as kube-apiserver) or Deny.</summary>
+    public string FailurePolicy { get; set; } = "NoOpinion";
+    /// <summary>Added field: timeout of one SubjectAccessReview call.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed class NetworkScopeConfiguration
+{
+    public List<SubjectReference> Subjects { get; set; } = [];
+    public List<string> Allow { get; set; } = [];
+}
+
+/// <summary>An RBAC-style subject: kind User, Group or ServiceAccount.</summary>
+public sealed class SubjectReference
+{
+    public string Kind { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string Namespace { get; set; } = "";
+}
+
+public sealed class AdmissionConfiguration
+{
+    public string AdmissionControlConfigFile { get; set; } = "";
+    public PriorityAndFairnessConfiguration PriorityAndFairness { get; set; } = new();
+    public List<RateLimitConfiguration> RateLimits { get; set; } = [];
+    public string Store { get; set; } = "memory";
+}
+
+public sealed class PriorityAndFairnessConfiguration
+{
+    public bool Enabled { get; set; } = true;
+    public int MaxRequestsInflight { get; set; } = 400;
+    public int MaxMutatingRequestsInflight { get; set; } = 200;
+    public List<string> ConfigFiles { get; set; } = [];
+}
+
+public sealed class RateLimitConfiguration
+{
+    public string Type { get; set; } = "";
+    public double Qps { get; set; }
+    public int Burst { get; set; }
+}
+
+public sealed class AuditConfiguration
+{
+    public string PolicyFile { get; set; } = "";
+    public AuditLogConfiguration Log { get; set; } = new();
+    public AuditWebhookConfiguration Webhook { get; set; } = new();
+}
+
+public sealed class AuditLogConfiguration
+{
+    public string Path { get; set; } = "";
+    public int MaxAge { get; set; }
+    public int MaxBackup { get; set; }
+    public int MaxSize { get; set; }
+    public string Mode { get; set; } = "blocking";
+}
+
+public sealed class AuditWebhookConfiguration
+{
+    public string ConfigFile { get; set; } = "";
+    public string Mode { get; set; } = "batch";
+}
+
+public sealed class UpstreamConfiguration
+{
+    public string Kubeconfig { get; set; } = "";
+    public string Context { get; set; } = "";
+    public string Identity { get; set; } = UpstreamIdentityModes.Impersonate;
+}
+
+public static class UpstreamIdentityModes
+{
+    public const string Impersonate = "Impersonate";
+    public const string RequestHeader = "RequestHeader";
+    public const string Passthrough = "Passthrough";
+    public static readonly IReadOnlyList<string> All = [Impersonate, RequestHeader, Passthrough];
+}
+
+public sealed class AdminConfiguration
+{
+    public const string DefaultAddress = "127.0.0.1:9095";
+    public string Address { get; set; } = DefaultAddress;
+    /// <summary>Added field: how long a graceful shutdown waits for in-flight requests.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(15);
+    /// <summary>Added field: console log format, text or json.</summary>
+    public string LogFormat { get; set; } = "text";
+}
+
+/// <summary>One configuration error: where (file:line, field) and what.</summary>
+public sealed record ConfigError(string File, int Line, string Field, string Message)
+{
+    public override string ToString() =>
+        Line > 0 ? $"{File}:{Line}: {Field}: {Message}" : $"{File}: {Field}: {Message}";
+}
+
+/// <summary>Thrown when a configuration cannot be loaded; carries every error found.</summary>
+public sealed class ConfigurationException(IReadOnlyList<ConfigError> errors)
+    : Exception(string.Join(Environment.NewLine, errors))
+{
+    public IReadOnlyList<ConfigError> Errors { get; } = errors;
+}

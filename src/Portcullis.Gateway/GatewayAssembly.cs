@@ -1,0 +1,4 @@
+namespace Portcullis.Gateway;
+
+/// <summary>Marker for the gateway assembly.</summary>
+public static class GatewayAssembly;

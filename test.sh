@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Restores, builds with warnings as errors, runs every test project, and ends with the line
+#   tests: N passed, N failed, N skipped
+# which CI reads. Exits non-zero on any build or test failure.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+results=.test-results
+rm -rf "$results"
+mkdir -p "$results"
+
+if ! dotnet build Portcullis.slnx -c Release -warnaserror -nologo -v:q; then
+  echo "build failed"
+  echo "tests: 0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+status=0
+for project in tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  echo "== $name"
+  if ! dotnet test "$project" -c Release --no-build --nologo \
+        --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+        --logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=900000; then
+    status=1
+  fi
+done
+
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  get() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  p=$(get passed); f=$(get failed); e=$(get error); t=$(get timeout); n=$(get notExecuted)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0})); skipped=$((skipped + ${n:-0}))
+done
+projects=$(ls tests/*/*.csproj | wc -l)
+reports=$(ls "$results"/*.trx 2>/dev/null | wc -l)
+if [ "$reports" -lt "$projects" ]; then
+  echo "only $reports of $projects test projects reported results"
+  failed=$((failed + projects - reports)); status=1
+fi
+[ "$failed" -gt 0 ] && status=1
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $status

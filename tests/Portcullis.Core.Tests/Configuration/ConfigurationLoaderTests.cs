@@ -1,0 +1,133 @@
+using Portcullis.Configuration;
+
+namespace Portcullis.Core.Tests.Configuration;
+
+public sealed class ConfigurationLoaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private void WriteRequiredFiles()
+    {
+        Write("server.crt", "x");
+        Write("server.key", "x");
+        Write("upstream.kubeconfig", "x");
+    }
+
+    [Fact]
+    public void Minimal_valid_configuration_loads_with_secure_defaults()
+    {
+        WriteRequiredFiles();
+        var path = Write("portcullis.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: server.crt
+              keyFile: server.key
+            upstream:
+              kubeconfig: upstream.kubeconfig
+            """);
+
+        var config = ConfigurationLoader.Load(path);
+
+        Assert.False(config.Authentication.Anonymous.Enabled);
+        Assert.Equal(["RBAC"], config.Authorization.Modes);
+        Assert.Equal("Impersonate", config.Upstream!.Identity);
+        Assert.Equal(Path.Combine(_dir, "server.crt"), config.Resolve(config.Tls!.CertFile));
+        Assert.Equal(TimeSpan.FromMinutes(15), config.Network.AutoBan.Duration);
+    }
+
+    [Fact]
+    public void Every_error_is_reported_at_once_with_line_and_field()
+    {
+        var path = Write("bad.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: missing.crt
+              keyFile: missing.key
+              minVersion: VersionTLS10
+            network:
+              allow: [10.0.0.0/8, not-a-cidr]
+              autoBann: {}
+            authorization:
+              modes: [RBAC, Sometimes]
+            upstream:
+              kubeconfig: nope.kubeconfig
+              identity: Whoever
+            admin:
+              address: 99
+            """);
+
+        var (config, errors) = ConfigurationLoader.TryLoad(path);
+
+        Assert.Null(config);
+        var text = string.Join("\n", errors);
+        Assert.Contains("bad.yaml:4: tls.certFile: no such file", text);
+        Assert.Contains("bad.yaml:5: tls.keyFile: no such file", text);
+        Assert.Contains("bad.yaml:6: tls.minVersion: \"VersionTLS10\" is not one of", text);
+        Assert.Contains("bad.yaml:8: network.allow[1]: \"not-a-cidr\" is not a CIDR", text);
+        Assert.Contains("bad.yaml:9: network.autoBann: unknown field \"autoBann\" (did you mean \"autoBan\"?)", text);
+        Assert.Contains("bad.yaml:11: authorization.modes[1]: \"Sometimes\" is not one of", text);
+        Assert.Contains("bad.yaml:13: upstream.kubeconfig: no such file", text);
+        Assert.Contains("bad.yaml:14: upstream.identity: \"Whoever\"", text);
+        Assert.Contains("bad.yaml:16: admin.address: \"99\" is not host:port", text);
+        Assert.Equal(9, errors.Count);
+    }
+
+    [Fact]
+    public void Wrong_types_name_the_field()
+    {
+        WriteRequiredFiles();
+        var path = Write("types.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls: {certFile: server.crt, keyFile: server.key}
+            upstream: {kubeconfig: upstream.kubeconfig}
+            network:
+              autoBan:
+                enabled: maybe
+                failures: many
+                window: soon
+            authorization:
+              modes: RBAC
+            """);
+
+        var (_, errors) = ConfigurationLoader.TryLoad(path);
+
+        var text = string.Join("\n", errors);
+        Assert.Contains("types.yaml:7: network.autoBan.enabled: must be true or false", text);
+        Assert.Contains("types.yaml:8: network.autoBan.failures: must be a whole number", text);
+        Assert.Contains("types.yaml:9: network.autoBan.window: must be a duration", text);
+        Assert.Contains("types.yaml:11: authorization.modes: must be a list", text);
+    }
+
+    [Fact]
+    public void Yaml_syntax_error_names_the_line()
+    {
+        var path = Write("syntax.yaml", "apiVersion: portcullis.dev/v1alpha1\nkind: [unclosed\n");
+        var (_, errors) = ConfigurationLoader.TryLoad(path);
+        Assert.Single(errors);
+        Assert.Contains("syntax.yaml:", errors[0].ToString());
+    }
+
+    [Theory]
+    [InlineData("30s", 30)]
+    [InlineData("15m", 900)]
+    [InlineData("1h30m", 5400)]
+    [InlineData("500ms", 0.5)]
+    [InlineData("0", 0)]
+    public void Durations_parse_as_go_writes_them(string text, double seconds)
+    {
+        Assert.True(Durations.TryParse(text, out var value));
+        Assert.Equal(seconds, value.TotalSeconds, 3);
+    }
+}
