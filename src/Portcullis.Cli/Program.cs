@@ -1,10 +1,17 @@
+using System.CommandLine;
+
 namespace Portcullis.Cli;
 
 internal static class Program
 {
     private static int Main(string[] args)
     {
-        Console.WriteLine("portcullis: skeleton");
-        return args.Length == 0 ? 0 : 2;
+        var root = new RootCommand("Portcullis: a defense-in-depth front door for the Kubernetes API.");
+        // One line per command; each command lives in its own file under Commands/.
+        foreach (var command in Commands.All())
+        {
+            root.Subcommands.Add(command);
+        }
+        return root.Parse(args).Invoke();
     }
 }
