@@ -1,0 +1,14 @@
+using BenchmarkDotNet.Attributes;
+using Portcullis.Authorization;
+
+namespace Portcullis.Benchmarks;
+
+[MemoryDiagnoser]
+public class RequestInfoBenchmarks
+{
+    [Benchmark]
+    public RequestInfo NamespacedGet() => RequestInfoParser.Parse("GET", "/api/v1/namespaces/dev/pods/web-1", "");
+
+    [Benchmark]
+    public RequestInfo ListWithSelector() => RequestInfoParser.Parse("GET", "/apis/apps/v1/namespaces/dev/deployments", "limit=500&labelSelector=app%3Dweb");
+}
