@@ -12,6 +12,7 @@ internal static class Program
         {
             root.Subcommands.Add(command);
         }
-        return root.Parse(args).Invoke();
+        // Signals are handled by the commands themselves so a graceful drain is not cut short.
+        return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 }

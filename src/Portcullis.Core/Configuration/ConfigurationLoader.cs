@@ -238,6 +238,7 @@ public static class ConfigurationLoader
             {
                 RequireFile("upstream.kubeconfig", c.Upstream.Kubeconfig, required: true);
                 OneOf("upstream.identity", c.Upstream.Identity, UpstreamIdentityModes.All);
+                PositiveTime("upstream.requestTimeout", c.Upstream.RequestTimeout);
             }
 
             if (!TryParseEndpoint(c.Admin.Address, out _))

@@ -213,6 +213,8 @@ public sealed class UpstreamConfiguration
     public string Kubeconfig { get; set; } = "";
     public string Context { get; set; } = "";
     public string Identity { get; set; } = UpstreamIdentityModes.Impersonate;
+    /// <summary>Added field: how long a non-long-running request may wait for the upstream (504 after), as --request-timeout.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(60);
 }
 
 public static class UpstreamIdentityModes

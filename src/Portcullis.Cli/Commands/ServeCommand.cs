@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Portcullis.Configuration;
+using Portcullis.Gateway.Hosting;
+
+namespace Portcullis.Cli;
+
+/// <summary><c>portcullis serve --config FILE</c>: run the gateway until SIGINT or SIGTERM, then drain and exit 0.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<FileInfo>("--config", "-c") { Description = "The GatewayConfiguration file", Required = true };
+        var listen = new Option<string?>("--listen") { Description = "Override every listener address (host:port)" };
+        var admin = new Option<string?>("--admin") { Description = "Override admin.address (host:port)" };
+        var command = new Command("serve", "Run the gateway in front of the kube-apiserver named by upstream.kubeconfig.") { config, listen, admin };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config)!.FullName,
+            new GatewayHostOptions { ListenOverride = parse.GetValue(listen), AdminOverride = parse.GetValue(admin) }, cancellationToken));
+        return command;
+    }
+
+    internal static async Task<int> RunAsync(string configPath, GatewayHostOptions options, CancellationToken cancellationToken)
+    {
+        GatewayHost host;
+        try
+        {
+            host = GatewayHost.Create(configPath, options);
+        }
+        catch (ConfigurationException ex)
+        {
+            ReportErrors(configPath, ex.Errors);
+            return 2;
+        }
+        await using (host)
+        {
+            try
+            {
+                await host.StartAsync(cancellationToken);
+            }
+            catch (GatewayStartException ex)
+            {
+                await Console.Error.WriteLineAsync($"portcullis: {ex.Message}");
+                return 1;
+            }
+            await WaitForSignalAsync(cancellationToken);
+            await host.StopAsync(CancellationToken.None);
+        }
+        return 0;
+    }
+
+    internal static void ReportErrors(string configPath, IReadOnlyList<ConfigError> errors)
+    {
+        Console.Error.WriteLine($"portcullis: {configPath}: {errors.Count} error(s):");
+        foreach (var error in errors)
+        {
+            Console.Error.WriteLine("  " + error);
+        }
+    }
+
+    /// <summary>Completes on SIGINT, SIGTERM or cancellation.</summary>
+    internal static async Task WaitForSignalAsync(CancellationToken cancellationToken)
+    {
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.TrySetResult(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.TrySetResult(); });
+        await using var registration = cancellationToken.Register(() => stop.TrySetResult());
+        await stop.Task;
+    }
+}

@@ -1,0 +1,29 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Metrics;
+using Prometheus;
+
+namespace Portcullis.Gateway.Admin;
+
+/// <summary>The plain-HTTP admin listener: health, liveness, readiness and Prometheus metrics.</summary>
+internal static class AdminEndpoints
+{
+    public static void Map(WebApplication admin, SnapshotHolder snapshots, UpstreamProbe probe, GatewayMetrics metrics)
+    {
+        admin.MapGet("/healthz", () => Results.Text("ok"));
+        admin.MapGet("/livez", () => Results.Text("ok"));
+        admin.MapGet("/readyz", () =>
+        {
+            _ = snapshots.Current; // a snapshot exists once the host is built: the config is loaded
+            return probe.LastError is { } error
+                ? Results.Text($"[-]upstream failed: {error}\nreadyz check failed", statusCode: 503)
+                : Results.Text("ok");
+        });
+        admin.MapGet("/metrics", async context =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+        });
+    }
+}

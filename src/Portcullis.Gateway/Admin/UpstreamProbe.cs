@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Logging;
+using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Metrics;
+
+namespace Portcullis.Gateway.Admin;
+
+/// <summary>Probes the upstream in the background so /readyz can answer without a request of its own.</summary>
+internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics metrics, ILogger logger, TimeSpan interval) : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private volatile string? _lastError = "not probed yet";
+
+    /// <summary>Null when the last probe got an HTTP answer; else why not.</summary>
+    public string? LastError => _lastError;
+
+    public void Start() => _loop = Task.Run(LoopAsync);
+
+    private async Task LoopAsync()
+    {
+        using var timer = new PeriodicTimer(interval);
+        do
+        {
+            await ProbeOnceAsync(_stop.Token);
+        }
+        while (await WaitAsync(timer));
+    }
+
+    private async Task<bool> WaitAsync(PeriodicTimer timer)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(_stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    internal async Task ProbeOnceAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = snapshots.Current;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(snapshot.Upstream.Server, "/healthz"));
+            if (snapshot.Upstream.Token is { Length: > 0 } token)
+            {
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var response = await snapshot.UpstreamClient.SendAsync(request, timeout.Token);
+            _lastError = null;
+            metrics.UpstreamUp.Set(1);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            var reason = ex.GetBaseException().Message;
+            if (_lastError != reason)
+            {
+                Log.UpstreamUnreachable(logger, snapshot.Upstream.Server.ToString(), reason);
+            }
+            _lastError = reason;
+            metrics.UpstreamUp.Set(0);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_loop is not null)
+        {
+            await _loop;
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,249 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Portcullis.Configuration;
+using Portcullis.Gateway.Admin;
+using Portcullis.Gateway.Admission;
+using Portcullis.Gateway.Audit;
+using Portcullis.Gateway.Authentication;
+using Portcullis.Gateway.Authorization;
+using Portcullis.Gateway.Forwarding;
+using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Network;
+using Portcullis.Gateway.Pipeline;
+using Portcullis.Gateway.Streams;
+using Portcullis.Gateway.Tls;
+using Prometheus;
+
+namespace Portcullis.Gateway.Hosting;
+
+/// <summary>Options for hosting the gateway in-process (the CLI, the demo and tests).</summary>
+public sealed class GatewayHostOptions
+{
+    /// <summary>Replaces every listener address (e.g. 127.0.0.1:0 in tests); null keeps the configuration's.</summary>
+    public string? ListenOverride { get; init; }
+    /// <summary>Replaces admin.address; null keeps the configuration's.</summary>
+    public string? AdminOverride { get; init; }
+    /// <summary>Quiet period before a changed file is reloaded.</summary>
+    public TimeSpan ReloadDelay { get; init; } = TimeSpan.FromMilliseconds(300);
+    public TimeSpan UpstreamProbeInterval { get; init; } = TimeSpan.FromSeconds(5);
+    public LogLevel MinimumLogLevel { get; init; } = LogLevel.Information;
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// <c>portcullis serve</c>: the HTTPS gateway on <c>listeners[]</c> and the plain-HTTP admin endpoints on <c>admin.address</c>.
+/// </summary>
+public sealed class GatewayHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly WebApplication _admin;
+    private readonly SnapshotHolder _snapshots;
+    private readonly ConfigurationWatcher _watcher;
+    private readonly UpstreamProbe _probe;
+    private readonly StreamRegistry _streams;
+    private readonly ILogger _logger;
+    private readonly IReadOnlyList<string> _listenAddresses;
+    private bool _started;
+
+    private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
+        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses)
+    {
+        _app = app;
+        _admin = admin;
+        _snapshots = snapshots;
+        _watcher = watcher;
+        _probe = probe;
+        _streams = streams;
+        _logger = logger;
+        _listenAddresses = listenAddresses;
+    }
+
+    /// <summary>The bound HTTPS addresses (real ports when 0 was asked for), after <see cref="StartAsync"/>.</summary>
+    public IReadOnlyList<Uri> ListenUris { get; private set; } = [];
+
+    /// <summary>The bound admin address, after <see cref="StartAsync"/>.</summary>
+    public Uri? AdminUri { get; private set; }
+
+    /// <summary>Reloads now (tests and SIGHUP-like triggers); returns the errors, empty when the new config is serving.</summary>
+    public IReadOnlyList<ConfigError> Reload() => _snapshots.Reload();
+
+    internal SnapshotHolder Snapshots => _snapshots;
+    internal StreamRegistry Streams => _streams;
+
+    /// <summary>Loads the configuration and builds the hosts; throws <see cref="ConfigurationException"/> listing every error.</summary>
+    public static GatewayHost Create(string configPath, GatewayHostOptions? options = null)
+    {
+        options ??= new GatewayHostOptions();
+        var metrics = new GatewayMetrics();
+        var (config, errors) = ConfigurationLoader.TryLoad(configPath);
+        if (config is null)
+        {
+            throw new ConfigurationException(errors);
+        }
+        using var bootstrapLogs = LoggerFactory.Create(b => ConfigureLogging(b, config.Admin.LogFormat, options.MinimumLogLevel));
+        var snapshots = SnapshotHolder.Create(configPath, metrics, bootstrapLogs.CreateLogger("Portcullis"), options.Time);
+        var snapshot = snapshots.Current;
+        var listen = options.ListenOverride is { } o
+            ? [o]
+            : snapshot.Config.Listeners.Count == 0 ? [ListenerConfiguration.DefaultAddress] : snapshot.Config.Listeners.Select(l => l.Address).ToList();
+        var adminAddress = options.AdminOverride ?? snapshot.Config.Admin.Address;
+        var streams = new StreamRegistry();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        ConfigureLogging(builder.Logging, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel);
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = snapshot.Config.Admin.DrainTimeout);
+        builder.Services.AddSingleton(snapshots);
+        builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(streams);
+        builder.Services.AddSingleton(options.Time);
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<ForwardingHandler>();
+        var logger = LoggerFactory.Create(b => ConfigureLogging(b, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel)).CreateLogger("Portcullis.Gateway");
+
+        var filter = new ConnectionFilter(snapshots, metrics, logger);
+        var tls = new TlsHandshake(snapshots, metrics, logger);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 250;
+            foreach (var address in listen)
+            {
+                var endpoint = Endpoint(address, "listeners[].address");
+                kestrel.Listen(endpoint, lo =>
+                {
+                    lo.Protocols = HttpProtocols.Http1AndHttp2;
+                    lo.Use(filter.Wrap); // L1 runs before the TLS handshake
+                    lo.UseHttps(tls.Options); // L2
+                });
+            }
+        });
+        var app = builder.Build();
+        app.UseWebSockets(); // lets HTTP/2 WebSocket (RFC 8441) requests reach YARP, which upgrades upstream over HTTP/1.1
+        app.UseMiddleware<AuditMiddleware>(); // L6 wraps everything so every outcome is measured and audited
+        app.UseMiddleware<RequestStartMiddleware>();
+        app.UseMiddleware<AuthenticationMiddleware>(); // L3
+        app.UseMiddleware<AuthorizationMiddleware>(); // L4
+        app.UseMiddleware<AdmissionMiddleware>(); // L5
+        var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
+        app.Run(forwarding.InvokeAsync);
+
+        var probe = new UpstreamProbe(snapshots, metrics, logger, options.UpstreamProbeInterval);
+        var adminBuilder = WebApplication.CreateSlimBuilder();
+        ConfigureLogging(adminBuilder.Logging, snapshot.Config.Admin.LogFormat, LogLevel.Warning);
+        adminBuilder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(Endpoint(adminAddress, "admin.address"));
+        });
+        var admin = adminBuilder.Build();
+        AdminEndpoints.Map(admin, snapshots, probe, metrics);
+
+        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay);
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen);
+    }
+
+    /// <summary>Starts both listeners; if either cannot bind, neither is left running.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await _app.StartAsync(cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            throw new GatewayStartException($"cannot listen on {string.Join(", ", _listenAddresses)}: {ex.GetBaseException().Message}", ex);
+        }
+        try
+        {
+            await _admin.StartAsync(cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            await _app.StopAsync(CancellationToken.None);
+            throw new GatewayStartException($"cannot listen on admin.address {_snapshots.Current.Config.Admin.Address}: {ex.GetBaseException().Message}", ex);
+        }
+        _started = true;
+        ListenUris = [.. Addresses(_app).Select(a => new Uri(a))];
+        AdminUri = Addresses(_admin).Select(a => new Uri(a)).First();
+        foreach (var uri in ListenUris)
+        {
+            Log.Listening(_logger, uri.Authority);
+        }
+        Log.AdminListening(_logger, AdminUri.Authority);
+        _probe.Start();
+        _app.Lifetime.ApplicationStopping.Register(CloseStreams);
+    }
+
+    private void CloseStreams()
+    {
+        var closed = _streams.Close(_ => true);
+        if (closed > 0)
+        {
+            Log.StreamsClosed(_logger, closed);
+        }
+    }
+
+    /// <summary>Graceful stop: no new connections, in-flight requests drain up to admin.drainTimeout, open streams close.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_started)
+        {
+            return;
+        }
+        _started = false;
+        Log.Draining(_logger, _snapshots.Current.Config.Admin.DrainTimeout.TotalSeconds);
+        _watcher.Dispose();
+        await _app.StopAsync(cancellationToken);
+        await _probe.DisposeAsync();
+        await _admin.StopAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _watcher.Dispose();
+        await _app.DisposeAsync();
+        await _admin.DisposeAsync();
+    }
+
+    private static IEnumerable<string> Addresses(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+
+    private static IPEndPoint Endpoint(string address, string field) =>
+        ConfigurationLoader.TryParseEndpoint(address, out var endpoint)
+            ? endpoint
+            : throw new ConfigurationException([new ConfigError("(command line)", 0, field, $"\"{address}\" is not host:port")]);
+
+    internal static void ConfigureLogging(ILoggingBuilder logging, string format, LogLevel minimum)
+    {
+        logging.ClearProviders();
+        logging.SetMinimumLevel(minimum);
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        logging.AddFilter("Yarp", LogLevel.Warning);
+        if (format == "json")
+        {
+            logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
+        }
+    }
+}
+
+/// <summary>The gateway could not start (a port in use, say); the message says which address.</summary>
+public sealed class GatewayStartException(string message, Exception inner) : Exception(message, inner);

@@ -1,0 +1,173 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Portcullis.Authentication;
+using Portcullis.Configuration;
+using Portcullis.Gateway.Forwarding;
+using Portcullis.Network;
+
+namespace Portcullis.Gateway.Hosting;
+
+/// <summary>
+/// Everything a request needs from the configuration, built once at load time and swapped whole on reload.
+/// A request reads one snapshot from start to end.
+/// </summary>
+internal sealed class GatewaySnapshot
+{
+    public required GatewayConfiguration Config { get; init; }
+    public required SslStreamCertificateContext ServerCertificate { get; init; }
+    public required SslProtocols TlsProtocols { get; init; }
+    public CipherSuitesPolicy? CipherSuites { get; init; }
+    public X509Certificate2Collection? ClientCA { get; init; }
+    public required CidrSet Allow { get; init; }
+    public required CidrSet Deny { get; init; }
+    public TokenFile? Tokens { get; init; }
+    public required UpstreamKubeconfig Upstream { get; init; }
+    public required HttpMessageInvoker UpstreamClient { get; init; }
+    public required string IdentityMode { get; init; }
+    public required DateTimeOffset LoadedAt { get; init; }
+    /// <summary>Forwarding settings for requests that are not long-running: upstream.requestTimeout applies.</summary>
+    public required Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig ShortRequest { get; init; }
+
+    /// <summary>Every file the snapshot was built from; a change to any of them triggers a reload.</summary>
+    public required IReadOnlyList<string> WatchedFiles { get; init; }
+
+    /// <summary>L1: is a connection from <paramref name="address"/> let in? Deny wins over allow; empty allow = any.</summary>
+    public bool IsAllowed(System.Net.IPAddress address) =>
+        !Deny.Contains(address) && (Allow.IsEmpty || Allow.Contains(address));
+
+    /// <summary>Builds a snapshot from a validated configuration; every failure is added to <paramref name="errors"/>.</summary>
+    public static GatewaySnapshot? Build(GatewayConfiguration config, List<ConfigError> errors, TimeProvider time)
+    {
+        var file = config.SourcePath;
+        var watched = new List<string> { config.SourcePath };
+        var tls = config.Tls!;
+
+        SslStreamCertificateContext? serverCert = null;
+        try
+        {
+            var certPath = config.Resolve(tls.CertFile);
+            var keyPath = config.Resolve(tls.KeyFile);
+            watched.Add(certPath);
+            watched.Add(keyPath);
+            serverCert = LoadServerCertificate(certPath, keyPath);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or ArgumentException)
+        {
+            errors.Add(new ConfigError(file, 0, "tls.certFile/tls.keyFile",
+                $"cannot load the server certificate {config.Resolve(tls.CertFile)} with key {config.Resolve(tls.KeyFile)}: {ex.Message}"));
+        }
+
+        X509Certificate2Collection? clientCA = null;
+        if (tls.ClientCAFile.Length > 0)
+        {
+            var caPath = config.Resolve(tls.ClientCAFile);
+            watched.Add(caPath);
+            try
+            {
+                clientCA = [];
+                clientCA.ImportFromPemFile(caPath);
+                if (clientCA.Count == 0)
+                {
+                    errors.Add(new ConfigError(file, 0, "tls.clientCAFile", $"{caPath} holds no PEM certificate"));
+                }
+            }
+            catch (Exception ex) when (ex is CryptographicException or IOException)
+            {
+                errors.Add(new ConfigError(file, 0, "tls.clientCAFile", $"cannot read {caPath}: {ex.Message}"));
+            }
+        }
+
+        TokenFile? tokens = null;
+        if (config.Authentication.TokenAuthFile.Length > 0)
+        {
+            var tokenPath = config.Resolve(config.Authentication.TokenAuthFile);
+            watched.Add(tokenPath);
+            try
+            {
+                tokens = TokenFile.Load(tokenPath);
+            }
+            catch (Exception ex) when (ex is FormatException or IOException)
+            {
+                errors.Add(new ConfigError(file, 0, "authentication.tokenAuthFile", ex.Message));
+            }
+        }
+
+        var upstreamPath = config.Resolve(config.Upstream!.Kubeconfig);
+        watched.Add(upstreamPath);
+        var upstream = UpstreamKubeconfig.Load(upstreamPath, config.Upstream.Context, errors);
+
+        var protocols = tls.MinVersion == "VersionTLS13" ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13;
+        CipherSuitesPolicy? suites = null;
+        if (OperatingSystem.IsLinux())
+        {
+            suites = TlsCipherSuitePolicy.Create(tls.CipherSuites);
+        }
+
+        if (errors.Count > 0 || serverCert is null || upstream is null)
+        {
+            return null;
+        }
+        var identity = config.Upstream.Identity;
+        return new GatewaySnapshot
+        {
+            Config = config,
+            ServerCertificate = serverCert,
+            TlsProtocols = protocols,
+            CipherSuites = suites,
+            ClientCA = clientCA,
+            Allow = CidrSet.Parse(config.Network.Allow),
+            Deny = CidrSet.Parse(config.Network.Deny),
+            Tokens = tokens,
+            Upstream = upstream,
+            UpstreamClient = UpstreamClientFactory.Create(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),
+            IdentityMode = identity,
+            LoadedAt = time.GetUtcNow(),
+            ShortRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig
+            {
+                ActivityTimeout = config.Upstream.RequestTimeout,
+                // HTTP/1.1 upstream, as NGINX does: identity headers need one line per value (MultiValueHeaderStream).
+                Version = System.Net.HttpVersion.Version11,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            },
+            WatchedFiles = watched,
+        };
+    }
+
+    private static SslStreamCertificateContext LoadServerCertificate(string certPath, string keyPath)
+    {
+        using var pem = X509Certificate2.CreateFromPemFile(certPath, keyPath);
+        // Kestrel on Linux needs an exportable, persisted key: round-trip through PKCS#12.
+        var leaf = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        var all = new X509Certificate2Collection();
+        all.ImportFromPemFile(certPath);
+        var intermediates = new X509Certificate2Collection();
+        foreach (var c in all)
+        {
+            if (c.Thumbprint != leaf.Thumbprint)
+            {
+                intermediates.Add(c);
+            }
+        }
+        return SslStreamCertificateContext.Create(leaf, intermediates, offline: true);
+    }
+}
+
+/// <summary>Maps <c>tls.cipherSuites</c> names onto .NET's TLS cipher suites; the default is ECDHE + AEAD only.</summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+internal static class TlsCipherSuitePolicy
+{
+    public static CipherSuitesPolicy Create(IReadOnlyList<string> names)
+    {
+        var selected = (names.Count == 0 ? TlsCipherSuites.Allowed : names).Select(Map).Distinct().ToList();
+        return new CipherSuitesPolicy(selected);
+    }
+
+    private static TlsCipherSuite Map(string name) => name switch
+    {
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        _ => Enum.Parse<TlsCipherSuite>(name),
+    };
+}

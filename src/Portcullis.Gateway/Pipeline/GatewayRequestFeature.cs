@@ -1,0 +1,38 @@
+using Microsoft.AspNetCore.Http;
+using Portcullis.Authentication;
+using Portcullis.Authorization;
+using Portcullis.Gateway.Hosting;
+
+namespace Portcullis.Gateway.Pipeline;
+
+/// <summary>Per-request state carried through the six layers; set by the first layer, read by the rest.</summary>
+internal sealed class GatewayRequestFeature
+{
+    public required GatewaySnapshot Snapshot { get; init; }
+    public required string AuditId { get; init; }
+    public required RequestInfo RequestInfo { get; init; }
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>The authenticated (pre-impersonation) user; what audit records as <c>user</c>.</summary>
+    public UserInfo? User { get; set; }
+    /// <summary>The user named by Impersonate-* headers, once L4 has allowed it.</summary>
+    public UserInfo? ImpersonatedUser { get; set; }
+    /// <summary>The identity requests are made as from here on: authorization, APF, upstream.</summary>
+    public UserInfo? EffectiveUser => ImpersonatedUser ?? User;
+    /// <summary>Which authenticator succeeded (x509, token-file, anonymous, ...).</summary>
+    public string Authenticator { get; set; } = "";
+    /// <summary>The client's bearer token when identity is Passthrough.</summary>
+    public string? PassthroughAuthorization { get; set; }
+
+    /// <summary>Audit annotations; written by any layer, read by L6.</summary>
+    public Dictionary<string, string> Annotations { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Which layer ended the request early, if any (for metrics and audit).</summary>
+    public string? RejectedBy { get; set; }
+}
+
+internal static class GatewayRequestFeatureExtensions
+{
+    public static GatewayRequestFeature GetGatewayFeature(this HttpContext context) =>
+        context.Features.Get<GatewayRequestFeature>() ?? throw new InvalidOperationException("the request did not pass the first layer");
+}

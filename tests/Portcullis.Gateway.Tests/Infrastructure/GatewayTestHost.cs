@@ -1,0 +1,162 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Portcullis.Gateway.Hosting;
+
+namespace Portcullis.Gateway.Tests.Infrastructure;
+
+/// <summary>
+/// A real gateway on 127.0.0.1:0 in front of a <see cref="RecordingUpstream"/>, with a PKI and config files written to a
+/// temp folder. <c>configure</c> receives the YAML sections to merge into the configuration.
+/// </summary>
+public sealed class GatewayTestHost : IAsyncDisposable
+{
+    public string Dir { get; } = Directory.CreateTempSubdirectory("portcullis-gw-").FullName;
+    public TestPki Pki { get; } = new("portcullis-test-ca");
+    public TestPki OtherPki { get; } = new("intruder-ca");
+    public RecordingUpstream Upstream { get; private set; } = null!;
+    public GatewayHost Host { get; private set; } = null!;
+    public Uri Uri => Host.ListenUris[0];
+    public Uri AdminUri => Host.AdminUri!;
+    public string ConfigPath => Path.Combine(Dir, "portcullis.yaml");
+
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}")
+    {
+        var t = new GatewayTestHost();
+        var upstreamServer = t.Pki.IssueServer();
+        var gatewayClient = t.Pki.IssueClient("portcullis-gateway", "portcullis:gateways");
+        t.Upstream = await RecordingUpstream.StartAsync(upstreamServer, t.Pki.Certificate);
+        var server = upstreamDown ? ClosedPortUri() : t.Upstream.Uri;
+        TestPki.WritePem(t.Pki.IssueServer(), Path.Combine(t.Dir, "server.crt"), Path.Combine(t.Dir, "server.key"));
+        TestPki.WritePem(gatewayClient, Path.Combine(t.Dir, "gateway.crt"), Path.Combine(t.Dir, "gateway.key"));
+        File.WriteAllText(Path.Combine(t.Dir, "ca.crt"), t.Pki.CertificatePem);
+        File.WriteAllText(Path.Combine(t.Dir, "tokens.csv"), "token-jane,jane,u-1,\"developers,qa\"\ntoken-root,root,u-0,system:masters\n");
+        File.WriteAllText(Path.Combine(t.Dir, "upstream.kubeconfig"), $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: upstream
+              cluster:
+                server: {server}
+                certificate-authority: ca.crt
+            users:
+            - name: gateway
+              user:
+                client-certificate: gateway.crt
+                client-key: gateway.key
+            contexts:
+            - name: upstream
+              context: {"{"}cluster: upstream, user: gateway{"}"}
+            current-context: upstream
+            """);
+        t.WriteConfig(extraYaml, identity, modes, anonymous);
+        t.Host = GatewayHost.Create(t.ConfigPath, new GatewayHostOptions
+        {
+            ListenOverride = "127.0.0.1:0",
+            AdminOverride = "127.0.0.1:0",
+            MinimumLogLevel = LogLevel.Warning,
+            ReloadDelay = TimeSpan.FromMilliseconds(100),
+            UpstreamProbeInterval = TimeSpan.FromMilliseconds(200),
+        });
+        await t.Host.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        return t;
+    }
+
+    public void WriteConfig(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", string anonymous = "{enabled: false}")
+    {
+        var yaml = $"""
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: server.crt
+              keyFile: server.key
+              clientCAFile: ca.crt
+            authentication:
+              tokenAuthFile: tokens.csv
+              anonymous: {anonymous}
+            authorization:
+              modes: {modes}
+            upstream:
+              kubeconfig: upstream.kubeconfig
+              identity: {identity}
+              requestTimeout: 2s
+            admin:
+              drainTimeout: 10s
+            {extraYaml}
+            """;
+        File.WriteAllText(ConfigPath, yaml);
+    }
+
+    private static Uri ClosedPortUri()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return new Uri($"https://127.0.0.1:{port}");
+    }
+
+    /// <summary>An HTTPS client trusting the test CA, optionally with a client certificate and a local source address.</summary>
+    public HttpClient Client(X509Certificate2? clientCertificate = null, IPAddress? localAddress = null, Version? version = null)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && ValidateServer(cert),
+                ClientCertificates = clientCertificate is null ? null : [clientCertificate],
+                LocalCertificateSelectionCallback = clientCertificate is null ? null : (_, _, _, _, _) => clientCertificate,
+            },
+        };
+        if (localAddress is not null)
+        {
+            handler.ConnectCallback = async (ctx, ct) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(localAddress, 0));
+                await socket.ConnectAsync(ctx.DnsEndPoint, ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            };
+        }
+        return new HttpClient(handler)
+        {
+            BaseAddress = Uri,
+            Timeout = TimeSpan.FromSeconds(20),
+            DefaultRequestVersion = version ?? HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+    }
+
+    public bool ValidateServer(X509Certificate cert)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Pki.Certificate);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(new X509Certificate2(cert));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Host is not null)
+        {
+            await Host.DisposeAsync();
+        }
+        if (Upstream is not null)
+        {
+            await Upstream.DisposeAsync();
+        }
+        try
+        {
+            Directory.Delete(Dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // best effort
+        }
+    }
+}
