@@ -32,6 +32,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         {
             if (HeaderHygiene.IsIdentityHeader(nominated))
             {
+                context.Response.Headers.Connection = "close"; // a client that tries this gets no second request on the connection
                 return StatusResponses.BadRequestAsync(context, $"the Connection header may not nominate the {nominated} header");
             }
         }
