@@ -10,6 +10,10 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private volatile string? _lastError = "not probed yet";
+    private readonly TaskCompletionSource _firstProbe = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the first probe has an answer (tests and startup logs wait on it).</summary>
+    public Task FirstProbe => _firstProbe.Task;
 
     /// <summary>Null when the last probe got an HTTP answer; else why not.</summary>
     public string? LastError => _lastError;
@@ -22,6 +26,7 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
         do
         {
             await ProbeOnceAsync(_stop.Token);
+            _firstProbe.TrySetResult();
         }
         while (await WaitAsync(timer));
     }

@@ -77,6 +77,7 @@ public sealed class GatewayHost : IAsyncDisposable
 
     internal SnapshotHolder Snapshots => _snapshots;
     internal StreamRegistry Streams => _streams;
+    internal Task FirstUpstreamProbe => _probe.FirstProbe;
 
     /// <summary>Loads the configuration and builds the hosts; throws <see cref="ConfigurationException"/> listing every error.</summary>
     public static GatewayHost Create(string configPath, GatewayHostOptions? options = null)

@@ -56,7 +56,7 @@ public sealed class RecordingUpstream : IAsyncDisposable
             lo.UseHttps(new HttpsConnectionAdapterOptions
             {
                 ServerCertificate = serverCertificate,
-                ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                ClientCertificateMode = ClientCertificateMode.AllowCertificate, // as kube-apiserver: asked for, not required
                 ClientCertificateValidation = (cert, _, _) =>
                 {
                     using var chain = new X509Chain();
