@@ -98,15 +98,17 @@ internal sealed class MultiValueHeaderStream(Stream inner) : Stream
     // Copies bytes into _pending up to and including the first terminator; returns how many were taken.
     private int Accumulate(ReadOnlySpan<byte> data, ReadOnlySpan<byte> terminator)
     {
-        for (var i = 0; i < data.Length; i++)
+        var before = (int)_pending.Length;
+        _pending.Write(data);
+        var start = Math.Max(0, before - terminator.Length + 1);
+        var at = _pending.GetBuffer().AsSpan(start, (int)_pending.Length - start).IndexOf(terminator);
+        if (at < 0)
         {
-            _pending.WriteByte(data[i]);
-            if (EndsWith(_pending, terminator))
-            {
-                return i + 1;
-            }
+            return data.Length;
         }
-        return data.Length;
+        var end = start + at + terminator.Length;
+        _pending.SetLength(end);
+        return end - before;
     }
 
     private static bool EndsWith(MemoryStream stream, ReadOnlySpan<byte> suffix) =>

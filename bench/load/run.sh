@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Side-by-side load on loopback: a small HTTPS upstream (NGINX answering a fixed PodList), the gateway in front of it
+# (AlwaysAllow, token authentication, Impersonate, no audit), and NGINX as a TLS reverse proxy with the equivalent fair
+# config (upstream keepalive, HTTP/1.1 upstream, 2 workers). Drives each with wrk (HTTP/1.1) and h2load (HTTP/2) and
+# prints req/s, p50, p99 and the ratios gateway/direct and gateway/nginx. Bounded: DURATION seconds per run, loopback only.
+#
+#   bench/load/run.sh            # DURATION=10 CONNECTIONS=50
+#   DURATION=5 bench/load/run.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-50}
+H2_REQUESTS=${H2_REQUESTS:-40000}
+for cmd in nginx wrk h2load openssl dotnet curl; do
+  command -v "$cmd" >/dev/null || { echo "missing $cmd (apt-get install nginx-light wrk nghttp2-client)"; exit 2; }
+done
+
+work=$(mktemp -d /tmp/portcullis-load.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+[ -z "${KEEP:-}" ] || trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; echo "kept $work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+UP=$(free_port); NG=$(free_port); GW=$(free_port); ADM=$(free_port)
+
+cd "$work"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=load-ca" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+issue() {
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+  printf "%b" "$3" > "$1.ext"
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 2 -extfile "$1.ext" 2>/dev/null
+}
+issue server "/CN=localhost" "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+issue gateway "/CN=portcullis-gateway" "extendedKeyUsage=clientAuth\n"
+TOKEN=load-$(openssl rand -hex 12)
+echo "$TOKEN,loader,uid-1,\"developers\"" > tokens.csv
+
+body='{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}'
+mkdir -p nginx-temp
+cat > nginx.conf <<NGX
+daemon off;
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx-temp/body; proxy_temp_path $work/nginx-temp/proxy;
+  fastcgi_temp_path $work/nginx-temp/fcgi; uwsgi_temp_path $work/nginx-temp/uwsgi; scgi_temp_path $work/nginx-temp/scgi;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  upstream apiserver { server 127.0.0.1:$UP; keepalive 64; }
+  server {   # the stand-in kube-apiserver
+    listen 127.0.0.1:$UP ssl http2;
+    ssl_certificate $work/server.crt; ssl_certificate_key $work/server.key;
+    ssl_client_certificate $work/ca.crt; ssl_verify_client optional;
+    keepalive_requests 1000000;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+  server {   # NGINX as the comparison proxy
+    listen 127.0.0.1:$NG ssl http2;
+    ssl_certificate $work/server.crt; ssl_certificate_key $work/server.key;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass https://apiserver;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "";
+      proxy_set_header Impersonate-User "loader";
+      proxy_ssl_certificate $work/gateway.crt; proxy_ssl_certificate_key $work/gateway.key;
+      proxy_ssl_trusted_certificate $work/ca.crt; proxy_ssl_verify on; proxy_ssl_name localhost; proxy_ssl_session_reuse on;
+      proxy_buffering off;
+    }
+  }
+}
+NGX
+nginx -p "$work" -c "$work/nginx.conf" & pids+=($!)
+
+cat > upstream.kubeconfig <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: up, cluster: {server: "https://127.0.0.1:$UP", certificate-authority: ca.crt}}]
+users: [{name: gw, user: {client-certificate: gateway.crt, client-key: gateway.key}}]
+contexts: [{name: up, context: {cluster: up, user: gw}}]
+current-context: up
+KC
+cat > portcullis.yaml <<YML
+apiVersion: portcullis.dev/v1alpha1
+kind: GatewayConfiguration
+listeners: [{address: "127.0.0.1:$GW"}]
+tls: {certFile: server.crt, keyFile: server.key}
+authentication: {tokenAuthFile: tokens.csv}
+authorization: {modes: [AlwaysAllow]}
+upstream: {kubeconfig: upstream.kubeconfig}
+admin: {address: "127.0.0.1:$ADM", logFormat: text}
+YML
+dotnet build -c Release "$root/src/Portcullis.Cli" -v:q -nologo >/dev/null
+dotnet "$root/src/Portcullis.Cli/bin/Release/net10.0/portcullis.dll" serve --config portcullis.yaml > gateway.log 2>&1 & pids+=($!)
+
+wait_for() { for _ in $(seq 1 100); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; cat gateway.log; exit 1; }
+wait_for "https://127.0.0.1:$UP/"; wait_for "https://127.0.0.1:$NG/"; wait_for "http://127.0.0.1:$ADM/healthz"
+
+path=/api/v1/namespaces/default/pods
+auth="Authorization: Bearer $TOKEN"
+declare -A rps p50 p99
+run_wrk() { # name url
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$auth" "$2" > "wrk-$1.txt" 2>&1 || true
+  rps[$1]=$(awk '/Requests\/sec/ {print $2}' "wrk-$1.txt")
+  p50[$1]=$(awk '$1=="50%" {print $2}' "wrk-$1.txt")
+  p99[$1]=$(awk '$1=="99%" {print $2}' "wrk-$1.txt")
+}
+run_h2() { # name url
+  h2load -n"$H2_REQUESTS" -c"$CONNECTIONS" -m10 -H "authorization: Bearer $TOKEN" "$2" > "h2-$1.txt" 2>&1 || true
+  rps[h2-$1]=$(awk '/^finished in/ {print $4}' "h2-$1.txt" | tr -d ',')
+  p50[h2-$1]=$(awk '/^time for request:/ {print $6}' "h2-$1.txt")
+  p99[h2-$1]="(max ${p50[h2-$1]:+$(awk '/^time for request:/ {print $5}' "h2-$1.txt")})"
+}
+# Warm-up (JIT, TLS session caches, upstream keepalive pools), not measured.
+wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GW$path" >/dev/null 2>&1 || true
+wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$NG$path" >/dev/null 2>&1 || true
+
+[ -z "${ONLY_GATEWAY:-}" ] || { run_wrk gateway "https://127.0.0.1:$GW$path"; cat wrk-gateway.txt; tail -20 gateway.log; exit 0; }
+run_wrk direct "https://127.0.0.1:$UP$path"
+run_wrk nginx "https://127.0.0.1:$NG$path"
+run_wrk gateway "https://127.0.0.1:$GW$path"
+run_h2 direct "https://127.0.0.1:$UP$path"
+run_h2 nginx "https://127.0.0.1:$NG$path"
+run_h2 gateway "https://127.0.0.1:$GW$path"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+echo "load: ${DURATION}s per wrk run, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, loopback, 2 cores shared by all processes"
+printf "%-10s %-8s %12s %10s %10s\n" target proto req/s p50 p99
+for t in direct nginx gateway; do
+  printf "%-10s %-8s %12s %10s %10s\n" "$t" "http/1.1" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}"
+done
+for t in direct nginx gateway; do
+  printf "%-10s %-8s %12s %10s %10s\n" "$t" "h2" "${rps[h2-$t]}" "${p50[h2-$t]}" "-"
+done
+echo "ratio http/1.1 gateway/direct $(ratio "${rps[gateway]}" "${rps[direct]}")  gateway/nginx $(ratio "${rps[gateway]}" "${rps[nginx]}")"
+echo "ratio h2       gateway/direct $(ratio "${rps[h2-gateway]}" "${rps[h2-direct]}")  gateway/nginx $(ratio "${rps[h2-gateway]}" "${rps[h2-nginx]}")"
+errors=$(grep -h "Non-2xx" wrk-gateway.txt || true)
+[ -z "$errors" ] || echo "gateway: $errors"
