@@ -112,6 +112,27 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bodies_of_every_framing_keep_one_header_line_per_group_on_a_reused_upstream_connection()
+    {
+        using var client = _gw.Client(_gw.Pki.IssueClient("jane", "developers", "qa, team"));
+        using (var sized = await client.PostAsync("/api/v1/namespaces/dev/configmaps", new StringContent("{\"X-Portcullis-Split-Impersonate-Group\":\"a,b\"}")))
+        {
+            Assert.Equal(HttpStatusCode.OK, sized.StatusCode);
+        }
+        using (var chunked = await client.PutAsync("/api/v1/namespaces/dev/configmaps/c1", new StreamContent(new MemoryStream(new byte[70_000]))))
+        {
+            Assert.Equal(HttpStatusCode.OK, chunked.StatusCode);
+        }
+        using (var get = await client.GetAsync("/api/v1/namespaces/dev/configmaps/c1"))
+        {
+            Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        }
+
+        Assert.Equal(3, _gw.Upstream.Requests.Count);
+        Assert.All(_gw.Upstream.Requests, r => Assert.Equal(["developers", "qa, team"], r.Values("Impersonate-Group")));
+    }
+
+    [Fact]
     public async Task Http2_requests_are_served()
     {
         using var client = _gw.Client(_gw.Pki.IssueClient("jane"), version: HttpVersion.Version20);

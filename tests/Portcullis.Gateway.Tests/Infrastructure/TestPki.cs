@@ -28,7 +28,7 @@ public sealed class TestPki
     /// <summary>A client certificate: CN = user, one O per group.</summary>
     public X509Certificate2 IssueClient(string user, params string[] groups)
     {
-        var subject = "CN=" + user + string.Concat(groups.Select(g => ", O=" + g));
+        var subject = "CN=" + user + string.Concat(groups.Select(g => ", O=\"" + g + "\""));
         return Issue(subject, server: false, null);
     }
 
