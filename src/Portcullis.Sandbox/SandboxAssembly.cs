@@ -1,0 +1,4 @@
+namespace Portcullis.Sandbox;
+
+/// <summary>Marker for the sandbox assembly.</summary>
+public static class SandboxAssembly;
