@@ -59,9 +59,14 @@ public sealed class Kubectl : IDisposable
     public static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Runs one command to completion with stdin closed (the equivalent of &lt;/dev/null).</summary>
-    public async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
+    public Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
+        RunWithAsync(null, null, args);
+
+    /// <summary>Runs one command with <paramref name="stdin"/> as its input (then closed) and extra environment variables.</summary>
+    public async Task<(int ExitCode, string Stdout, string Stderr)> RunWithAsync(string? stdin,
+        IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        using var process = Start(args);
+        using var process = Start(args, stdin, environment);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(CommandTimeout);
@@ -78,7 +83,7 @@ public sealed class Kubectl : IDisposable
     }
 
     /// <summary>Starts a long-running command (logs -f, get -w); the caller reads its output and disposes it, which kills it.</summary>
-    public RunningKubectl StartStreaming(params string[] args) => new(Start(args));
+    public RunningKubectl StartStreaming(params string[] args) => new(Start(args, null, null));
 
     public void Dispose()
     {
@@ -91,7 +96,7 @@ public sealed class Kubectl : IDisposable
         }
     }
 
-    private Process Start(string[] args)
+    private Process Start(string[] args, string? stdin, IReadOnlyDictionary<string, string>? environment)
     {
         var info = new ProcessStartInfo(Path!)
         {
@@ -111,7 +116,15 @@ public sealed class Kubectl : IDisposable
         }
         info.Environment["KUBECONFIG"] = _kubeconfig;
         info.Environment["HOME"] = _directory;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
         var process = Process.Start(info)!;
+        if (stdin is not null)
+        {
+            process.StandardInput.Write(stdin);
+        }
         process.StandardInput.Close();
         return process;
     }

@@ -56,6 +56,38 @@ public sealed class KubectlTests
     }
 
     [KubectlFact]
+    public async Task Exec_Echoes_Over_Spdy_When_WebSockets_Are_Off()
+    {
+        await using var server = await TestSandbox.StartAsync();
+        using var kubectl = new Kubectl(server);
+        var spdy = new Dictionary<string, string> { ["KUBECTL_REMOTE_COMMAND_WEBSOCKETS"] = "false" };
+
+        var echo = await kubectl.RunWithAsync(null, spdy, "exec", "web-1", "--", "echo", "hi");
+        var cat = await kubectl.RunWithAsync("from stdin\n", spdy, "exec", "-i", "web-1", "--", "cat");
+        var exit = await kubectl.RunWithAsync(null, spdy, "exec", "web-1", "--", "exit", "4");
+
+        Assert.True(echo.ExitCode == 0, echo.Stderr);
+        Assert.Equal("hi\n", echo.Stdout);
+        Assert.True(cat.ExitCode == 0, cat.Stderr);
+        Assert.Equal("from stdin\n", cat.Stdout);
+        Assert.Equal(4, exit.ExitCode);
+        Assert.Contains(server.Requests.Recent(100), r => r.Path.Contains("/pods/web-1/exec", StringComparison.Ordinal)
+            && r.Headers.TryGetValue("Upgrade", out var upgrade) && upgrade.Contains("SPDY/3.1", StringComparer.OrdinalIgnoreCase));
+    }
+
+    [KubectlFact]
+    public async Task Attach_Echoes_Stdin_Over_WebSocket()
+    {
+        await using var server = await TestSandbox.StartAsync();
+        using var kubectl = new Kubectl(server);
+
+        var (exit, stdout, stderr) = await kubectl.RunWithAsync("attached\n", null, "attach", "-i", "db-0");
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("attached", stdout, StringComparison.Ordinal);
+    }
+
+    [KubectlFact]
     public async Task Exec_Reports_A_NonZero_Exit_Code()
     {
         await using var server = await TestSandbox.StartAsync();
