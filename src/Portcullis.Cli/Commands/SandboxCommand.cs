@@ -16,7 +16,7 @@ internal static class SandboxCommand
 
     public static Command Create()
     {
-        var address = new Option<string>("--address") { Description = "host:port to listen on (port 0 picks a free port)", DefaultValueFactory = _ => "127.0.0.1:7443" };
+        var address = new Option<string>("--address") { Description = "IP:port to listen on (localhost means 127.0.0.1; port 0 picks a free port)", DefaultValueFactory = _ => "127.0.0.1:7443" };
         var cert = new Option<FileInfo>("--cert") { Description = "PEM server certificate", Required = true };
         var key = new Option<FileInfo>("--key") { Description = "PEM private key of the server certificate", Required = true };
         var clientCa = new Option<FileInfo>("--client-ca") { Description = "PEM CA bundle; only client certificates chaining to it are accepted", Required = true };
@@ -51,18 +51,31 @@ internal static class SandboxCommand
             }
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            // Ctrl+C (SIGINT) and SIGTERM both mean "stop cleanly and exit 0".
+            void OnSignal(PosixSignalContext context)
             {
                 context.Cancel = true;
                 stop.Cancel();
-            });
-            await using var server = await SandboxServer.StartAsync(new SandboxOptions
+            }
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            SandboxServer server;
+            try
             {
-                ListenAddress = endpoint,
-                ServerCertificate = serverCertificate,
-                ClientCA = clientCas,
-                Seed = parse.GetValue(seed),
-            }, stop.Token);
+                server = await SandboxServer.StartAsync(new SandboxOptions
+                {
+                    ListenAddress = endpoint,
+                    ServerCertificate = serverCertificate,
+                    ClientCA = clientCas,
+                    Seed = parse.GetValue(seed),
+                }, stop.Token);
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"--address {endpoint}: cannot listen: {e.Message}");
+                return 1;
+            }
+            await using var running = server;
             Console.Out.WriteLine($"sandbox API server listening on {server.Uri} (not a cluster; no RBAC). Ctrl+C to stop.");
             try
             {
