@@ -74,7 +74,7 @@ public static class TestSandbox
     public static IEnumerable<string> Names(JsonObject list) =>
         list["items"]!.AsArray().Select(i => i!["metadata"]!["name"]!.GetValue<string>());
 
-    private static bool TrustsTestCa(X509Certificate? certificate)
+    public static bool TrustsTestCa(X509Certificate? certificate)
     {
         if (certificate is null)
         {
