@@ -22,7 +22,7 @@ internal sealed class SandboxApplication
     {
         _requests = requests;
         _time = options.TimeProvider;
-        _resources = new ResourceHandler(store, new LogStreamer(options.LogFollowInterval, options.TimeProvider), stopping);
+        _resources = new ResourceHandler(store, new LogStreamer(options.LogFollowInterval, options.TimeProvider), options.TimeProvider, stopping);
     }
 
     public async Task InvokeAsync(HttpContext context)

@@ -16,9 +16,11 @@ internal sealed class ResourceHandler
     private readonly ObjectStore _store;
     private readonly LogStreamer _logs;
     private readonly CancellationToken _stopping;
+    private readonly TimeProvider _time;
 
-    public ResourceHandler(ObjectStore store, LogStreamer logs, CancellationToken stopping)
+    public ResourceHandler(ObjectStore store, LogStreamer logs, TimeProvider time, CancellationToken stopping)
     {
+        _time = time;
         _store = store;
         _logs = logs;
         _stopping = stopping;
@@ -48,8 +50,13 @@ internal sealed class ResourceHandler
                 await ListAsync(context, type, ns);
                 return;
             case ("GET", { } name, null or "status"):
-                await KubeResponses.WriteJsonAsync(context, _store.Get(type, ns, name));
-                return;
+                {
+                    var obj = _store.Get(type, ns, name);
+                    await KubeResponses.WriteJsonAsync(context, TableConverter.Wanted(request)
+                        ? TableConverter.ToTable(type, [obj], null, null, TableConverter.IncludeObject(request), _time.GetUtcNow())
+                        : obj);
+                    return;
+                }
             case ("GET", { } name, "log") when type == ResourceTypes.Pods:
                 await _logs.StreamAsync(context, _store.Get(type, ns, name), _stopping);
                 return;
@@ -100,7 +107,9 @@ internal sealed class ResourceHandler
             throw ApiException.BadRequest($"invalid limit \"{limitText}\"");
         }
         var result = _store.List(type, ns, LabelSelectorOf(context), FieldSelectorOf(context), limit, query["continue"]);
-        await KubeResponses.WriteJsonAsync(context, ListBody(type, result.Items, result.ResourceVersion, result.Continue, result.RemainingItemCount));
+        await KubeResponses.WriteJsonAsync(context, TableConverter.Wanted(context.Request)
+            ? TableConverter.ToTable(type, result.Items, result.ResourceVersion, result.Continue, TableConverter.IncludeObject(context.Request), _time.GetUtcNow())
+            : ListBody(type, result.Items, result.ResourceVersion, result.Continue, result.RemainingItemCount));
     }
 
     private async Task WatchAsync(HttpContext context, ResourceType type, string? ns, string? name)
@@ -125,9 +134,11 @@ internal sealed class ResourceHandler
         await response.Body.FlushAsync(cancel.Token);
         try
         {
+            var table = TableConverter.Wanted(context.Request);
+            var includeObject = TableConverter.IncludeObject(context.Request);
             await foreach (var line in subscription.Events.ReadAllAsync(cancel.Token))
             {
-                await response.WriteAsync(line + "\n", cancel.Token);
+                await response.WriteAsync((table ? AsTableEvent(type, line, includeObject) : line) + "\n", cancel.Token);
                 await response.Body.FlushAsync(cancel.Token);
             }
         }
@@ -162,6 +173,16 @@ internal sealed class ResourceHandler
                 $"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (server-side apply is not supported by the sandbox)");
         }
         await KubeResponses.WriteJsonAsync(context, _store.Patch(type, ns, name, patch, dryRun));
+    }
+
+    // A watch in Table form carries each object as a one-row Table.
+    private string AsTableEvent(ResourceType type, string line, bool includeObject)
+    {
+        var watchEvent = JsonNode.Parse(line)!.AsObject();
+        var obj = watchEvent["object"]!.AsObject();
+        var version = obj["metadata"]?["resourceVersion"]?.GetValue<string>();
+        watchEvent["object"] = TableConverter.ToTable(type, [obj], version, null, includeObject, _time.GetUtcNow());
+        return watchEvent.ToJsonString(KubeResponses.JsonOptions);
     }
 
     private static JsonObject ListBody(ResourceType type, IReadOnlyList<JsonObject> items, string resourceVersion, string? continueToken, long? remaining)
