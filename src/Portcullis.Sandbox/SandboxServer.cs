@@ -95,7 +95,17 @@ public sealed class SandboxServer : IAsyncDisposable
         {
             Seeding.SeedDefaults(store);
         }
-        await app.StartAsync(cancellationToken);
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            // Address in use, cancelled, bad certificate: release what was built before reporting it.
+            await app.DisposeAsync();
+            stopping.Dispose();
+            throw;
+        }
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var bound = new Uri(address);
@@ -150,10 +160,13 @@ public sealed class SandboxServer : IAsyncDisposable
         await _app.StopAsync(cancellationToken);
     }
 
-    /// <summary>Stops the server and releases it.</summary>
+    /// <summary>Stops the server (waiting at most 10 seconds for open requests) and releases it.</summary>
     public async ValueTask DisposeAsync()
     {
-        await StopAsync();
+        using (var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await StopAsync(bound.Token);
+        }
         await _app.DisposeAsync();
         _stopping.Dispose();
     }
