@@ -11,7 +11,7 @@ namespace Portcullis.Sandbox.Streaming;
 /// <summary>
 /// Serves pods/{name}/exec and pods/{name}/attach over WebSocket with the Kubernetes channel protocols:
 /// each binary message starts with a channel byte (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize;
-/// v5 adds 255 = close one stream).
+/// v5 adds 255 = close one stream). SPDY/3.1 upgrades are handed to <see cref="SpdyExec"/>.
 /// </summary>
 internal static class ExecHandler
 {
