@@ -9,5 +9,6 @@ internal static class Commands
     [
         ServeCommand.Create(),
         ValidateCommand.Create(),
+        SandboxCommand.Create(),
     ];
 }
