@@ -135,7 +135,10 @@ public sealed class RbacRole
     public string Namespace { get; init; } = "";
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     /// <summary>The rules; for an aggregated ClusterRole, the aggregated ones.</summary>
-    public IReadOnlyList<PolicyRule> Rules { get; internal set; } = [];
+    public IReadOnlyList<PolicyRule> Rules { get => _rules; init => _rules = value; }
+    private IReadOnlyList<PolicyRule> _rules = [];
+
+    internal void SetAggregatedRules(IReadOnlyList<PolicyRule> rules) => _rules = rules;
     /// <summary>aggregationRule.clusterRoleSelectors (OR-ed); null when the role is not aggregated.</summary>
     public IReadOnlyList<LabelSelector>? AggregationSelectors { get; init; }
     /// <summary>Where it was read: file:line.</summary>

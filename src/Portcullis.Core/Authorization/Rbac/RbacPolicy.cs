@@ -163,7 +163,7 @@ public sealed class RbacPolicy
                 }
                 if (!rules.SequenceEqual(role.Rules))
                 {
-                    role.Rules = rules;
+                    role.SetAggregatedRules(rules);
                     changed = true;
                 }
             }
