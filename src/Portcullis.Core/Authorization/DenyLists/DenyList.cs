@@ -84,9 +84,10 @@ public sealed class DenyList
         }
         if (_groups.Count > 0)
         {
-            foreach (var g in user.Groups)
+            var groups = user.Groups;
+            for (var i = 0; i < groups.Count; i++)
             {
-                if (_groups.TryGetValue(g, out entries) && First(entries, now) is { } byGroup)
+                if (_groups.TryGetValue(groups[i], out entries) && First(entries, now) is { } byGroup)
                 {
                     return byGroup;
                 }

@@ -37,9 +37,10 @@ public sealed class NetworkScope
         }
         if (Groups.Count > 0)
         {
-            foreach (var g in user.Groups)
+            var groups = user.Groups;
+            for (var i = 0; i < groups.Count; i++)
             {
-                if (Groups.Contains(g))
+                if (Groups.Contains(groups[i]))
                 {
                     return true;
                 }
@@ -58,9 +59,11 @@ public sealed class NetworkScopeAuthorizer : IAuthorizer
 {
     public const string AuthorizerName = "NetworkScope";
 
-    public NetworkScopeAuthorizer(IEnumerable<NetworkScope> scopes) => Scopes = [.. scopes];
+    private readonly NetworkScope[] _scopes;
 
-    public IReadOnlyList<NetworkScope> Scopes { get; }
+    public NetworkScopeAuthorizer(IEnumerable<NetworkScope> scopes) => _scopes = [.. scopes];
+
+    public IReadOnlyList<NetworkScope> Scopes => _scopes;
 
     public string Name => AuthorizerName;
 
@@ -71,8 +74,9 @@ public sealed class NetworkScopeAuthorizer : IAuthorizer
     /// <summary>The scope that refuses this user from this address, or null.</summary>
     public NetworkScope? Violated(UserInfo user, IPAddress? source)
     {
-        foreach (var scope in Scopes)
+        for (var i = 0; i < _scopes.Length; i++)
         {
+            var scope = _scopes[i];
             if (scope.AppliesTo(user) && (source is null || !scope.Allow.Contains(source)))
             {
                 return scope;
