@@ -41,6 +41,22 @@ public class RequestInfoTableTests
         GET /api/v1/namespaces/ns1/pods?watch=false => r list - ns1 pods - -
         GET /api/v1/namespaces/ns1/pods?watch=FALSE => r list - ns1 pods - -
         GET /api/v1/namespaces/ns1/pods?watch=true;x=1 => r list - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?watch=f => r list - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?watch=F => r list - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?watch=True => r watch - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?watch=f&limit=abc => r watch - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?watch=yes&limit=500 => r watch - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?w%61tch=1 => r watch - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?watch=0&watch=1 => r list - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?watch=%zz&watch=1 => r watch - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?limit=abc&fieldSelector=metadata.name%3Dp1 => r list - ns1 pods - -
+        GET /api/v1/watch/namespaces/ns1/pods?fieldSelector=metadata.name%3Dp1 => r watch - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?fieldSelector=metadata.name => r list - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?fieldSelector=metadata.name%3Da%3Db => r list - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?fieldSelector=metadata.name%20%3D%20p1 => r list - ns1 pods - -
+        GET /api/v1/namespaces/ns1/pods?fieldSelector=metadata.name%3Dp2,metadata.name%3Dp1 => r list - ns1 pods - p1
+        GET /api/v1/namespaces/ns1/pods?fieldSelector=metadata.name%3Dp%5C%5C1 => r list - ns1 pods - p\1
+        HEAD /api/v1/namespaces/ns1/pods?fieldSelector=metadata.name%3Dp1 => r list - ns1 pods - p1
         GET /api/v1/namespaces/ns1/pods?watch=%zz => r list - ns1 pods - -
         GET /api/v1/namespaces/ns1/pods?limit=500&watch=true => r watch - ns1 pods - -
         GET /api/v1/namespaces/ns1/pods/p1?watch=true => r get - ns1 pods - p1

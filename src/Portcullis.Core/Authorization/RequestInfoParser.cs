@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Portcullis.Authorization;
@@ -93,14 +94,15 @@ public static class RequestInfoParser
         var fieldSelector = "";
         var labelSelector = "";
 
+        var q = query.Length > 0 && (name.Length == 0 || verb is "list" or "watch" or "deletecollection") ? ScanQuery(query) : default;
         if (name.Length == 0 && verb == "get")
         {
-            verb = IsWatchTrue(query) ? "watch" : "list";
-        }
-        if (name.Length == 0 && verb is "list" or "watch" && query.Length > 0)
-        {
-            var fromSelector = ExactMetadataName(QueryValue(query, "fieldSelector"));
-            if (fromSelector is not null && IsValidPathSegmentName(fromSelector))
+            // kube-apiserver decodes the query into ListOptions; when that fails it falls back to a looser watch test
+            // and ignores the field selector (so no name comes from it).
+            var terms = q.FieldSelector is null ? null : ParseFieldSelector(q.FieldSelector);
+            var decoded = IsInteger(q.Limit) && IsInteger(q.TimeoutSeconds) && (q.FieldSelector is null || terms is not null);
+            verb = IsWatch(q.Watch, decoded) ? "watch" : "list";
+            if (decoded && terms is not null && ExactMetadataName(terms) is { } fromSelector && IsValidPathSegmentName(fromSelector))
             {
                 name = fromSelector;
             }
@@ -109,10 +111,10 @@ public static class RequestInfoParser
         {
             verb = "deletecollection";
         }
-        if (!verbFromPath && verb is "list" or "watch" or "deletecollection" && query.Length > 0)
+        if (!verbFromPath && verb is "list" or "watch" or "deletecollection")
         {
-            fieldSelector = QueryValue(query, "fieldSelector") ?? "";
-            labelSelector = QueryValue(query, "labelSelector") ?? "";
+            fieldSelector = q.FieldSelector ?? "";
+            labelSelector = q.LabelSelector ?? "";
         }
 
         info = new RequestInfo
@@ -231,14 +233,93 @@ public static class RequestInfoParser
         };
     }
 
-    private static bool IsWatchTrue(string query)
+    // runtime.Convert_Slice_string_To_bool: "0", "f", "false" (any case) are false, anything else (even "") true.
+    // In the fallback after a decoding error only "0" and "false" (any case) are false.
+    private static bool IsWatch(string? value, bool decoded)
     {
-        var value = QueryValue(query, "watch");
         if (value is null)
         {
             return false;
         }
-        return !string.Equals(value, "0", StringComparison.Ordinal) && !string.Equals(value, "false", StringComparison.OrdinalIgnoreCase);
+        var isFalse = value == "0" || value.Equals("false", StringComparison.OrdinalIgnoreCase)
+            || (decoded && value.Equals("f", StringComparison.OrdinalIgnoreCase));
+        return !isFalse;
+    }
+
+    // Integer ListOptions (limit, timeoutSeconds) must parse, else decoding fails. Label-selector syntax is not checked
+    // (kube-apiserver refuses such a request with 400 anyway, so no decision can differ in what it lets through).
+    private static bool IsInteger(string? value) =>
+        value is null || long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _);
+
+    /// <summary>The query parameters RequestInfo reads: first valid value of each (Go's url.ParseQuery rules).</summary>
+    private struct ListQuery
+    {
+        public string? Watch;
+        public string? Limit;
+        public string? TimeoutSeconds;
+        public string? FieldSelector;
+        public string? LabelSelector;
+    }
+
+    // One pass over the query; only the five interesting keys are decoded.
+    private static ListQuery ScanQuery(string query)
+    {
+        var result = default(ListQuery);
+        var i = query.Length > 0 && query[0] == '?' ? 1 : 0;
+        while (i < query.Length)
+        {
+            var amp = query.IndexOf('&', i);
+            if (amp < 0)
+            {
+                amp = query.Length;
+            }
+            var pair = query.AsSpan(i, amp - i);
+            i = amp + 1;
+            if (pair.Length == 0 || pair.Contains(';'))
+            {
+                continue;
+            }
+            var eq = pair.IndexOf('=');
+            var key = eq < 0 ? pair : pair[..eq];
+            var raw = eq < 0 ? [] : pair[(eq + 1)..];
+            if (key.IndexOfAny('%', '+') >= 0)
+            {
+                var decodedKey = QueryUnescape(key);
+                if (decodedKey is null)
+                {
+                    continue;
+                }
+                key = decodedKey;
+            }
+            ref var slot = ref SlotFor(ref result, key);
+            if (Unsafe.IsNullRef(ref slot) || slot is not null)
+            {
+                continue;
+            }
+            slot = raw switch
+            {
+                "true" => "true",
+                "1" => "1",
+                "false" => "false",
+                "0" => "0",
+                "" => "",
+                _ => QueryUnescape(raw),
+            };
+        }
+        return result;
+    }
+
+    private static ref string? SlotFor(ref ListQuery q, ReadOnlySpan<char> key)
+    {
+        switch (key)
+        {
+            case "watch": return ref q.Watch;
+            case "limit": return ref q.Limit;
+            case "timeoutSeconds": return ref q.TimeoutSeconds;
+            case "fieldSelector": return ref q.FieldSelector;
+            case "labelSelector": return ref q.LabelSelector;
+            default: return ref Unsafe.NullRef<string?>();
+        }
     }
 
     /// <summary>
@@ -315,35 +396,69 @@ public static class RequestInfoParser
         return Encoding.UTF8.GetString(bytes, 0, n);
     }
 
-    // fields.Selector.RequiresExactMatch("metadata.name"): a term "metadata.name=v" or "metadata.name==v".
-    private static string? ExactMetadataName(string? selector)
+    // fields.Selector.RequiresExactMatch("metadata.name") on a parsed selector: terms sorted, the first
+    // "metadata.name=" or "metadata.name==" term wins; no whitespace trimming (as Go).
+    private static string? ExactMetadataName(List<(string Field, string Op, string Value)> terms)
     {
-        if (string.IsNullOrEmpty(selector))
+        foreach (var (field, op, value) in terms)
         {
-            return null;
-        }
-        foreach (var raw in SplitTerms(selector))
-        {
-            var term = raw.Trim();
-            const string key = "metadata.name";
-            if (!term.StartsWith(key, StringComparison.Ordinal))
+            if (field == "metadata.name" && op is "=" or "==")
             {
-                continue;
-            }
-            var op = term[key.Length..].TrimStart();
-            if (op.StartsWith("==", StringComparison.Ordinal))
-            {
-                return Unescape(op[2..].Trim());
-            }
-            if (op.StartsWith('=') && !op.StartsWith("!=", StringComparison.Ordinal))
-            {
-                return Unescape(op[1..].Trim());
+                return value;
             }
         }
         return null;
     }
 
-    // Field selector terms are separated by unescaped commas; '\' escapes ',', '=', '!' and '\' in values.
+    /// <summary>fields.ParseSelector: terms split on unescaped ',', sorted; each needs !=, == or =; values unescaped.
+    /// Null when it does not parse.</summary>
+    private static List<(string Field, string Op, string Value)>? ParseFieldSelector(string selector)
+    {
+        var parts = SplitTerms(selector).Where(t => t.Length > 0).Order(StringComparer.Ordinal).ToList();
+        var terms = new List<(string, string, string)>(parts.Count);
+        foreach (var term in parts)
+        {
+            var i = 0;
+            string? op = null;
+            for (; i < term.Length; i++)
+            {
+                if (term[i] == '\\')
+                {
+                    i++;
+                    continue;
+                }
+                if (term.AsSpan(i).StartsWith("!=", StringComparison.Ordinal))
+                {
+                    op = "!=";
+                }
+                else if (term.AsSpan(i).StartsWith("==", StringComparison.Ordinal))
+                {
+                    op = "==";
+                }
+                else if (term[i] == '=')
+                {
+                    op = "=";
+                }
+                if (op is not null)
+                {
+                    break;
+                }
+            }
+            if (op is null)
+            {
+                return null;
+            }
+            var value = UnescapeValue(term[(i + op.Length)..]);
+            if (value is null)
+            {
+                return null;
+            }
+            terms.Add((term[..i], op, value));
+        }
+        return terms;
+    }
+
+    // Field selector terms are separated by unescaped commas.
     private static IEnumerable<string> SplitTerms(string selector)
     {
         var start = 0;
@@ -362,20 +477,33 @@ public static class RequestInfoParser
         yield return selector[start..];
     }
 
-    private static string Unescape(string value)
+    // fields.UnescapeValue: only \\, \, and \= are valid escapes; a bare , or = in a value is invalid.
+    private static string? UnescapeValue(string value)
     {
-        if (!value.Contains('\\', StringComparison.Ordinal))
+        if (value.IndexOfAny(['\\', ',', '=']) < 0)
         {
             return value;
         }
         var sb = new StringBuilder(value.Length);
         for (var i = 0; i < value.Length; i++)
         {
-            if (value[i] == '\\' && i + 1 < value.Length)
+            var c = value[i];
+            if (c == '\\')
             {
-                i++;
+                if (i + 1 >= value.Length || value[i + 1] is not ('\\' or ',' or '='))
+                {
+                    return null;
+                }
+                sb.Append(value[++i]);
             }
-            sb.Append(value[i]);
+            else if (c is ',' or '=')
+            {
+                return null;
+            }
+            else
+            {
+                sb.Append(c);
+            }
         }
         return sb.ToString();
     }
