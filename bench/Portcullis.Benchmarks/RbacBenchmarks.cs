@@ -11,6 +11,8 @@ namespace Portcullis.Benchmarks;
 /// RoleBindings (user u{i} bound to ClusterRole edit in namespace ns{i % 100}): the cost must not grow with N.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
+[MedianColumn]
 public class RbacBenchmarks
 {
     private RbacAuthorizer _rbac = null!;

@@ -4,6 +4,8 @@ using Portcullis.Authorization;
 namespace Portcullis.Benchmarks;
 
 [MemoryDiagnoser]
+[MinColumn]
+[MedianColumn]
 public class RequestInfoBenchmarks
 {
     [Benchmark]

@@ -233,6 +233,16 @@ public class NetworkScopeTests
     }
 
     [Fact]
+    public void Service_account_subject_needs_a_namespace()
+    {
+        var config = BootstrapDecisionTable.Configuration();
+        config.Authorization.NetworkScopes = [new NetworkScopeConfiguration { Subjects = [new SubjectReference { Kind = "ServiceAccount", Name = "ci" }], Allow = ["10.0.0.0/8"] }];
+        var (chain, errors) = AuthorizerChain.TryCreate(config);
+        Assert.Null(chain);
+        Assert.Contains(errors, e => e.Field == "authorization.networkScopes[0].subjects[0].namespace");
+    }
+
+    [Fact]
     public async Task Stolen_masters_credential_is_useless_from_a_cafe()
     {
         using var chain = new AuthorizerChain([Scopes(), new SystemMastersAuthorizer(), new AlwaysDenyAuthorizer()]);

@@ -87,6 +87,17 @@ public sealed class AuthorizerChain : IAuthorizer, IDisposable
                 list.Add(new DenyListAuthorizer(denyList, options.TimeProvider));
             }
         }
+        for (var i = 0; i < authz.NetworkScopes.Count; i++)
+        {
+            for (var j = 0; j < authz.NetworkScopes[i].Subjects.Count; j++)
+            {
+                var subject = authz.NetworkScopes[i].Subjects[j];
+                if (subject.Kind == "ServiceAccount" && subject.Namespace.Length == 0)
+                {
+                    errors.Add(new ConfigError(config.SourcePath, 0, $"authorization.networkScopes[{i}].subjects[{j}].namespace", $"is required for ServiceAccount \"{subject.Name}\""));
+                }
+            }
+        }
         if (authz.NetworkScopes.Count > 0)
         {
             list.Add(NetworkScopeAuthorizer.FromConfiguration(authz.NetworkScopes));
