@@ -91,7 +91,7 @@ public sealed class SarServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(20));
-        await _app.DisposeAsync();
+        await _app.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
         _dir.Delete(true);
     }
 }
