@@ -4,6 +4,8 @@ using Portcullis.Authorization;
 namespace Portcullis.Benchmarks;
 
 [MemoryDiagnoser]
+[MinColumn]
+[MedianColumn]
 public class RequestInfoBenchmarks
 {
     [Benchmark]
@@ -11,4 +13,10 @@ public class RequestInfoBenchmarks
 
     [Benchmark]
     public RequestInfo ListWithSelector() => RequestInfoParser.Parse("GET", "/apis/apps/v1/namespaces/dev/deployments", "limit=500&labelSelector=app%3Dweb");
+
+    [Benchmark]
+    public RequestInfo WatchQuery() => RequestInfoParser.Parse("GET", "/api/v1/namespaces/dev/pods", "resourceVersion=1&watch=true");
+
+    [Benchmark]
+    public bool RefusedDotSegment() => RequestInfoParser.TryParse("GET", "/api/v1/namespaces/x/../kube-system/secrets", "", out _, out _);
 }

@@ -10,5 +10,7 @@ internal static class Commands
         ServeCommand.Create(),
         ValidateCommand.Create(),
         SandboxCommand.Create(),
+        ExplainCommand.Create(),
+        WhoCanCommand.Create(),
     ];
 }

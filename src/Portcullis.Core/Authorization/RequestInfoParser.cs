@@ -1,33 +1,50 @@
-using System.Net;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Text;
 
 namespace Portcullis.Authorization;
 
 /// <summary>
-/// Computes <see cref="RequestInfo"/> exactly as kube-apiserver's RequestInfoFactory does: the percent-decoded path is
-/// split on '/', verbs come from the method or a <c>watch</c>/<c>proxy</c> path prefix, <c>?watch</c> turns list into watch,
-/// and a <c>metadata.name</c> field selector fills the name.
+/// Computes <see cref="RequestInfo"/> exactly as kube-apiserver's RequestInfoFactory does (spec §1): the percent-decoded
+/// path is split on '/', verbs come from the method or a <c>watch</c>/<c>proxy</c> path prefix, <c>?watch</c> turns list
+/// into watch, and a <c>metadata.name</c> field selector fills the name. Non-canonical paths are refused first by
+/// <see cref="PathGuard"/>.
 /// </summary>
 public static class RequestInfoParser
 {
-    /// <summary>Parses a request. <paramref name="rawPath"/> is the path as sent (percent-encoded); <paramref name="query"/> excludes '?'.</summary>
-    public static RequestInfo Parse(string method, string rawPath, string query)
+    /// <summary>
+    /// Parses a request. <paramref name="rawPath"/> is the path as sent (percent-encoded, before '?');
+    /// <paramref name="query"/> is the raw query without '?'. On failure <paramref name="error"/> says whether the gateway
+    /// answers 400 (non-canonical path) or 500 (as kube-apiserver does for <c>/api/v1/watch</c> without a resource).
+    /// </summary>
+    public static bool TryParse(string method, string rawPath, string query,
+        [NotNullWhen(true)] out RequestInfo? info, out RequestInfoError error)
     {
-        var path = DecodePath(rawPath);
-        var verb = method.ToLowerInvariant();
+        info = null;
+        error = default;
+        var guard = PathGuard.Check(rawPath, out var path);
+        if (guard is not null)
+        {
+            error = new RequestInfoError(400, guard);
+            return false;
+        }
+        var verb = LowerMethod(method);
         var parts = Split(path);
 
         if (parts.Length < 3 || parts[0] is not ("api" or "apis"))
         {
-            return new RequestInfo { Path = path, Verb = verb };
+            info = new RequestInfo { Path = path, Verb = verb };
+            return true;
         }
         var index = 0;
         var prefix = parts[index++];
         var group = "";
-        if (prefix == "apis")
+        if (prefix.Length == 4)
         {
             if (parts.Length < 4)
             {
-                return new RequestInfo { Path = path, Verb = verb };
+                info = new RequestInfo { Path = path, Verb = verb };
+                return true;
             }
             group = parts[index++];
         }
@@ -38,7 +55,8 @@ public static class RequestInfoParser
         {
             if (parts.Length - index < 2)
             {
-                throw new RequestInfoException($"unable to determine kind and namespace from url, {rawPath}");
+                error = new RequestInfoError(500, $"failed to create RequestInfo: unable to determine kind and namespace from url, {rawPath}");
+                return false;
             }
             verb = parts[index++];
             verbFromPath = true;
@@ -69,21 +87,22 @@ public static class RequestInfoParser
             }
         }
 
-        var rest = parts[index..];
+        var rest = index == 0 ? parts : parts[index..];
         var resource = rest.Length > 0 ? rest[0] : "";
         var name = rest.Length > 1 ? rest[1] : "";
         var subresource = rest.Length > 2 && verb != "proxy" ? rest[2] : "";
         var fieldSelector = "";
         var labelSelector = "";
 
+        var q = query.Length > 0 && (name.Length == 0 || verb is "list" or "watch" or "deletecollection") ? ScanQuery(query) : default;
         if (name.Length == 0 && verb == "get")
         {
-            verb = IsWatchTrue(query) ? "watch" : "list";
-        }
-        if (verb is "list" or "watch" && name.Length == 0)
-        {
-            var fromSelector = ExactMetadataName(QueryValue(query, "fieldSelector"));
-            if (fromSelector is not null && IsValidPathSegmentName(fromSelector))
+            // kube-apiserver decodes the query into ListOptions; when that fails it falls back to a looser watch test
+            // and ignores the field selector (so no name comes from it).
+            var terms = q.FieldSelector is null ? null : ParseFieldSelector(q.FieldSelector);
+            var decoded = IsInteger(q.Limit) && IsInteger(q.TimeoutSeconds) && (q.FieldSelector is null || terms is not null);
+            verb = IsWatch(q.Watch, decoded) ? "watch" : "list";
+            if (decoded && terms is not null && ExactMetadataName(terms) is { } fromSelector && IsValidPathSegmentName(fromSelector))
             {
                 name = fromSelector;
             }
@@ -94,11 +113,11 @@ public static class RequestInfoParser
         }
         if (!verbFromPath && verb is "list" or "watch" or "deletecollection")
         {
-            fieldSelector = QueryValue(query, "fieldSelector") ?? "";
-            labelSelector = QueryValue(query, "labelSelector") ?? "";
+            fieldSelector = q.FieldSelector ?? "";
+            labelSelector = q.LabelSelector ?? "";
         }
 
-        return new RequestInfo
+        info = new RequestInfo
         {
             IsResourceRequest = true,
             Path = path,
@@ -114,80 +133,390 @@ public static class RequestInfoParser
             FieldSelector = fieldSelector,
             LabelSelector = labelSelector,
         };
+        return true;
     }
 
-    /// <summary>Percent-decodes a path as Go's url.URL.Path does (so %2F becomes a separator). '+' stays '+'.</summary>
-    public static string DecodePath(string rawPath) =>
-        rawPath.Contains('%', StringComparison.Ordinal) ? WebUtility.UrlDecode(rawPath.Replace("+", "%2B", StringComparison.Ordinal)) : rawPath;
+    /// <summary>Parses or throws <see cref="RequestInfoException"/> carrying the status code (400 or 500).</summary>
+    public static RequestInfo Parse(string method, string rawPath, string query) =>
+        TryParse(method, rawPath, query, out var info, out var error) ? info : throw new RequestInfoException(error.StatusCode, error.Message);
+
+    /// <summary>A resource or non-resource request built from attributes (for checks such as impersonation or explain).</summary>
+    public static RequestInfo Resource(string verb, string group, string resource, string subresource = "", string ns = "", string name = "") =>
+        new()
+        {
+            IsResourceRequest = true,
+            Verb = verb,
+            ApiPrefix = group.Length == 0 ? "api" : "apis",
+            ApiGroup = group,
+            Namespace = ns,
+            Resource = resource,
+            Subresource = subresource,
+            Name = name,
+        };
+
+    /// <summary>A non-resource request for <paramref name="path"/> with <paramref name="verb"/>.</summary>
+    public static RequestInfo NonResource(string verb, string path) => new() { Verb = verb, Path = path };
+
+    private static string LowerMethod(string method) => method switch
+    {
+        "GET" => "get",
+        "POST" => "post",
+        "PUT" => "put",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        "HEAD" => "head",
+        "OPTIONS" => "options",
+        _ => method.ToLowerInvariant(),
+    };
 
     private static string[] Split(string path)
     {
-        var trimmed = path.Trim('/');
-        return trimmed.Length == 0 ? [] : trimmed.Split('/');
+        var start = 0;
+        var end = path.Length;
+        while (start < end && path[start] == '/')
+        {
+            start++;
+        }
+        while (end > start && path[end - 1] == '/')
+        {
+            end--;
+        }
+        if (start == end)
+        {
+            return [];
+        }
+        var count = 1;
+        for (var i = start; i < end; i++)
+        {
+            if (path[i] == '/')
+            {
+                count++;
+            }
+        }
+        var parts = new string[count];
+        var k = 0;
+        var segmentStart = start;
+        for (var i = start; i <= end; i++)
+        {
+            if (i == end || path[i] == '/')
+            {
+                parts[k++] = Intern(path, segmentStart, i - segmentStart);
+                segmentStart = i + 1;
+            }
+        }
+        return parts;
     }
 
-    private static bool IsWatchTrue(string query)
+    // The words every request repeats are returned as literals so a typical parse allocates only names.
+    private static string Intern(string path, int start, int length)
     {
-        var value = QueryValue(query, "watch");
+        var s = path.AsSpan(start, length);
+        return s switch
+        {
+            "api" => "api",
+            "apis" => "apis",
+            "v1" => "v1",
+            "namespaces" => "namespaces",
+            "pods" => "pods",
+            "watch" => "watch",
+            "proxy" => "proxy",
+            "status" => "status",
+            "log" => "log",
+            "exec" => "exec",
+            "apps" => "apps",
+            "deployments" => "deployments",
+            "services" => "services",
+            "configmaps" => "configmaps",
+            "secrets" => "secrets",
+            "default" => "default",
+            _ => path.Substring(start, length),
+        };
+    }
+
+    // runtime.Convert_Slice_string_To_bool: "0", "f", "false" (any case) are false, anything else (even "") true.
+    // In the fallback after a decoding error only "0" and "false" (any case) are false.
+    private static bool IsWatch(string? value, bool decoded)
+    {
         if (value is null)
         {
             return false;
         }
-        return !string.Equals(value, "0", StringComparison.Ordinal) && !string.Equals(value, "false", StringComparison.OrdinalIgnoreCase);
+        var isFalse = value == "0" || value.Equals("false", StringComparison.OrdinalIgnoreCase)
+            || (decoded && value.Equals("f", StringComparison.OrdinalIgnoreCase));
+        return !isFalse;
     }
 
-    /// <summary>The first value of a query parameter (decoded as Go's url.ParseQuery does), or null when absent.</summary>
+    // Integer ListOptions (limit, timeoutSeconds) must parse, else decoding fails. Label-selector syntax is not checked
+    // (kube-apiserver refuses such a request with 400 anyway, so no decision can differ in what it lets through).
+    private static bool IsInteger(string? value) =>
+        value is null || long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _);
+
+    /// <summary>The query parameters RequestInfo reads: first valid value of each (Go's url.ParseQuery rules).</summary>
+    private struct ListQuery
+    {
+        public string? Watch;
+        public string? Limit;
+        public string? TimeoutSeconds;
+        public string? FieldSelector;
+        public string? LabelSelector;
+    }
+
+    // One pass over the query; only the five interesting keys are decoded.
+    private static ListQuery ScanQuery(string query)
+    {
+        var result = default(ListQuery);
+        var i = query.Length > 0 && query[0] == '?' ? 1 : 0;
+        while (i < query.Length)
+        {
+            var amp = query.IndexOf('&', i);
+            if (amp < 0)
+            {
+                amp = query.Length;
+            }
+            var pair = query.AsSpan(i, amp - i);
+            i = amp + 1;
+            if (pair.Length == 0 || pair.Contains(';'))
+            {
+                continue;
+            }
+            var eq = pair.IndexOf('=');
+            var key = eq < 0 ? pair : pair[..eq];
+            var raw = eq < 0 ? [] : pair[(eq + 1)..];
+            if (key.IndexOfAny('%', '+') >= 0)
+            {
+                var decodedKey = QueryUnescape(key);
+                if (decodedKey is null)
+                {
+                    continue;
+                }
+                key = decodedKey;
+            }
+            ref var slot = ref SlotFor(ref result, key);
+            if (Unsafe.IsNullRef(ref slot) || slot is not null)
+            {
+                continue;
+            }
+            slot = raw switch
+            {
+                "true" => "true",
+                "1" => "1",
+                "false" => "false",
+                "0" => "0",
+                "" => "",
+                _ => QueryUnescape(raw),
+            };
+        }
+        return result;
+    }
+
+    private static ref string? SlotFor(ref ListQuery q, ReadOnlySpan<char> key)
+    {
+        switch (key)
+        {
+            case "watch": return ref q.Watch;
+            case "limit": return ref q.Limit;
+            case "timeoutSeconds": return ref q.TimeoutSeconds;
+            case "fieldSelector": return ref q.FieldSelector;
+            case "labelSelector": return ref q.LabelSelector;
+            default: return ref Unsafe.NullRef<string?>();
+        }
+    }
+
+    /// <summary>
+    /// The first value of a query parameter, decoded as Go's <c>url.ParseQuery</c> does: pairs containing ';' or a
+    /// malformed escape are skipped (kube-apiserver ignores them the same way), '+' is a space. Null when absent.
+    /// </summary>
     public static string? QueryValue(string query, string key)
     {
-        foreach (var pair in query.TrimStart('?').Split('&'))
+        var q = query.AsSpan();
+        if (q.Length > 0 && q[0] == '?')
         {
-            if (pair.Length == 0)
+            q = q[1..];
+        }
+        while (q.Length > 0)
+        {
+            var amp = q.IndexOf('&');
+            var pair = amp < 0 ? q : q[..amp];
+            q = amp < 0 ? [] : q[(amp + 1)..];
+            if (pair.Length == 0 || pair.Contains(';'))
             {
                 continue;
             }
-            var eq = pair.IndexOf('=', StringComparison.Ordinal);
-            var k = Decode(eq < 0 ? pair : pair[..eq]);
-            if (k == key)
+            var eq = pair.IndexOf('=');
+            var k = eq < 0 ? pair : pair[..eq];
+            var v = eq < 0 ? [] : pair[(eq + 1)..];
+            var decodedKey = QueryUnescape(k);
+            if (decodedKey is null || decodedKey != key)
             {
-                return eq < 0 ? "" : Decode(pair[(eq + 1)..]);
+                continue;
+            }
+            var decodedValue = QueryUnescape(v);
+            if (decodedValue is null)
+            {
+                continue;
+            }
+            return decodedValue;
+        }
+        return null;
+    }
+
+    private static string? QueryUnescape(ReadOnlySpan<char> s)
+    {
+        if (s.IndexOfAny('%', '+') < 0)
+        {
+            return s.ToString();
+        }
+        var bytes = new byte[Encoding.UTF8.GetMaxByteCount(s.Length)];
+        var n = 0;
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '+')
+            {
+                bytes[n++] = (byte)' ';
+            }
+            else if (c == '%')
+            {
+                if (i + 2 >= s.Length || !char.IsAsciiHexDigit(s[i + 1]) || !char.IsAsciiHexDigit(s[i + 2]))
+                {
+                    return null;
+                }
+                bytes[n++] = (byte)Convert.ToInt32(s.Slice(i + 1, 2).ToString(), 16);
+                i += 2;
+            }
+            else if (c < 0x80)
+            {
+                bytes[n++] = (byte)c;
+            }
+            else
+            {
+                n += Encoding.UTF8.GetBytes(s.Slice(i, 1), bytes.AsSpan(n));
+            }
+        }
+        return Encoding.UTF8.GetString(bytes, 0, n);
+    }
+
+    // fields.Selector.RequiresExactMatch("metadata.name") on a parsed selector: terms sorted, the first
+    // "metadata.name=" or "metadata.name==" term wins; no whitespace trimming (as Go).
+    private static string? ExactMetadataName(List<(string Field, string Op, string Value)> terms)
+    {
+        foreach (var (field, op, value) in terms)
+        {
+            if (field == "metadata.name" && op is "=" or "==")
+            {
+                return value;
             }
         }
         return null;
     }
 
-    private static string Decode(string s) => WebUtility.UrlDecode(s);
-
-    // fields.Selector.RequiresExactMatch("metadata.name"): a term "metadata.name=v" or "metadata.name==v".
-    private static string? ExactMetadataName(string? selector)
+    /// <summary>fields.ParseSelector: terms split on unescaped ',', sorted; each needs !=, == or =; values unescaped.
+    /// Null when it does not parse.</summary>
+    private static List<(string Field, string Op, string Value)>? ParseFieldSelector(string selector)
     {
-        if (string.IsNullOrEmpty(selector))
+        var parts = SplitTerms(selector).Where(t => t.Length > 0).Order(StringComparer.Ordinal).ToList();
+        var terms = new List<(string, string, string)>(parts.Count);
+        foreach (var term in parts)
         {
-            return null;
+            var i = 0;
+            string? op = null;
+            for (; i < term.Length; i++)
+            {
+                if (term[i] == '\\')
+                {
+                    i++;
+                    continue;
+                }
+                if (term.AsSpan(i).StartsWith("!=", StringComparison.Ordinal))
+                {
+                    op = "!=";
+                }
+                else if (term.AsSpan(i).StartsWith("==", StringComparison.Ordinal))
+                {
+                    op = "==";
+                }
+                else if (term[i] == '=')
+                {
+                    op = "=";
+                }
+                if (op is not null)
+                {
+                    break;
+                }
+            }
+            if (op is null)
+            {
+                return null;
+            }
+            var value = UnescapeValue(term[(i + op.Length)..]);
+            if (value is null)
+            {
+                return null;
+            }
+            terms.Add((term[..i], op, value));
         }
-        foreach (var raw in selector.Split(','))
+        return terms;
+    }
+
+    // Field selector terms are separated by unescaped commas.
+    private static IEnumerable<string> SplitTerms(string selector)
+    {
+        var start = 0;
+        for (var i = 0; i < selector.Length; i++)
         {
-            var term = raw.Trim();
-            const string key = "metadata.name";
-            if (!term.StartsWith(key, StringComparison.Ordinal))
+            if (selector[i] == '\\')
             {
-                continue;
+                i++;
             }
-            var op = term[key.Length..].TrimStart();
-            if (op.StartsWith("==", StringComparison.Ordinal))
+            else if (selector[i] == ',')
             {
-                return op[2..].Trim();
-            }
-            if (op.StartsWith('=') )
-            {
-                return op[1..].Trim();
+                yield return selector[start..i];
+                start = i + 1;
             }
         }
-        return null;
+        yield return selector[start..];
+    }
+
+    // fields.UnescapeValue: only \\, \, and \= are valid escapes; a bare , or = in a value is invalid.
+    private static string? UnescapeValue(string value)
+    {
+        if (value.IndexOfAny(['\\', ',', '=']) < 0)
+        {
+            return value;
+        }
+        var sb = new StringBuilder(value.Length);
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (c == '\\')
+            {
+                if (i + 1 >= value.Length || value[i + 1] is not ('\\' or ',' or '='))
+                {
+                    return null;
+                }
+                sb.Append(value[++i]);
+            }
+            else if (c is ',' or '=')
+            {
+                return null;
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+        return sb.ToString();
     }
 
     private static bool IsValidPathSegmentName(string name) =>
         name is not ("." or "..") && !name.Contains('/', StringComparison.Ordinal) && !name.Contains('%', StringComparison.Ordinal);
 }
 
-/// <summary>kube-apiserver answers this with 500 "failed to create RequestInfo".</summary>
-public sealed class RequestInfoException(string message) : Exception(message);
+/// <summary>Why a request could not be classified: 400 for a refused path, 500 as kube-apiserver answers.</summary>
+public readonly record struct RequestInfoError(int StatusCode, string Message);
+
+/// <summary>Thrown by <see cref="RequestInfoParser.Parse"/>; <see cref="StatusCode"/> is 400 or 500.</summary>
+public sealed class RequestInfoException(int statusCode, string message) : Exception(message)
+{
+    public int StatusCode { get; } = statusCode;
+}

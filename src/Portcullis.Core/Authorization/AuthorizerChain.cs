@@ -1,0 +1,255 @@
+using Portcullis.Authorization.DenyLists;
+using Portcullis.Authorization.NetworkScopes;
+using Portcullis.Authorization.Rbac;
+using Portcullis.Authorization.Webhook;
+using Portcullis.Configuration;
+
+namespace Portcullis.Authorization;
+
+/// <summary>Things the chain needs that do not come from the configuration file.</summary>
+public sealed record AuthorizerChainOptions
+{
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+    /// <summary>When false, the Webhook mode is left out (e.g. for an offline <c>explain</c>).</summary>
+    public bool IncludeWebhook { get; init; } = true;
+}
+
+/// <summary>
+/// The authorization layer: deny list → network scopes → <c>system:masters</c> → the modes of
+/// <c>authorization.modes</c> in order, with kube-apiserver's union semantics (spec §4.1): the first Allow or Deny wins
+/// with its reason and error; when all say NoOpinion, the non-empty reasons are joined with "\n" and the errors kept.
+/// The gateway then proceeds on Allow, answers 500 when <see cref="AuthorizationResult.IsInternalError"/>, else 403.
+/// </summary>
+/// <remarks>
+/// kube-apiserver runs its <c>system:masters</c> authorizer first. Portcullis puts its own restricting layers (deny list,
+/// network scopes) before it on purpose: a stolen <c>system:masters</c> credential must be deniable, and "masters only
+/// from the admin VPN" must hold. Among the modes, the order and semantics are kube-apiserver's.
+/// </remarks>
+public sealed class AuthorizerChain : IAuthorizer, IDisposable
+{
+    public const string ChainName = "chain";
+
+    private readonly IAuthorizer[] _authorizers;
+
+    public AuthorizerChain(IEnumerable<IAuthorizer> authorizers)
+    {
+        _authorizers = [.. authorizers];
+        foreach (var a in _authorizers)
+        {
+            switch (a)
+            {
+                case RbacAuthorizer r: Rbac = r; break;
+                case DenyListAuthorizer d: DenyList = d; break;
+                case NetworkScopeAuthorizer n: NetworkScopes = n; break;
+                case WebhookAuthorizer w: Webhook = w; break;
+                default: break;
+            }
+        }
+    }
+
+    public string Name => ChainName;
+
+    /// <summary>The authorizers in the order they are asked.</summary>
+    public IReadOnlyList<IAuthorizer> Authorizers => _authorizers;
+
+    /// <summary>The RBAC mode, when configured; reload with <c>Rbac.Update(RbacPolicy.Load(...).Policy)</c>.</summary>
+    public RbacAuthorizer? Rbac { get; }
+
+    /// <summary>The deny list layer, when <c>denyListFile</c> is set; reload with <c>DenyList.Update(...)</c>.</summary>
+    public DenyListAuthorizer? DenyList { get; }
+
+    public NetworkScopeAuthorizer? NetworkScopes { get; }
+
+    public WebhookAuthorizer? Webhook { get; }
+
+    /// <summary>Builds the chain from a loaded configuration; throws <see cref="ConfigurationException"/> with every error.</summary>
+    public static AuthorizerChain Create(GatewayConfiguration config, AuthorizerChainOptions? options = null)
+    {
+        var (chain, errors) = TryCreate(config, options);
+        return chain ?? throw new ConfigurationException(errors);
+    }
+
+    /// <summary>Builds the chain; returns every error (RBAC files, deny list, webhook kubeconfig) instead of throwing.</summary>
+    public static (AuthorizerChain? Chain, IReadOnlyList<ConfigError> Errors) TryCreate(GatewayConfiguration config, AuthorizerChainOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        options ??= new AuthorizerChainOptions();
+        var errors = new List<ConfigError>();
+        var authz = config.Authorization;
+        var list = new List<IAuthorizer>();
+
+        if (authz.DenyListFile.Length > 0)
+        {
+            var (denyList, denyErrors) = DenyLists.DenyList.Load(config.Resolve(authz.DenyListFile));
+            errors.AddRange(denyErrors);
+            if (denyList is not null)
+            {
+                list.Add(new DenyListAuthorizer(denyList, options.TimeProvider));
+            }
+        }
+        for (var i = 0; i < authz.NetworkScopes.Count; i++)
+        {
+            for (var j = 0; j < authz.NetworkScopes[i].Subjects.Count; j++)
+            {
+                var subject = authz.NetworkScopes[i].Subjects[j];
+                if (subject.Kind == "ServiceAccount" && subject.Namespace.Length == 0)
+                {
+                    errors.Add(new ConfigError(config.SourcePath, 0, $"authorization.networkScopes[{i}].subjects[{j}].namespace", $"is required for ServiceAccount \"{subject.Name}\""));
+                }
+            }
+        }
+        if (authz.NetworkScopes.Count > 0)
+        {
+            list.Add(NetworkScopeAuthorizer.FromConfiguration(authz.NetworkScopes));
+        }
+        list.Add(new SystemMastersAuthorizer());
+        foreach (var mode in authz.Modes)
+        {
+            switch (mode)
+            {
+                case AuthorizationModes.AlwaysAllow:
+                    list.Add(new AlwaysAllowAuthorizer());
+                    break;
+                case AuthorizationModes.AlwaysDeny:
+                    list.Add(new AlwaysDenyAuthorizer());
+                    break;
+                case AuthorizationModes.Rbac:
+                    var loaded = RbacPolicy.Load(authz.Rbac.Manifests.Select(config.Resolve));
+                    errors.AddRange(loaded.Errors);
+                    if (loaded.Policy is not null)
+                    {
+                        list.Add(new RbacAuthorizer(loaded.Policy));
+                    }
+                    break;
+                case AuthorizationModes.Webhook:
+                    if (!options.IncludeWebhook)
+                    {
+                        break;
+                    }
+                    try
+                    {
+                        list.Add(WebhookAuthorizer.Create(config.Resolve(authz.Webhook.ConfigFile), WebhookAuthorizerOptions.From(authz.Webhook), options.TimeProvider));
+                    }
+                    catch (ConfigurationException ex)
+                    {
+                        errors.AddRange(ex.Errors);
+                    }
+                    catch (InvalidOperationException ex)
+                    {
+                        errors.Add(new ConfigError(config.SourcePath, 0, "authorization.webhook.configFile", ex.Message));
+                    }
+                    break;
+                default:
+                    errors.Add(new ConfigError(config.SourcePath, 0, "authorization.modes", $"\"{mode}\" is not one of {string.Join(", ", AuthorizationModes.All)}"));
+                    break;
+            }
+        }
+        if (errors.Count > 0)
+        {
+            foreach (var a in list.OfType<IDisposable>())
+            {
+                a.Dispose();
+            }
+            return (null, errors);
+        }
+        return (new AuthorizerChain(list), errors);
+    }
+
+    /// <summary>The 500 body text kube-apiserver writes when authorization errs without an allow (text/plain).</summary>
+    public static string InternalErrorMessage(string requestUri, string error) => $"Internal Server Error: \"{requestUri}\": {error}";
+
+    public ValueTask<AuthorizationResult> AuthorizeAsync(AuthorizationAttributes attributes, CancellationToken cancellationToken)
+    {
+        string? reasons = null;
+        string? errors = null;
+        for (var i = 0; i < _authorizers.Length; i++)
+        {
+            var pending = _authorizers[i].AuthorizeAsync(attributes, cancellationToken);
+            if (!pending.IsCompletedSuccessfully)
+            {
+                return SlowAsync(pending, i, attributes, reasons, errors, cancellationToken);
+            }
+            var result = pending.Result;
+            if (result.Decision != AuthorizationDecision.NoOpinion)
+            {
+                return new(result);
+            }
+            Collect(result, ref reasons, ref errors);
+        }
+        return new(Final(reasons, errors));
+    }
+
+    private async ValueTask<AuthorizationResult> SlowAsync(ValueTask<AuthorizationResult> pending, int index, AuthorizationAttributes attributes,
+        string? reasons, string? errors, CancellationToken cancellationToken)
+    {
+        for (var i = index; i < _authorizers.Length; i++)
+        {
+            var result = i == index ? await pending.ConfigureAwait(false) : await _authorizers[i].AuthorizeAsync(attributes, cancellationToken).ConfigureAwait(false);
+            if (result.Decision != AuthorizationDecision.NoOpinion)
+            {
+                return result;
+            }
+            Collect(result, ref reasons, ref errors);
+        }
+        return Final(reasons, errors);
+    }
+
+    private static void Collect(AuthorizationResult result, ref string? reasons, ref string? errors)
+    {
+        if (result.Reason.Length > 0)
+        {
+            reasons = reasons is null ? result.Reason : reasons + "\n" + result.Reason;
+        }
+        if (!string.IsNullOrEmpty(result.Error))
+        {
+            // utilerrors aggregate: one error alone, several as [e1, e2]
+            errors = errors is null ? result.Error : errors + ", " + result.Error;
+        }
+    }
+
+    private static AuthorizationResult Final(string? reasons, string? errors)
+    {
+        if (errors is not null && errors.Contains(", ", StringComparison.Ordinal))
+        {
+            errors = "[" + errors + "]";
+        }
+        return new AuthorizationResult(AuthorizationDecision.NoOpinion, reasons ?? "", errors, "");
+    }
+
+    public void Dispose()
+    {
+        foreach (var a in _authorizers.OfType<IDisposable>())
+        {
+            a.Dispose();
+        }
+    }
+}
+
+/// <summary>Loads only the parts of a GatewayConfiguration that authorization needs (for explain and who-can).</summary>
+public static class AuthorizationConfigurationLoader
+{
+    /// <summary>
+    /// Parses the configuration file and keeps only the errors of the document itself and of the authorization section,
+    /// so a machine without the TLS and upstream files can still explain decisions.
+    /// </summary>
+    public static (GatewayConfiguration? Config, IReadOnlyList<ConfigError> Errors) Load(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var errors = new List<ConfigError>();
+        string text;
+        try
+        {
+            text = File.ReadAllText(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.Add(new ConfigError(full, 0, "(file)", $"cannot read the configuration file: {ex.Message}"));
+            return (null, errors);
+        }
+        var config = ConfigurationLoader.Parse(text, full, errors);
+        var relevant = errors.Where(e => e.Field is "(yaml)" or "(document)" or "apiVersion" or "kind"
+            || e.Field.StartsWith("authorization", StringComparison.Ordinal)
+            || (e.Message.StartsWith("unknown field", StringComparison.Ordinal))).ToList();
+        return (relevant.Count == 0 ? config : null, relevant);
+    }
+}

@@ -1,0 +1,70 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Portcullis.Kubeconfig;
+
+namespace Portcullis.Authorization.Tests;
+
+public class KubeconfigTests
+{
+    [Fact]
+    public void Client_certificate_from_data_and_relative_files()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var cert = new CertificateRequest("CN=gateway,O=system:masters", key, HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
+        var certPem = cert.ExportCertificatePem();
+        var keyPem = key.ExportPkcs8PrivateKeyPem();
+        static string B64(string s) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(s));
+        var dir = Directory.CreateTempSubdirectory("portcullis-kubeconfig-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "client.crt"), certPem);
+            File.WriteAllText(Path.Combine(dir.FullName, "client.key"), keyPem);
+            File.WriteAllText(Path.Combine(dir.FullName, "ca.crt"), certPem);
+            File.WriteAllText(Path.Combine(dir.FullName, "config"), $$"""
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: a
+                  cluster: {server: "https://127.0.0.1:1/authorize", certificate-authority: ca.crt}
+                - name: b
+                  cluster: {server: "https://127.0.0.1:2/", certificate-authority-data: {{B64(certPem)}}, tls-server-name: authz.local}
+                users:
+                - name: files
+                  user: {client-certificate: client.crt, client-key: client.key}
+                - name: data
+                  user: {client-certificate-data: {{B64(certPem)}}, client-key-data: {{B64(keyPem)}}}
+                contexts:
+                - name: one
+                  context: {cluster: a, user: files}
+                - name: two
+                  context: {cluster: b, user: data}
+                current-context: one
+                """);
+            var (file, errors) = KubeconfigFile.Load(Path.Combine(dir.FullName, "config"));
+            Assert.Empty(errors);
+            var one = file!.Resolve();
+            Assert.Equal(new Uri("https://127.0.0.1:1/authorize"), one.Server);
+            Assert.True(one.ClientCertificate!.HasPrivateKey);
+            Assert.Equal(cert.Thumbprint, Assert.Single(one.CertificateAuthorities!).Thumbprint);
+            var two = file.Resolve("two");
+            Assert.True(two.ClientCertificate!.HasPrivateKey);
+            Assert.Equal("authz.local", two.TlsServerName);
+            using var handler = two.CreateHandler();
+            Assert.False(handler.AllowAutoRedirect);
+            Assert.Throws<InvalidOperationException>(() => file.Resolve("three"));
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void Missing_server_is_an_error_with_a_line()
+    {
+        var errors = new List<Portcullis.Configuration.ConfigError>();
+        KubeconfigFile.Parse("apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster:\n    certificate-authority: ca.pem\n", "k.yaml", errors);
+        Assert.Contains(errors, e => e.Field == "clusters.cluster.server" && e.Line == 6);
+    }
+}

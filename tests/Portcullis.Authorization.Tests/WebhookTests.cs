@@ -1,0 +1,267 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Portcullis.Authentication;
+using Portcullis.Authorization.Webhook;
+using Portcullis.Kubeconfig;
+using YamlDotNet.RepresentationModel;
+
+namespace Portcullis.Authorization.Tests;
+
+/// <summary>A SubjectAccessReview server on real Kestrel (HTTPS, 127.0.0.1:0) with a self-signed certificate.</summary>
+public sealed class SarServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly DirectoryInfo _dir;
+
+    public ConcurrentQueue<(string Body, string? Authorization)> Requests { get; } = new();
+    /// <summary>What the next requests get: status code and body; a pending task holds the answer back.</summary>
+    public Func<Task<(int Status, string Body)>> Answer { get; set; } = () => Task.FromResult((200, """{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","status":{"allowed":true}}"""));
+
+    public string KubeconfigPath { get; }
+
+    private SarServer(WebApplication app, DirectoryInfo dir, string kubeconfig)
+    {
+        _app = app;
+        _dir = dir;
+        KubeconfigPath = kubeconfig;
+    }
+
+    public static async Task<SarServer> StartAsync()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=sar-test", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        var cert = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(cert)));
+        var app = builder.Build();
+        SarServer? server = null;
+        app.MapPost("/authorize", async (HttpContext ctx) =>
+        {
+            using var reader = new StreamReader(ctx.Request.Body);
+            server!.Requests.Enqueue((await reader.ReadToEndAsync(ctx.RequestAborted), ctx.Request.Headers.Authorization.ToString()));
+            var (status, body) = await server.Answer().WaitAsync(ctx.RequestAborted);
+            ctx.Response.StatusCode = status;
+            ctx.Response.ContentType = "application/json";
+            await ctx.Response.WriteAsync(body, ctx.RequestAborted);
+        });
+        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var dir = Directory.CreateTempSubdirectory("portcullis-sar-");
+        var kubeconfig = Path.Combine(dir.FullName, "authz.kubeconfig");
+        File.WriteAllText(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: authz
+              cluster:
+                server: {address}/authorize
+                certificate-authority-data: {Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(cert.ExportCertificatePem()))}
+            users:
+            - name: gateway
+              user:
+                token: s3cret-token
+            current-context: webhook
+            contexts:
+            - name: webhook
+              context:
+                cluster: authz
+                user: gateway
+            """);
+        server = new SarServer(app, dir, kubeconfig);
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        await _app.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        _dir.Delete(true);
+    }
+}
+
+public class WebhookTests
+{
+    private static string Fixture(string name) => File.ReadAllText(Path.Combine(BootstrapDecisionTable.FixturesDirectory, "webhook", name));
+
+    private static readonly AuthorizationAttributes KittensResource = new(
+        UserInfo.Create("jane", ["group1", "group2"]),
+        RequestInfoParser.Resource("get", "unicorn.example.org", "pods", ns: "kittensandponies"));
+
+    private static readonly AuthorizationAttributes DebugPath = new(UserInfo.Create("jane", ["group1", "group2"]), RequestInfoParser.NonResource("get", "/debug"));
+
+    private static WebhookAuthorizer Create(SarServer server, string version = "v1beta1", TimeProvider? time = null, string failurePolicy = "NoOpinion", TimeSpan? timeout = null) =>
+        WebhookAuthorizer.Create(server.KubeconfigPath, new WebhookAuthorizerOptions
+        {
+            Version = version,
+            FailurePolicy = failurePolicy,
+            Timeout = timeout ?? TimeSpan.FromSeconds(10),
+        }, time);
+
+    private static Task<AuthorizationResult> Ask(IAuthorizer a, AuthorizationAttributes attributes) =>
+        a.AuthorizeAsync(attributes, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+
+    [Theory]
+    [InlineData("k8s-website-webhook-sar-v1beta1-request-resource.json", true)]
+    [InlineData("k8s-website-webhook-sar-v1beta1-request-nonresource.json", false)]
+    public void V1beta1_requests_equal_the_docs_fixtures(string fixture, bool resource)
+    {
+        var expected = JsonNode.Parse(Fixture(fixture))!;
+        var actual = JsonNode.Parse(SubjectAccessReview.RequestJson(SubjectAccessReview.SpecJson(resource ? KittensResource : DebugPath, "v1beta1"), "v1beta1"))!;
+        Assert.True(JsonNode.DeepEquals(expected, actual), actual.ToJsonString());
+    }
+
+    [Fact]
+    public void V1_request_equals_the_docs_fixture_with_groups()
+    {
+        var yaml = new YamlStream();
+        yaml.Load(new StringReader(Fixture("k8s-website-authorization-sar-v1-request.yaml")));
+        var spec = (YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["spec"];
+        var attributes = (YamlMappingNode)spec["resourceAttributes"];
+        string S(YamlMappingNode m, string k) => ((YamlScalarNode)m[k]).Value ?? "";
+        var request = RequestInfoParser.Resource(S(attributes, "verb"), S(attributes, "group"), S(attributes, "resource"), ns: S(attributes, "namespace")) with { ApiVersion = S(attributes, "version") };
+        var user = new UserInfo(S(spec, "user"), S(spec, "uid"), ((YamlSequenceNode)spec["groups"]).Children.Select(c => ((YamlScalarNode)c).Value!).ToList(), UserInfo.NoExtra);
+        var json = JsonNode.Parse(SubjectAccessReview.SpecJson(new AuthorizationAttributes(user, request), "v1"))!;
+        Assert.Equal("""{"resourceAttributes":{"verb":"create","version":"v1","resource":"persistentvolumes"},"user":"alice","groups":["system:authenticated"],"uid":"alice-uid-123"}""", json.ToJsonString());
+    }
+
+    [Theory]
+    [InlineData("k8s-website-webhook-sar-v1beta1-response-allowed.json", AuthorizationDecision.Allow, "")]
+    [InlineData("k8s-website-webhook-sar-v1beta1-response-denied.json", AuthorizationDecision.Deny, "user does not have read access to the namespace")]
+    [InlineData("k8s-website-webhook-sar-v1beta1-response-noopinion.json", AuthorizationDecision.NoOpinion, "user does not have read access to the namespace")]
+    public async Task Fixture_responses_round_trip_through_a_real_server(string response, AuthorizationDecision decision, string reason)
+    {
+        await using var server = await SarServer.StartAsync();
+        server.Answer = () => Task.FromResult((200, Fixture(response)));
+        using var webhook = Create(server);
+        var r = await Ask(webhook, KittensResource);
+        Assert.Equal(decision, r.Decision);
+        Assert.Equal(reason, r.Reason);
+        Assert.Null(r.Error);
+        var (body, authorization) = Assert.Single(server.Requests);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(Fixture("k8s-website-webhook-sar-v1beta1-request-resource.json")), JsonNode.Parse(body)), body);
+        Assert.Equal("Bearer s3cret-token", authorization);
+    }
+
+    [Fact]
+    public async Task Denied_reason_flows_into_the_403()
+    {
+        await using var server = await SarServer.StartAsync();
+        server.Answer = () => Task.FromResult((200, Fixture("k8s-website-webhook-sar-v1beta1-response-denied.json")));
+        using var chain = new AuthorizerChain([new SystemMastersAuthorizer(), Create(server)]);
+        var r = await Ask(chain, KittensResource);
+        Assert.Equal("pods.unicorn.example.org is forbidden: User \"jane\" cannot get resource \"pods\" in API group \"unicorn.example.org\" in the namespace \"kittensandponies\": user does not have read access to the namespace",
+            Forbidden.Message("jane", KittensResource.Request, r.Reason));
+    }
+
+    [Fact]
+    public async Task Allowed_and_denied_together_is_deny_with_error()
+    {
+        await using var server = await SarServer.StartAsync();
+        server.Answer = () => Task.FromResult((200, """{"kind":"SubjectAccessReview","status":{"allowed":true,"denied":true}}"""));
+        using var webhook = Create(server, "v1");
+        var r = await Ask(webhook, KittensResource);
+        Assert.Equal(AuthorizationDecision.Deny, r.Decision);
+        Assert.NotNull(r.Error);
+        Assert.Contains("\"groups\":[\"group1\",\"group2\"]", Assert.Single(server.Requests).Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Answers_are_cached_by_spec_for_their_ttl()
+    {
+        await using var server = await SarServer.StartAsync();
+        var time = new ManualTime(DateTimeOffset.UtcNow);
+        using var webhook = WebhookAuthorizer.Create(server.KubeconfigPath, new WebhookAuthorizerOptions { AuthorizedTtl = TimeSpan.FromMinutes(5), UnauthorizedTtl = TimeSpan.FromSeconds(30) }, time);
+        Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
+        Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
+        Assert.Equal(1, webhook.Calls);
+        time.Now += TimeSpan.FromMinutes(4);
+        Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
+        Assert.Equal(1, webhook.Calls);
+        time.Now += TimeSpan.FromMinutes(2);
+        Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
+        Assert.Equal(2, webhook.Calls);
+
+        server.Answer = () => Task.FromResult((200, Fixture("k8s-website-webhook-sar-v1beta1-response-noopinion.json")));
+        Assert.False((await Ask(webhook, DebugPath)).IsAllowed);
+        Assert.False((await Ask(webhook, DebugPath)).IsAllowed);
+        Assert.Equal(3, webhook.Calls);
+        time.Now += TimeSpan.FromSeconds(31);
+        Assert.False((await Ask(webhook, DebugPath)).IsAllowed);
+        Assert.Equal(4, webhook.Calls);
+    }
+
+    [Theory]
+    [InlineData("NoOpinion", AuthorizationDecision.NoOpinion)]
+    [InlineData("Deny", AuthorizationDecision.Deny)]
+    public async Task Server_errors_take_the_failure_policy_and_are_not_cached(string policy, AuthorizationDecision decision)
+    {
+        await using var server = await SarServer.StartAsync();
+        server.Answer = () => Task.FromResult((500, "{}"));
+        using var webhook = Create(server, failurePolicy: policy);
+        var r = await Ask(webhook, KittensResource);
+        Assert.Equal(decision, r.Decision);
+        Assert.Equal("webhook authorizer: the webhook answered 500", r.Error);
+        Assert.True(r.IsInternalError);
+        _ = await Ask(webhook, KittensResource);
+        Assert.Equal(2, webhook.Calls);
+    }
+
+    [Fact]
+    public async Task A_slow_webhook_times_out_into_the_failure_policy()
+    {
+        await using var server = await SarServer.StartAsync();
+        var never = new TaskCompletionSource<(int, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        server.Answer = () => never.Task;
+        using var webhook = Create(server, timeout: TimeSpan.FromMilliseconds(300));
+        var r = await Ask(webhook, KittensResource);
+        Assert.Equal(AuthorizationDecision.NoOpinion, r.Decision);
+        Assert.Equal("webhook authorizer: the webhook did not answer within 0.3s", r.Error);
+        never.SetResult((200, "{}"));
+    }
+
+    [Fact]
+    public async Task Unreachable_webhook_is_an_error_not_an_allow()
+    {
+        await using var server = await SarServer.StartAsync();
+        var text = File.ReadAllText(server.KubeconfigPath);
+        var port = new Uri(text.Split("server: ")[1].Split('\n')[0].Trim()).Port;
+        await server.DisposeAsync();
+        Directory.CreateDirectory(Path.GetDirectoryName(server.KubeconfigPath)!);
+        File.WriteAllText(server.KubeconfigPath, text);
+        using var webhook = Create(server);
+        var r = await Ask(webhook, KittensResource);
+        Assert.False(r.IsAllowed);
+        Assert.NotNull(r.Error);
+        Assert.True(port > 0);
+    }
+
+    [Fact]
+    public void Kubeconfig_reader_resolves_the_docs_example()
+    {
+        var (file, errors) = KubeconfigFile.Load(Path.Combine(BootstrapDecisionTable.FixturesDirectory, "webhook", "k8s-website-webhook-authz.kubeconfig.yaml"));
+        Assert.Empty(errors);
+        Assert.Equal("webhook", file!.CurrentContext);
+        Assert.Equal("https://authz.example.com/authorize", Assert.Single(file.Clusters).Server);
+        Assert.Equal("/path/to/ca.pem", file.Clusters[0].CertificateAuthority);
+        Assert.Equal("/path/to/cert.pem", Assert.Single(file.Users).ClientCertificate);
+        var ex = Assert.Throws<InvalidOperationException>(() => file.Resolve());
+        Assert.Contains("cannot read the credentials or CA", ex.Message, StringComparison.Ordinal);
+    }
+}
