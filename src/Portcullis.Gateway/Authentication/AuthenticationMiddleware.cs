@@ -33,6 +33,14 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
                 metrics.AuthenticationDuration.WithLabels("success").Observe(seconds);
                 feature.User = result.User!.Name == UserInfo.Anonymous ? result.User : result.User.WithAuthenticatedGroup();
                 feature.Authenticator = result.Authenticator;
+                if (result.Authenticator == "x509")
+                {
+                    feature.CertificateSerial = context.Connection.ClientCertificate?.SerialNumber;
+                }
+                else if (BearerToken(context.Request.Headers.Authorization.Count == 1 ? context.Request.Headers.Authorization[0] : null) is { } token)
+                {
+                    feature.TokenSha256 = TokenFile.Digest(token);
+                }
                 feature.Annotations["portcullis.dev/authenticator"] = result.Authenticator;
                 return next(context);
             default:

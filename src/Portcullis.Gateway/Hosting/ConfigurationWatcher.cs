@@ -35,10 +35,23 @@ internal sealed class ConfigurationWatcher : IDisposable
                 w.Dispose();
             }
             _watchers.Clear();
-            // One watcher per folder (atomic replace via rename, as Kubernetes ConfigMap volumes do, is seen too).
-            foreach (var dir in files.Select(Path.GetDirectoryName).Where(d => d is not null && Directory.Exists(d)).Distinct())
+            // A watched folder (RBAC manifests) reloads on any change inside it.
+            var folders = files.Where(Directory.Exists).ToHashSet();
+            foreach (var folder in folders)
             {
-                var names = files.Where(f => Path.GetDirectoryName(f) == dir).Select(Path.GetFileName).ToHashSet();
+                var all = new FileSystemWatcher(folder) { IncludeSubdirectories = true, NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size };
+                all.Changed += (_, _) => Poke();
+                all.Created += (_, _) => Poke();
+                all.Deleted += (_, _) => Poke();
+                all.Renamed += (_, _) => Poke();
+                all.EnableRaisingEvents = true;
+                _watchers.Add(all);
+            }
+            // One watcher per folder of files (atomic replace via rename, as Kubernetes ConfigMap volumes do, is seen too).
+            var plainFiles = files.Where(f => !folders.Contains(f)).ToList();
+            foreach (var dir in plainFiles.Select(Path.GetDirectoryName).Where(d => d is not null && Directory.Exists(d)).Distinct())
+            {
+                var names = plainFiles.Where(f => Path.GetDirectoryName(f) == dir).Select(Path.GetFileName).ToHashSet();
                 var watcher = new FileSystemWatcher(dir!)
                 {
                     NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,

@@ -132,6 +132,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<AuditMiddleware>(); // L6 wraps everything so every outcome is measured and audited
         app.UseMiddleware<RequestStartMiddleware>();
         app.UseMiddleware<AuthenticationMiddleware>(); // L3
+        app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
         app.UseMiddleware<AdmissionMiddleware>(); // L5
         var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
@@ -149,6 +150,8 @@ public sealed class GatewayHost : IAsyncDisposable
         AdminEndpoints.Map(admin, snapshots, probe, metrics);
 
         var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay);
+        // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
+        snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
         return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen);
     }
 

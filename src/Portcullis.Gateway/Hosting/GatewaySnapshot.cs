@@ -23,6 +23,8 @@ internal sealed class GatewaySnapshot
     public required CidrSet Allow { get; init; }
     public required CidrSet Deny { get; init; }
     public TokenFile? Tokens { get; init; }
+    /// <summary>L4: deny list, network scopes, system:masters, then authorization.modes, built at load time.</summary>
+    public required Portcullis.Authorization.AuthorizerChain Authorizer { get; init; }
     public required UpstreamKubeconfig Upstream { get; init; }
     public required HttpMessageInvoker UpstreamClient { get; init; }
     public required string IdentityMode { get; init; }
@@ -94,6 +96,19 @@ internal sealed class GatewaySnapshot
             }
         }
 
+        var (authorizer, authzErrors) = Portcullis.Authorization.AuthorizerChain.TryCreate(config, new Portcullis.Authorization.AuthorizerChainOptions { TimeProvider = time });
+        errors.AddRange(authzErrors);
+        var authz = config.Authorization;
+        if (authz.DenyListFile.Length > 0)
+        {
+            watched.Add(config.Resolve(authz.DenyListFile));
+        }
+        watched.AddRange(authz.Rbac.Manifests.Select(config.Resolve));
+        if (authz.Webhook.ConfigFile.Length > 0 && authz.Modes.Contains(AuthorizationModes.Webhook))
+        {
+            watched.Add(config.Resolve(authz.Webhook.ConfigFile));
+        }
+
         var upstreamPath = config.Resolve(config.Upstream!.Kubeconfig);
         watched.Add(upstreamPath);
         var upstream = UpstreamKubeconfig.Load(upstreamPath, config.Upstream.Context, errors);
@@ -105,8 +120,9 @@ internal sealed class GatewaySnapshot
             suites = TlsCipherSuitePolicy.Create(tls.CipherSuites);
         }
 
-        if (errors.Count > 0 || serverCert is null || upstream is null)
+        if (errors.Count > 0 || serverCert is null || upstream is null || authorizer is null)
         {
+            authorizer?.Dispose();
             return null;
         }
         var identity = config.Upstream.Identity;
@@ -120,6 +136,7 @@ internal sealed class GatewaySnapshot
             Allow = CidrSet.Parse(config.Network.Allow),
             Deny = CidrSet.Parse(config.Network.Deny),
             Tokens = tokens,
+            Authorizer = authorizer,
             Upstream = upstream,
             UpstreamClient = UpstreamClientFactory.Create(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),
             IdentityMode = identity,

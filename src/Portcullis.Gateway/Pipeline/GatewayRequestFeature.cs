@@ -21,8 +21,16 @@ internal sealed class GatewayRequestFeature
     public UserInfo? EffectiveUser => ImpersonatedUser ?? User;
     /// <summary>Which authenticator succeeded (x509, token-file, anonymous, ...).</summary>
     public string Authenticator { get; set; } = "";
-    /// <summary>The client's bearer token when identity is Passthrough.</summary>
-    public string? PassthroughAuthorization { get; set; }
+    /// <summary>Hex SHA-256 of the bearer token that authenticated the request (for the deny list); never the token.</summary>
+    public string? TokenSha256 { get; set; }
+    /// <summary>Serial number of the client certificate that authenticated the request (for the deny list).</summary>
+    public string? CertificateSerial { get; set; }
+    /// <summary>The peer address (L1 has already admitted it).</summary>
+    public System.Net.IPAddress? SourceAddress { get; init; }
+
+    /// <summary>Authorization attributes for the effective user and this request.</summary>
+    public AuthorizationAttributes Attributes(RequestInfo request) =>
+        new(EffectiveUser!, request, SourceAddress, TokenSha256, CertificateSerial);
 
     /// <summary>Audit annotations; written by any layer, read by L6.</summary>
     public Dictionary<string, string> Annotations { get; } = new(StringComparer.Ordinal);

@@ -44,6 +44,11 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.ToUriComponent();
             var q = target.IndexOf('?', StringComparison.Ordinal);
             var rawPath = q < 0 ? target : target[..q];
+            var guard = PathGuard.Check(rawPath, out _);
+            if (guard is not null)
+            {
+                return StatusResponses.BadRequestAsync(context, guard);
+            }
             info = RequestInfoParser.Parse(request.Method, rawPath, request.QueryString.HasValue ? request.QueryString.Value![1..] : "");
         }
         catch (RequestInfoException ex)
@@ -57,6 +62,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             AuditId = auditId,
             RequestInfo = info,
             ReceivedAt = time.GetUtcNow(),
+            SourceAddress = context.Connection.RemoteIpAddress is { } ip ? Portcullis.Network.Cidr.Normalize(ip) : null,
         };
         context.Features.Set(feature);
         return info.IsLongRunning ? TrackedAsync(context, feature) : next(context);

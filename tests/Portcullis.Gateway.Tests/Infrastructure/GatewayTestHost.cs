@@ -21,8 +21,9 @@ public sealed class GatewayTestHost : IAsyncDisposable
     public Uri Uri => Host.ListenUris[0];
     public Uri AdminUri => Host.AdminUri!;
     public string ConfigPath => Path.Combine(Dir, "portcullis.yaml");
+    private string DenyListLine { get; set; } = "";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}")
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null)
     {
         var t = new GatewayTestHost();
         var upstreamServer = t.Pki.IssueServer();
@@ -32,6 +33,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
         TestPki.WritePem(t.Pki.IssueServer(), Path.Combine(t.Dir, "server.crt"), Path.Combine(t.Dir, "server.key"));
         TestPki.WritePem(gatewayClient, Path.Combine(t.Dir, "gateway.crt"), Path.Combine(t.Dir, "gateway.key"));
         File.WriteAllText(Path.Combine(t.Dir, "ca.crt"), t.Pki.CertificatePem);
+        File.WriteAllText(Path.Combine(t.Dir, "rbac.yaml"), RbacYaml);
         File.WriteAllText(Path.Combine(t.Dir, "tokens.csv"), "token-jane,jane,u-1,\"developers,qa\"\ntoken-root,root,u-0,system:masters\n");
         File.WriteAllText(Path.Combine(t.Dir, "upstream.kubeconfig"), $"""
             apiVersion: v1
@@ -51,6 +53,11 @@ public sealed class GatewayTestHost : IAsyncDisposable
               context: {"{"}cluster: upstream, user: gateway{"}"}
             current-context: upstream
             """);
+        if (denyList is not null)
+        {
+            File.WriteAllText(Path.Combine(t.Dir, "deny.yaml"), denyList);
+            t.DenyListLine = "denyListFile: deny.yaml";
+        }
         t.WriteConfig(extraYaml, identity, modes, anonymous);
         t.Host = GatewayHost.Create(t.ConfigPath, new GatewayHostOptions
         {
@@ -78,6 +85,9 @@ public sealed class GatewayTestHost : IAsyncDisposable
               anonymous: {anonymous}
             authorization:
               modes: {modes}
+              {DenyListLine}
+              rbac:
+                manifests: [rbac.yaml]
             upstream:
               kubeconfig: upstream.kubeconfig
               identity: {identity}
@@ -88,6 +98,26 @@ public sealed class GatewayTestHost : IAsyncDisposable
             """;
         File.WriteAllText(ConfigPath, yaml);
     }
+
+    /// <summary>Group developers may read and write pods and configmaps everywhere; nobody but system:masters may impersonate.</summary>
+    public const string RbacYaml = """
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRole
+        metadata: {name: developer}
+        rules:
+        - apiGroups: [""]
+          resources: [pods, pods/log, pods/exec, configmaps]
+          verbs: [get, list, watch, create, update, patch, delete]
+        - nonResourceURLs: ["/redirect", "/slow"]
+          verbs: [get]
+        ---
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRoleBinding
+        metadata: {name: developers}
+        roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: developer}
+        subjects:
+        - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: developers}
+        """;
 
     private static Uri ClosedPortUri()
     {
