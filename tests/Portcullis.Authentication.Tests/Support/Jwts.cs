@@ -86,3 +86,17 @@ internal static class Wait
     /// <summary>The timeout every await in these tests gets.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 }
+
+/// <summary>Keys made once per test run: RSA generation is slow on a shared 2-core machine. Never disposed on purpose.</summary>
+internal static class TestKeys
+{
+    private static readonly Lazy<RSA> LazyRsa = new(() => RSA.Create(2048));
+    private static readonly Lazy<RSA> LazyOtherRsa = new(() => RSA.Create(2048));
+    private static readonly Lazy<RSA> LazyThirdRsa = new(() => RSA.Create(2048));
+    private static readonly Lazy<ECDsa> LazyEc = new(() => ECDsa.Create(ECCurve.NamedCurves.nistP256));
+
+    public static RSA Rsa => LazyRsa.Value;
+    public static RSA OtherRsa => LazyOtherRsa.Value;
+    public static RSA ThirdRsa => LazyThirdRsa.Value;
+    public static ECDsa Ec => LazyEc.Value;
+}
