@@ -62,7 +62,7 @@ public sealed class CelExpression
         }
         catch (Exception ex) when (ex is CelException or InvalidOperationException or InvalidCastException or ArgumentException or KeyNotFoundException or NullReferenceException)
         {
-            throw new CelEvaluationException($"expression '{Source}' resulted in error: {ex.Message}", ex);
+            throw new CelEvaluationException($"expression '{Source}' resulted in error: {Describe(ex)}", ex);
         }
         if (result is not null && result.GetType().Namespace == "Cel.Internal")
         {
@@ -120,6 +120,17 @@ public sealed class CelExpression
         JsonValueKind.False => false,
         _ => null,
     };
+
+    /// <summary>kube-apiserver's wording for a missing claim ("no such key: hd"); other errors as the package says them.</summary>
+    private static string Describe(Exception ex)
+    {
+        if (ex is CelNoSuchFieldException)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(ex.Message, "field '([^']*)'");
+            return match.Success ? "no such key: " + match.Groups[1].Value : "no such key";
+        }
+        return ex.Message;
+    }
 
     private static string TypeName(object? o) => o switch
     {

@@ -83,10 +83,20 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
                 : $"oidc: verify token: oidc: expected audience in {ServiceAccountAuthenticator.GoQuote(_spec.Audiences)} got {ServiceAccountAuthenticator.GoQuote(jwt.Audiences)}");
         }
 
+        var (user, error) = MapClaims(jwt.Claims);
+        return user is null ? Fail(error!) : TokenResult.Success(user, ServiceAccountAuthenticator.Min(_successTtl, exp - now));
+    }
+
+    /// <summary>
+    /// Claim validation rules, claim mappings and user validation rules on verified claims: the user, or the error.
+    /// (Public so the documented examples can be checked against their stated user info without a signed token.)
+    /// </summary>
+    public (UserInfo? User, string? Error) MapClaims(JsonElement claims)
+    {
         Dictionary<string, object?>? celClaims = null;
         Dictionary<string, object?> ClaimsVars() => celClaims ??= new Dictionary<string, object?>(StringComparer.Ordinal)
         {
-            ["claims"] = CelExpression.FromJson(jwt.Claims),
+            ["claims"] = CelExpression.FromJson(claims),
         };
         try
         {
@@ -96,25 +106,25 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
                 {
                     if (!e.EvaluateBool(ClaimsVars()))
                     {
-                        return Fail($"oidc: error evaluating claim validation expression: validation expression '{e.Source}' failed: {rule.Message}");
+                        return (null, $"oidc: error evaluating claim validation expression: validation expression '{e.Source}' failed: {rule.Message}");
                     }
                 }
-                else if (CheckRequiredClaim(jwt, rule) is { } error)
+                else if (CheckRequiredClaim(claims, rule) is { } error)
                 {
-                    return Fail(error);
+                    return (null, error);
                 }
             }
 
-            var username = MapUsername(jwt, ClaimsVars, out var usernameError);
+            var username = MapUsername(claims, ClaimsVars, out var usernameError);
             if (usernameError is not null)
             {
-                return Fail(usernameError);
+                return (null, usernameError);
             }
-            var groups = _spec.Groups is { } g ? MapStrings(jwt, g, ClaimsVars, "groups") : [];
+            var groups = _spec.Groups is { } g ? MapStrings(claims, g, ClaimsVars, "groups") : [];
             var uid = "";
             if (_spec.Uid is { } u)
             {
-                uid = u.Expression is { } ue ? ue.EvaluateString(ClaimsVars()) : ClaimString(jwt, u.Claim, "uid");
+                uid = u.Expression is { } ue ? ue.EvaluateString(ClaimsVars()) : ClaimString(claims, u.Claim, "uid");
             }
             Dictionary<string, IReadOnlyList<string>>? extra = null;
             foreach (var x in _spec.Extra)
@@ -142,23 +152,23 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
                 {
                     if (!rule.Expression.EvaluateBool(userVars))
                     {
-                        return Fail($"oidc: error evaluating user info validation rule: validation expression '{rule.Expression.Source}' failed: {rule.Message}");
+                        return (null, $"oidc: error evaluating user info validation rule: validation expression '{rule.Expression.Source}' failed: {rule.Message}");
                     }
                 }
             }
-            return TokenResult.Success(user, ServiceAccountAuthenticator.Min(_successTtl, exp - now));
+            return (user, null);
         }
         catch (CelEvaluationException ex)
         {
-            return Fail("oidc: " + ex.Message);
+            return (null, "oidc: " + ex.Message);
         }
         catch (ClaimException ex)
         {
-            return Fail(ex.Message);
+            return (null, ex.Message);
         }
     }
 
-    private string? MapUsername(JwtToken jwt, Func<Dictionary<string, object?>> vars, out string? error)
+    private string? MapUsername(JsonElement claims, Func<Dictionary<string, object?>> vars, out string? error)
     {
         error = null;
         var mapping = _spec.Username;
@@ -171,8 +181,8 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
             }
             return name;
         }
-        var value = ClaimString(jwt, mapping.Claim, "username");
-        if (mapping.Claim == "email" && jwt.Claims.TryGetProperty("email_verified", out var verified))
+        var value = ClaimString(claims, mapping.Claim, "username");
+        if (mapping.Claim == "email" && claims.TryGetProperty("email_verified", out var verified))
         {
             if (verified.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
             {
@@ -193,13 +203,13 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
         return mapping.Prefix + value;
     }
 
-    private static List<string> MapStrings(JwtToken jwt, ClaimOrExpression mapping, Func<Dictionary<string, object?>> vars, string what)
+    private static List<string> MapStrings(JsonElement claims, ClaimOrExpression mapping, Func<Dictionary<string, object?>> vars, string what)
     {
         if (mapping.Expression is { } e)
         {
             return [.. e.EvaluateStrings(vars()).Where(s => s.Length > 0)];
         }
-        if (!jwt.Claims.TryGetProperty(mapping.Claim, out var claim) || claim.ValueKind == JsonValueKind.Null)
+        if (!claims.TryGetProperty(mapping.Claim, out var claim) || claim.ValueKind == JsonValueKind.Null)
         {
             return [];
         }
@@ -225,9 +235,9 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
         return result;
     }
 
-    private static string ClaimString(JwtToken jwt, string claim, string what)
+    private static string ClaimString(JsonElement claims, string claim, string what)
     {
-        if (!jwt.Claims.TryGetProperty(claim, out var value))
+        if (!claims.TryGetProperty(claim, out var value))
         {
             throw new ClaimException($"oidc: parse {what} claims \"{claim}\": claim not present");
         }
@@ -238,9 +248,9 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
         return value.GetString()!;
     }
 
-    private static string? CheckRequiredClaim(JwtToken jwt, ClaimValidationRuleSpec rule)
+    private static string? CheckRequiredClaim(JsonElement claims, ClaimValidationRuleSpec rule)
     {
-        if (!jwt.Claims.TryGetProperty(rule.Claim, out var value))
+        if (!claims.TryGetProperty(rule.Claim, out var value))
         {
             return $"oidc: required claim {rule.Claim} not found in id_token";
         }
