@@ -67,7 +67,14 @@ public sealed class AuthenticatorChain : IDisposable
         CertificateValidator = certificateValidator;
         _options = options ?? new AuthenticatorChainOptions();
         Cache = new TokenCache(_options.TokenCacheCapacity, _options.Time);
+        _x509Counters = Counters.For(X509Name);
+        _tokenFileCounters = Counters.For(TokenFileName);
+        _anonymousCounters = Counters.For(ChainResult.AnonymousAuthenticator);
     }
+
+    private readonly AuthenticatorCounters _x509Counters;
+    private readonly AuthenticatorCounters _tokenFileCounters;
+    private readonly AuthenticatorCounters _anonymousCounters;
 
     /// <summary>Verifies client certificates against <c>tls.clientCAFile</c>; null when x509 authentication is off. Call once per connection.</summary>
     public ClientCertificateValidator? CertificateValidator { get; }
@@ -229,13 +236,35 @@ public sealed class AuthenticatorChain : IDisposable
         return new AuthenticatorChain(tokenFile, authenticators, anonymous, validator, options);
     }
 
-    public async ValueTask<ChainResult> AuthenticateAsync(AuthenticationRequest request, CancellationToken cancellationToken)
+    /// <summary>Authenticates one request. Completes synchronously (no allocation beyond the result) unless a key fetch or a webhook call is needed.</summary>
+    public ValueTask<ChainResult> AuthenticateAsync(AuthenticationRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = Stopwatch.GetTimestamp();
-        var result = await AuthenticateCoreAsync(request, cancellationToken).ConfigureAwait(false);
+        var pending = AuthenticateCoreAsync(request, cancellationToken);
+        if (pending.IsCompletedSuccessfully)
+        {
+            var result = pending.Result;
+            Counters.RecordAttempt(result, start);
+            return new ValueTask<ChainResult>(result);
+        }
+        return CompleteAsync(pending, start);
+    }
+
+    private async ValueTask<ChainResult> CompleteAsync(ValueTask<ChainResult> pending, long start)
+    {
+        var result = await pending.ConfigureAwait(false);
         Counters.RecordAttempt(result, start);
         return result;
+    }
+
+    /// <summary>A token as a slice of the header it came in, so a cache hit never copies it.</summary>
+    private readonly struct Credential(string source, int start, int length)
+    {
+        public bool IsPresent => source is not null;
+        public ReadOnlySpan<char> Span => source.AsSpan(start, length);
+        public int Length => length;
+        public string Materialize() => start == 0 && length == source.Length ? source : source.Substring(start, length);
     }
 
     private async ValueTask<ChainResult> AuthenticateCoreAsync(AuthenticationRequest request, CancellationToken cancellationToken)
@@ -248,7 +277,7 @@ public sealed class AuthenticatorChain : IDisposable
             // Go's Header.Get would silently take the first; two credentials in one request are refused outright.
             return Reject($"request has {request.AuthorizationHeaders.Count} Authorization headers; at most one is accepted", isError: true, null, null, null);
         }
-        string? bearer = null;
+        Credential bearer = default;
         if (request.AuthorizationHeaders.Count == 1)
         {
             bearer = ParseBearer(request.AuthorizationHeaders[0], out var warning);
@@ -269,7 +298,10 @@ public sealed class AuthenticatorChain : IDisposable
             }
         }
 
-        TokenDigest? digest = bearer is not null ? TokenDigest.Of(bearer) : socketToken is not null ? TokenDigest.Of(socketToken) : null;
+        var socket = socketToken is null ? default : new Credential(socketToken, 0, socketToken.Length);
+        TokenDigest? bearerDigest = bearer.IsPresent && bearer.Length <= _options.MaxTokenLength ? TokenDigest.Of(bearer.Span) : null;
+        TokenDigest? socketDigest = socket.IsPresent && socket.Length <= _options.MaxTokenLength ? TokenDigest.Of(socket.Span) : null;
+        var digest = bearerDigest ?? socketDigest;
 
         // 1. x509 (from the connection's cached verification).
         if (request.ClientCertificateError is { } certError)
@@ -278,15 +310,15 @@ public sealed class AuthenticatorChain : IDisposable
         }
         if (request.ClientCertificateUser is { } certUser)
         {
-            var presented = bearer ?? socketToken;
-            if (presented is null)
+            var presented = bearer.IsPresent ? bearer : socket;
+            if (!presented.IsPresent)
             {
                 return Accept(certUser, X509Name, null, warnings, null, rewritten);
             }
             // Pinniped's rule (tokenPassthroughRoundTripper): a client certificate and a bearer token in one request must
             // name the same user. kube-apiserver would silently take the certificate; a gateway that forwards by
             // impersonation must not pick one of two identities, so a token that fails or names someone else is a 401.
-            var tokenOutcome = await AuthenticateTokenAsync(presented, cancellationToken).ConfigureAwait(false);
+            var tokenOutcome = await AuthenticateTokenAsync(presented, digest, cancellationToken).ConfigureAwait(false);
             if (tokenOutcome.User is null)
             {
                 return Reject("client certificate accompanied by an invalid bearer token: " + tokenOutcome.Error, isError: true, warnings, digest, rewritten);
@@ -295,19 +327,18 @@ public sealed class AuthenticatorChain : IDisposable
             {
                 return Reject($"client certificate (user \"{certUser.Name}\") and bearer token (user \"{tokenOutcome.User.Name}\") identify different users", isError: true, warnings, digest, rewritten);
             }
-            For(X509Name).Record(AuthenticationOutcome.Success, TimeSpan.Zero);
-            return Accept(certUser, X509Name, null, warnings, digest, rewritten, countIt: false);
+            return Accept(certUser, X509Name, null, warnings, digest, rewritten);
         }
 
         // 2. Authorization bearer token, then 3. the WebSocket-subprotocol token, each through the token union.
         for (var i = 0; i < 2; i++)
         {
-            var token = i == 0 ? bearer : socketToken;
-            if (token is null)
+            var token = i == 0 ? bearer : socket;
+            if (!token.IsPresent)
             {
                 continue;
             }
-            var outcome = await AuthenticateTokenAsync(token, cancellationToken).ConfigureAwait(false);
+            var outcome = await AuthenticateTokenAsync(token, i == 0 ? bearerDigest : socketDigest, cancellationToken).ConfigureAwait(false);
             if (outcome.User is not null)
             {
                 return Accept(outcome.User, outcome.Authenticator, outcome.Annotations, warnings, digest, rewritten);
@@ -321,7 +352,7 @@ public sealed class AuthenticatorChain : IDisposable
         }
         if (Anonymous.Allows(request.Path))
         {
-            For(ChainResult.AnonymousAuthenticator).Record(AuthenticationOutcome.Success, TimeSpan.Zero);
+            _anonymousCounters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
             return new ChainResult
             {
                 Authenticated = true,
@@ -331,7 +362,7 @@ public sealed class AuthenticatorChain : IDisposable
                 RewrittenWebSocketProtocol = rewritten,
             };
         }
-        var reason = request.AuthorizationHeaders.Count == 1 && bearer is null
+        var reason = request.AuthorizationHeaders.Count == 1 && !bearer.IsPresent
             ? "no credentials: the Authorization header is not a usable bearer token (Basic and other schemes are not accepted)"
             : "no credentials";
         return Reject(reason, isError: false, warnings, digest, rewritten);
@@ -339,16 +370,15 @@ public sealed class AuthenticatorChain : IDisposable
 
     private readonly record struct TokenOutcome(UserInfo? User, string Authenticator, string? Error, IReadOnlyDictionary<string, string>? Annotations);
 
-    private async ValueTask<TokenOutcome> AuthenticateTokenAsync(string token, CancellationToken cancellationToken)
+    private async ValueTask<TokenOutcome> AuthenticateTokenAsync(Credential token, TokenDigest? maybeDigest, CancellationToken cancellationToken)
     {
-        if (token.Length > _options.MaxTokenLength)
+        if (maybeDigest is not { } digest)
         {
             return new TokenOutcome(null, "", $"invalid bearer token: token is {token.Length} bytes, more than the {_options.MaxTokenLength} accepted", null);
         }
-        var digest = TokenDigest.Of(token);
         if (_tokenFile.Find(digest) is { } fileUser)
         {
-            For(TokenFileName).Record(AuthenticationOutcome.Success, TimeSpan.Zero);
+            _tokenFileCounters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
             return new TokenOutcome(fileUser, TokenFileName, null, null);
         }
         if (Cache.TryGet(digest, out var cached))
@@ -361,7 +391,7 @@ public sealed class AuthenticatorChain : IDisposable
             return new TokenOutcome(null, "", cached.Error, null);
         }
 
-        var request = new TokenRequest(token, digest);
+        var request = new TokenRequest(token.Materialize(), digest);
         List<string>? errors = null;
         var negativeTtl = _options.NegativeCacheTtl;
         var now = _options.Time.GetUtcNow();
@@ -379,8 +409,10 @@ public sealed class AuthenticatorChain : IDisposable
                     {
                         ttl = exp - now; // never past the token's exp, whoever vouched for it
                     }
-                    Cache.Set(digest, new CachedTokenResult(true, result.User, authenticator.Name, null, result.AuditAnnotations), ttl);
-                    return new TokenOutcome(result.User, authenticator.Name, null, result.AuditAnnotations);
+                    // Cached with system:authenticated already added, so a cache hit allocates no new UserInfo.
+                    var user = result.User!.WithAuthenticatedGroup();
+                    Cache.Set(digest, new CachedTokenResult(true, user, authenticator.Name, null, result.AuditAnnotations), ttl);
+                    return new TokenOutcome(user, authenticator.Name, null, result.AuditAnnotations);
                 case AuthenticationOutcome.Failure:
                     if (result.InfrastructureError)
                     {
@@ -407,21 +439,40 @@ public sealed class AuthenticatorChain : IDisposable
     /// (<c>Basic</c>, removed from Kubernetes in 1.19) yield no credential, so the request is anonymous when anonymous is
     /// allowed for its path and 401 otherwise, exactly as kube-apiserver.
     /// </summary>
-    public static string? ParseBearer(string header, out string? warning)
+    public static string? ParseBearerToken(string header, out string? warning)
+    {
+        var credential = ParseBearer(header, out warning);
+        return credential.IsPresent ? credential.Materialize() : null;
+    }
+
+    private static Credential ParseBearer(string header, out string? warning)
     {
         warning = null;
-        var value = header.Trim();
-        var parts = value.Split(' ', 3);
-        if (parts.Length < 2 || !parts[0].Equals("bearer", StringComparison.OrdinalIgnoreCase))
+        var start = 0;
+        var end = header.Length;
+        while (start < end && char.IsWhiteSpace(header[start]))
         {
-            return null;
+            start++;
         }
-        if (parts[1].Length == 0)
+        while (end > start && char.IsWhiteSpace(header[end - 1]))
+        {
+            end--;
+        }
+        var value = header.AsSpan(start, end - start);
+        var space = value.IndexOf(' ');
+        if (space < 0 || !value[..space].Equals("bearer", StringComparison.OrdinalIgnoreCase))
+        {
+            return default;
+        }
+        var rest = value[(space + 1)..];
+        var next = rest.IndexOf(' ');
+        var length = next < 0 ? rest.Length : next;
+        if (length == 0)
         {
             warning = ExtraSpaceWarning;
-            return null;
+            return default;
         }
-        return parts[1];
+        return new Credential(header, start + space + 1, length);
     }
 
     /// <summary>
@@ -492,11 +543,11 @@ public sealed class AuthenticatorChain : IDisposable
     private AuthenticatorCounters For(string name) => Counters.For(name);
 
     private ChainResult Accept(UserInfo user, string authenticator, IReadOnlyDictionary<string, string>? annotations,
-        List<string>? warnings, TokenDigest? digest, string? rewritten, bool countIt = true)
+        List<string>? warnings, TokenDigest? digest, string? rewritten)
     {
-        if (countIt && authenticator == X509Name)
+        if (ReferenceEquals(authenticator, X509Name))
         {
-            For(X509Name).Record(AuthenticationOutcome.Success, TimeSpan.Zero);
+            _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
         }
         return new ChainResult
         {

@@ -90,7 +90,8 @@ public sealed class ClientCertificateValidator
         try
         {
             var user = X509Identity.FromCertificate(leaf);
-            return user is null ? ClientCertificateResult.None : new ClientCertificateResult(user, null);
+            // system:authenticated is added once here, so the per-request chain step allocates nothing for it.
+            return user is null ? ClientCertificateResult.None : new ClientCertificateResult(user.WithAuthenticatedGroup(), null);
         }
         catch (FormatException ex)
         {
