@@ -35,7 +35,9 @@ public class AuthenticationBenchmarks
         _bearerRequest = new AuthenticationRequest { AuthorizationHeaders = ["Bearer " + _token], Path = "/api/v1/namespaces/default/pods" };
         _x509Request = new AuthenticationRequest
         {
-            ClientCertificateUser = UserInfo.Create("alice", ["system:masters", "dev-team"]).WithAuthenticatedGroup(),
+            // What ClientCertificateValidator.Validate returned for the connection, kept on it by the gateway.
+            ClientCertificate = new Portcullis.Authentication.X509.ClientCertificateResult(
+                UserInfo.Create("alice", ["system:masters", "dev-team"]).WithAuthenticatedGroup(), null),
             Path = "/api/v1/namespaces/default/pods",
         };
         var warm = _chain.AuthenticateAsync(_bearerRequest, CancellationToken.None).AsTask().GetAwaiter().GetResult();

@@ -241,4 +241,20 @@ public sealed class AuthenticationConfigurationTests
         Assert.Equal(["user", "admin", "system:authenticated"], result.User.Groups);
         Assert.Equal("jwt:https://example.com", result.Authenticator);
     }
+
+    [Fact]
+    public async Task Compiled_expressions_evaluate_correctly_from_many_threads()
+    {
+        var expression = CelExpression.Compile("claims.name + ':' + string(claims.n) + ':' + claims.roles.split(',').filter(r, r != 'x').map(r, 'g-' + r)[0]");
+        var tasks = Enumerable.Range(0, 8).Select(t => Task.Run(() =>
+        {
+            for (var i = 0; i < 500; i++)
+            {
+                var claims = new Dictionary<string, object?> { ["name"] = "u" + t, ["n"] = (long)i, ["roles"] = "x,r" + i };
+                var value = expression.EvaluateString(new Dictionary<string, object?> { ["claims"] = claims });
+                Assert.Equal($"u{t}:{i}:g-r{i}", value);
+            }
+        }));
+        await Task.WhenAll(tasks).WaitAsync(Wait.Timeout);
+    }
 }

@@ -163,6 +163,26 @@ public sealed class ChainTests
         Assert.Contains("invalid bearer token", result.FailureReason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Cached_token_and_connection_results_are_shared_between_requests()
+    {
+        var ok = new FixedAuthenticator("jwt:x", TokenResult.Success(UserInfo.Create("gina"), TimeSpan.FromMinutes(1)));
+        var chain = Chain(null, ok);
+        var first = await Run(chain, Bearer("Bearer cached-token"));
+        var second = await Run(chain, Bearer("Bearer cached-token"));
+        var third = await Run(chain, Bearer("Bearer cached-token"));
+        Assert.Equal("gina", first.User!.Name);
+        Assert.Same(second, third);
+        Assert.Equal(2, chain.Counters.Authenticators["jwt:x"].CacheHits);
+
+        var connection = new X509.ClientCertificateResult(UserInfo.Create("hank").WithAuthenticatedGroup(), null);
+        var a = await Run(chain, new AuthenticationRequest { ClientCertificate = connection });
+        var b = await Run(chain, new AuthenticationRequest { ClientCertificate = connection });
+        Assert.Same(a, b);
+        Assert.Equal(["system:authenticated"], a.User!.Groups);
+        Assert.Equal(2, chain.Counters.Authenticators["x509"].Success);
+    }
+
     private static string Protocol(string token) => AuthenticatorChain.BearerWebSocketProtocolPrefix + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(token));
 
     [Fact]

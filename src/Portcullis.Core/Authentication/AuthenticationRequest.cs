@@ -6,6 +6,13 @@ namespace Portcullis.Authentication;
 /// </summary>
 public sealed class AuthenticationRequest
 {
+    /// <summary>
+    /// The connection's cached <see cref="X509.ClientCertificateValidator.Validate"/> result. Preferred over
+    /// <see cref="ClientCertificateUser"/>/<see cref="ClientCertificateError"/>: the chain then reuses one result object per
+    /// connection, so the x509 path allocates nothing per request.
+    /// </summary>
+    public X509.ClientCertificateResult? ClientCertificate { get; init; }
+
     /// <summary>The identity of a client certificate that verified against the client CA bundle, or null.</summary>
     public UserInfo? ClientCertificateUser { get; init; }
 

@@ -304,15 +304,22 @@ public sealed class AuthenticatorChain : IDisposable
         var digest = bearerDigest ?? socketDigest;
 
         // 1. x509 (from the connection's cached verification).
-        if (request.ClientCertificateError is { } certError)
+        var connection = request.ClientCertificate;
+        if ((connection?.Error ?? request.ClientCertificateError) is { } certError)
         {
             (errors ??= []).Add(certError);
         }
-        if (request.ClientCertificateUser is { } certUser)
+        if ((connection?.User ?? request.ClientCertificateUser) is { } certUser)
         {
             var presented = bearer.IsPresent ? bearer : socket;
             if (!presented.IsPresent)
             {
+                if (connection is not null && warnings is null && rewritten is null)
+                {
+                    // The connection's result is reused for every request on it: no allocation per request.
+                    _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
+                    return connection.Accepted ??= Accept(certUser, X509Name, null, null, null, null, count: false);
+                }
                 return Accept(certUser, X509Name, null, warnings, null, rewritten);
             }
             // Pinniped's rule (tokenPassthroughRoundTripper): a client certificate and a bearer token in one request must
@@ -341,6 +348,11 @@ public sealed class AuthenticatorChain : IDisposable
             var outcome = await AuthenticateTokenAsync(token, i == 0 ? bearerDigest : socketDigest, cancellationToken).ConfigureAwait(false);
             if (outcome.User is not null)
             {
+                if (outcome.Cached is { } entry && warnings is null && rewritten is null && i == 0)
+                {
+                    // A cached token's result is shared by every request that presents it (ChainResult is immutable).
+                    return entry.Result ??= Accept(outcome.User, outcome.Authenticator, outcome.Annotations, null, digest, null);
+                }
                 return Accept(outcome.User, outcome.Authenticator, outcome.Annotations, warnings, digest, rewritten);
             }
             (errors ??= []).Add(outcome.Error!);
@@ -368,7 +380,8 @@ public sealed class AuthenticatorChain : IDisposable
         return Reject(reason, isError: false, warnings, digest, rewritten);
     }
 
-    private readonly record struct TokenOutcome(UserInfo? User, string Authenticator, string? Error, IReadOnlyDictionary<string, string>? Annotations);
+    private readonly record struct TokenOutcome(UserInfo? User, string Authenticator, string? Error, IReadOnlyDictionary<string, string>? Annotations,
+        CachedTokenResult? Cached = null);
 
     private async ValueTask<TokenOutcome> AuthenticateTokenAsync(Credential token, TokenDigest? maybeDigest, CancellationToken cancellationToken)
     {
@@ -386,7 +399,7 @@ public sealed class AuthenticatorChain : IDisposable
             if (cached.Authenticated)
             {
                 For(cached.Authenticator).RecordCacheHit();
-                return new TokenOutcome(cached.User, cached.Authenticator, null, cached.AuditAnnotations);
+                return new TokenOutcome(cached.User, cached.Authenticator, null, cached.AuditAnnotations, cached);
             }
             return new TokenOutcome(null, "", cached.Error, null);
         }
@@ -543,9 +556,9 @@ public sealed class AuthenticatorChain : IDisposable
     private AuthenticatorCounters For(string name) => Counters.For(name);
 
     private ChainResult Accept(UserInfo user, string authenticator, IReadOnlyDictionary<string, string>? annotations,
-        List<string>? warnings, TokenDigest? digest, string? rewritten)
+        List<string>? warnings, TokenDigest? digest, string? rewritten, bool count = true)
     {
-        if (ReferenceEquals(authenticator, X509Name))
+        if (count && ReferenceEquals(authenticator, X509Name))
         {
             _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
         }

@@ -95,4 +95,7 @@ public sealed record CachedTokenResult(
 {
     /// <summary>TimeProvider timestamp after which the entry is ignored.</summary>
     public long ExpiresAt { get; init; }
+
+    /// <summary>The chain's result for this token, built on the first hit and shared by later ones (immutable).</summary>
+    internal ChainResult? Result { get; set; }
 }

@@ -34,7 +34,7 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
     public static JwtAuthenticator Create(JwtAuthenticatorSpec spec, OidcKeySetOptions? options = null, TimeProvider? time = null, TimeSpan? successTtl = null)
     {
         var discovery = new Uri(spec.DiscoveryUrl ?? spec.IssuerUrl.TrimEnd('/') + "/.well-known/openid-configuration");
-        var keys = new OidcKeySet(discovery, spec.IssuerUrl, OidcKeySet.CreateHttpClient(spec.CertificateAuthorityPem), options, time);
+        var keys = new OidcKeySet(discovery, spec.IssuerUrl, OidcKeySet.CreateHttpClient(spec.CertificateAuthorityPem), options, time, ownsHttpClient: true);
         keys.Start();
         return new JwtAuthenticator(spec, keys, time, successTtl);
     }

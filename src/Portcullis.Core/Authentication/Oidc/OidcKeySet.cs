@@ -41,8 +41,11 @@ public sealed class OidcKeySet : IDisposable
 
     private sealed record Snapshot(IReadOnlyList<JwtKey> Keys);
 
-    public OidcKeySet(Uri discoveryUrl, string issuer, HttpClient http, OidcKeySetOptions? options = null, TimeProvider? time = null)
+    private readonly bool _ownsHttp;
+
+    public OidcKeySet(Uri discoveryUrl, string issuer, HttpClient http, OidcKeySetOptions? options = null, TimeProvider? time = null, bool ownsHttpClient = false)
     {
+        _ownsHttp = ownsHttpClient;
         _discoveryUrl = discoveryUrl;
         _issuer = issuer;
         _http = http;
@@ -226,7 +229,10 @@ public sealed class OidcKeySet : IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
-        _stop.Dispose();
+        _stop.Cancel(); // not disposed: the background loop may still read its token once more
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
     }
 }

@@ -41,7 +41,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     private readonly HttpClient _http;
     private readonly string? _bearer;
     private readonly WebhookTokenAuthenticatorOptions _options;
-    private readonly ConcurrentDictionary<TokenDigest, Task<TokenResult>> _inFlight = new();
+    private readonly ConcurrentDictionary<TokenDigest, Lazy<Task<TokenResult>>> _inFlight = new();
     private readonly SemaphoreSlim _concurrency;
     private long _calls;
     private long _transportErrors;
@@ -98,13 +98,15 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
 
     public ValueTask<TokenResult> AuthenticateTokenAsync(TokenRequest request, CancellationToken cancellationToken)
     {
-        var task = _inFlight.GetOrAdd(request.Digest, _ => ReviewOnceAsync(request));
-        return new ValueTask<TokenResult>(task.WaitAsync(cancellationToken));
+        // Lazy: GetOrAdd may run its factory twice under contention, but only the stored Lazy ever starts a review.
+        var lazy = _inFlight.GetOrAdd(request.Digest, static (_, state) => new Lazy<Task<TokenResult>>(
+            () => state.Self.ReviewOnceAsync(state.Request), LazyThreadSafetyMode.ExecutionAndPublication), (Self: this, Request: request));
+        return new ValueTask<TokenResult>(lazy.Value.WaitAsync(cancellationToken));
     }
 
     private async Task<TokenResult> ReviewOnceAsync(TokenRequest request)
     {
-        await Task.Yield(); // leave GetOrAdd before doing any work
+        await Task.Yield(); // return the task to every waiter before doing any work
         try
         {
             if (!await _concurrency.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false))
@@ -123,7 +125,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         }
         finally
         {
-            _inFlight.TryRemove(request.Digest, out _);
+            _inFlight.TryRemove(request.Digest, out _); // the result is in the chain's cache from here on
         }
     }
 

@@ -9,6 +9,9 @@ public sealed record ClientCertificateResult(UserInfo? User, string? Error)
 {
     /// <summary>A certificate with an empty CN verified but names nobody (kube-apiserver: not ok, no error).</summary>
     public static ClientCertificateResult None { get; } = new(null, null);
+
+    /// <summary>The chain's result for a request on this connection without a token (built once, then shared).</summary>
+    internal ChainResult? Accepted { get; set; }
 }
 
 /// <summary>
