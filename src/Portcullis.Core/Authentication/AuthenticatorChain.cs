@@ -15,8 +15,8 @@ namespace Portcullis.Authentication;
 public sealed record AuthenticatorChainOptions
 {
     public TimeProvider Time { get; init; } = TimeProvider.System;
-    /// <summary>Bound of the shared token result cache (entries).</summary>
-    public int TokenCacheCapacity { get; init; } = 10_000;
+    /// <summary>Bound of the shared token result cache (entries); kube-apiserver's token cache holds 32k (kubernetes#83643).</summary>
+    public int TokenCacheCapacity { get; init; } = 32_768;
     /// <summary>How long a JWT/service-account success is reused (kube-apiserver's token union: 10 s); never past exp.</summary>
     public TimeSpan TokenSuccessTtl { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Upper bound of how long a rejected token is remembered (the webhook's negative TTL is usually shorter).</summary>

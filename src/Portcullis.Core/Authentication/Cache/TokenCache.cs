@@ -23,7 +23,7 @@ public sealed class TokenCache
         public int Count;
     }
 
-    public TokenCache(int capacity = 10_000, TimeProvider? time = null)
+    public TokenCache(int capacity = 32_768, TimeProvider? time = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 2);
         Capacity = capacity;
