@@ -90,6 +90,8 @@ public sealed class OidcProviderTests(OidcProviderProcess provider) : IClassFixt
         var result = await Run(chain, Jwts.Sign(payload, TestKeys.Rsa, "k"));
         Assert.False(result.Authenticated);
         Assert.Contains("is not initialized", result.FailureReason, StringComparison.Ordinal);
+        var state = Assert.Single(chain.IssuerStates);
+        Assert.False(state.Ready);
         Assert.Equal(1, chain.Counters.Authenticators["jwt:https://127.0.0.1:1"].Errors);
     }
 }

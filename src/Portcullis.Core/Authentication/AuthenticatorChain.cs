@@ -87,6 +87,10 @@ public sealed class AuthenticatorChain : IDisposable
     /// <summary>Swaps the static token table (the gateway calls this after <see cref="TokenFile.Load"/> on a file change).</summary>
     public void ReplaceTokenFile(TokenFile tokenFile) => _tokenFile = tokenFile;
 
+    /// <summary>Each JWT issuer: whether its keys are loaded and the last fetch error (for /readyz and logs; no secret in it).</summary>
+    public IReadOnlyList<(string Issuer, bool Ready, string? LastError)> IssuerStates =>
+        [.. _tokenAuthenticators.OfType<JwtAuthenticator>().Select(j => (j.Spec.IssuerUrl, j.Keys.IsInitialized, j.Keys.LastError))];
+
     /// <summary>Completes when every JWT issuer has its keys (for /readyz and tests); the chain serves before that.</summary>
     public Task WhenIssuersReadyAsync(CancellationToken cancellationToken) =>
         Task.WhenAll(_tokenAuthenticators.OfType<JwtAuthenticator>().Select(j => j.Keys.Ready)).WaitAsync(cancellationToken);
@@ -241,6 +245,11 @@ public sealed class AuthenticatorChain : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = Stopwatch.GetTimestamp();
+        if (TryFastPath(request) is { } fast)
+        {
+            Counters.RecordAttempt(fast, start);
+            return new ValueTask<ChainResult>(fast);
+        }
         var pending = AuthenticateCoreAsync(request, cancellationToken);
         if (pending.IsCompletedSuccessfully)
         {
@@ -249,6 +258,48 @@ public sealed class AuthenticatorChain : IDisposable
             return new ValueTask<ChainResult>(result);
         }
         return CompleteAsync(pending, start);
+    }
+
+    /// <summary>
+    /// The two common cases without the general machinery: a request on a verified client-certificate connection with no
+    /// token, and a single bearer token whose result is cached. Anything else (or any doubt) returns null.
+    /// </summary>
+    private ChainResult? TryFastPath(AuthenticationRequest request)
+    {
+        if (request.IsUpgrade || request.ClientCertificateError is not null || request.ClientCertificateUser is not null)
+        {
+            return null;
+        }
+        var headers = request.AuthorizationHeaders;
+        if (request.ClientCertificate is { } connection)
+        {
+            if (headers.Count == 0 && connection.Accepted is { } accepted)
+            {
+                _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
+                return accepted;
+            }
+            return null;
+        }
+        if (headers.Count != 1)
+        {
+            return null;
+        }
+        var bearer = ParseBearer(headers[0], out var warning);
+        if (!bearer.IsPresent || warning is not null || bearer.Length > _options.MaxTokenLength)
+        {
+            return null;
+        }
+        var digest = TokenDigest.Of(bearer.Span);
+        if (_tokenFile.Count > 0 && _tokenFile.Find(digest) is not null)
+        {
+            return null; // token-file users are cheap on the general path and never cached
+        }
+        if (Cache.TryGet(digest, out var cached) && cached.Authenticated && cached.Result is { } shared)
+        {
+            For(cached.Authenticator).RecordCacheHit();
+            return shared;
+        }
+        return null;
     }
 
     private async ValueTask<ChainResult> CompleteAsync(ValueTask<ChainResult> pending, long start)
