@@ -287,6 +287,23 @@ public sealed class ChainTests
         Assert.DoesNotContain(secret, result.TokenDigest!.Value.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_authenticator_that_throws_fails_the_token_closed_and_counts_an_error()
+    {
+        var chain = Chain(new AnonymousPolicy(true, []), new ThrowingAuthenticator());
+        var result = await Run(chain, Bearer("Bearer boom"));
+        Assert.False(result.Authenticated);
+        Assert.Contains("throwing: InvalidOperationException", result.FailureReason, StringComparison.Ordinal);
+        Assert.Equal(1, chain.Counters.Authenticators["throwing"].Errors);
+    }
+
+    internal sealed class ThrowingAuthenticator : ITokenAuthenticator
+    {
+        public string Name => "throwing";
+        public ValueTask<TokenResult> AuthenticateTokenAsync(TokenRequest request, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("unexpected");
+    }
+
     internal sealed class CountingAuthenticator : ITokenAuthenticator
     {
         private int _calls;

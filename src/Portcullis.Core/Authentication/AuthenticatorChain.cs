@@ -462,7 +462,16 @@ public sealed class AuthenticatorChain : IDisposable
         foreach (var authenticator in _tokenAuthenticators)
         {
             var started = Stopwatch.GetTimestamp();
-            var result = await authenticator.AuthenticateTokenAsync(request, cancellationToken).ConfigureAwait(false);
+            TokenResult result;
+            try
+            {
+                result = await authenticator.AuthenticateTokenAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // A bug or an unexpected failure in one authenticator fails this token closed, never the request pipeline.
+                result = TokenResult.Unavailable($"{authenticator.Name}: {ex.GetType().Name}: {ex.Message}");
+            }
             var counters = For(authenticator.Name);
             counters.Record(result.Outcome, Stopwatch.GetElapsedTime(started));
             switch (result.Outcome)

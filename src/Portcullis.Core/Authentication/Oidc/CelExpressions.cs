@@ -60,7 +60,7 @@ public sealed class CelExpression
         {
             result = _program(variables!);
         }
-        catch (Exception ex) when (ex is CelException or InvalidOperationException or InvalidCastException or ArgumentException or KeyNotFoundException or NullReferenceException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             throw new CelEvaluationException($"expression '{Source}' resulted in error: {Describe(ex)}", ex);
         }

@@ -123,7 +123,14 @@ public sealed class OidcKeySet : IDisposable
         }
         if (refresh is not null)
         {
-            await refresh.WaitAsync(_options.RequestTimeout * 2, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await refresh.WaitAsync(_options.RequestTimeout * 2, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // answer with the keys we have; the refresh goes on in the background
+            }
         }
         return _snapshot?.Keys ?? snapshot.Keys;
     }
