@@ -178,7 +178,8 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         return TokenResult.Unavailable($"webhook token authenticator: webhook unreachable after {_options.MaxAttempts} attempts: {lastError}");
     }
 
-    internal byte[] BuildRequest(string token)
+    /// <summary>The TokenReview request body for <paramref name="token"/> (the only place the token is written).</summary>
+    public byte[] BuildRequest(string token)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream))
