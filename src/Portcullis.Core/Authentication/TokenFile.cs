@@ -10,9 +10,19 @@ namespace Portcullis.Authentication;
 /// </summary>
 public sealed class TokenFile
 {
-    private readonly FrozenDictionary<string, UserInfo> _users;
+    private readonly FrozenDictionary<TokenDigest, UserInfo> _users;
 
-    private TokenFile(FrozenDictionary<string, UserInfo> users) => _users = users;
+    private TokenFile(FrozenDictionary<TokenDigest, UserInfo> users, string path)
+    {
+        _users = users;
+        Path = path;
+    }
+
+    /// <summary>An empty table (no <c>tokenAuthFile</c> configured).</summary>
+    public static TokenFile Empty { get; } = new(FrozenDictionary<TokenDigest, UserInfo>.Empty, "");
+
+    /// <summary>The file this table was read from; the gateway watches it and calls <see cref="Load"/> again on change.</summary>
+    public string Path { get; }
 
     public int Count => _users.Count;
 
@@ -20,7 +30,7 @@ public sealed class TokenFile
 
     public static TokenFile Parse(string text, string path)
     {
-        var users = new Dictionary<string, UserInfo>(StringComparer.Ordinal);
+        var users = new Dictionary<TokenDigest, UserInfo>();
         var line = 0;
         foreach (var record in Csv.ReadRecords(text))
         {
@@ -38,12 +48,15 @@ public sealed class TokenFile
                 continue;
             }
             var groups = record.Count > 3 && record[3].Length > 0 ? record[3].Split(',') : [];
-            users[Digest(record[0])] = UserInfo.Create(record[1], groups, record[2]);
+            users[TokenDigest.Of(record[0])] = UserInfo.Create(record[1], groups, record[2]);
         }
-        return new TokenFile(users.ToFrozenDictionary(StringComparer.Ordinal));
+        return new TokenFile(users.ToFrozenDictionary(), path);
     }
 
-    public UserInfo? Find(string token) => _users.GetValueOrDefault(Digest(token));
+    public UserInfo? Find(string token) => _users.GetValueOrDefault(TokenDigest.Of(token));
+
+    /// <summary>Looks a token up by its digest, so the chain hashes each token once.</summary>
+    public UserInfo? Find(TokenDigest digest) => _users.GetValueOrDefault(digest);
 
     /// <summary>Hex SHA-256 of a token: the only form in which a token is kept or shown.</summary>
     public static string Digest(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));

@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Portcullis.Authentication.X509;
+
+/// <summary>The result of verifying one connection's client certificate: a user, or why it failed (never both).</summary>
+public sealed record ClientCertificateResult(UserInfo? User, string? Error)
+{
+    /// <summary>A certificate with an empty CN verified but names nobody (kube-apiserver: not ok, no error).</summary>
+    public static ClientCertificateResult None { get; } = new(null, null);
+
+    /// <summary>The chain's result for a request on this connection without a token (built once, then shared).</summary>
+    internal ChainResult? Accepted { get; set; }
+}
+
+/// <summary>
+/// Verifies client certificates against the <c>clientCAFile</c> bundle (every CA in it trusted, custom root trust only:
+/// the system store is never consulted), presented intermediates as extra chain elements, EKU clientAuth required.
+/// The gateway calls <see cref="Validate"/> once per TLS connection and keeps the result on the connection; results are
+/// also cached by certificate SHA-256 (bounded, never past NotAfter) so reconnects skip the chain build.
+/// </summary>
+public sealed class ClientCertificateValidator
+{
+    private const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
+    private readonly X509Certificate2Collection _roots;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<TokenDigest, (ClientCertificateResult Result, DateTimeOffset Until)> _cache = new();
+    private readonly int _capacity;
+
+    public ClientCertificateValidator(X509Certificate2Collection roots, TimeProvider? time = null, int capacity = 10_000)
+    {
+        if (roots.Count == 0)
+        {
+            throw new ArgumentException("the client CA bundle holds no certificate", nameof(roots));
+        }
+        _roots = roots;
+        _time = time ?? TimeProvider.System;
+        _capacity = capacity;
+    }
+
+    /// <summary>Reads a PEM bundle of one or more CA certificates (<c>tls.clientCAFile</c>).</summary>
+    public static ClientCertificateValidator FromFile(string path, TimeProvider? time = null)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(path);
+        if (roots.Count == 0)
+        {
+            throw new FormatException($"{path}: no PEM certificate found");
+        }
+        return new ClientCertificateValidator(roots, time);
+    }
+
+    public ClientCertificateResult Validate(X509Certificate2 leaf, X509Certificate2Collection? intermediates = null)
+    {
+        ArgumentNullException.ThrowIfNull(leaf);
+        var key = TokenDigest.FromHash(SHA256.HashData(leaf.RawDataMemory.Span));
+        var now = _time.GetUtcNow();
+        if (_cache.TryGetValue(key, out var cached) && now < cached.Until)
+        {
+            return cached.Result;
+        }
+        var result = Verify(leaf, intermediates, now);
+        if (_cache.Count >= _capacity)
+        {
+            _cache.Clear(); // bounded: rare, and the cost is a chain build per connection until refilled
+        }
+        var until = new DateTimeOffset(leaf.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+        var max = now + TimeSpan.FromMinutes(5);
+        // Only a verification whose result can change with time (expiry) is bounded by NotAfter; every entry lives ≤ 5 min.
+        _cache[key] = (result, until < max ? until : max);
+        return result;
+    }
+
+    private ClientCertificateResult Verify(X509Certificate2 leaf, X509Certificate2Collection? intermediates, DateTimeOffset now)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // revocation is tls.revocationFile's job, at the handshake
+        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(ClientAuthOid));
+        chain.ChainPolicy.VerificationTime = now.UtcDateTime;
+        chain.ChainPolicy.VerificationTimeIgnored = false;
+        if (intermediates is not null)
+        {
+            chain.ChainPolicy.ExtraStore.AddRange(intermediates);
+        }
+        if (!chain.Build(leaf))
+        {
+            var reasons = string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct());
+            return new ClientCertificateResult(null, $"verifying certificate {Describe(leaf)} failed: x509: {(reasons.Length == 0 ? "certificate signed by unknown authority" : reasons)}");
+        }
+        try
+        {
+            var user = X509Identity.FromCertificate(leaf);
+            // system:authenticated is added once here, so the per-request chain step allocates nothing for it.
+            return user is null ? ClientCertificateResult.None : new ClientCertificateResult(user.WithAuthenticatedGroup(), null);
+        }
+        catch (FormatException ex)
+        {
+            return new ClientCertificateResult(null, $"verifying certificate {Describe(leaf)} failed: {ex.Message}");
+        }
+    }
+
+    /// <summary>kube-apiserver's certificate description: serial, subject key id, authority key id (no secret in it).</summary>
+    private static string Describe(X509Certificate2 cert)
+    {
+        var skid = cert.Extensions.OfType<X509SubjectKeyIdentifierExtension>().FirstOrDefault()?.SubjectKeyIdentifier ?? "";
+        var akid = cert.Extensions.OfType<X509AuthorityKeyIdentifierExtension>().FirstOrDefault()?.KeyIdentifier is { } k
+            ? Convert.ToHexString(k.Span) : "";
+        return $"SN={cert.SerialNumber}, SKID={FormatHex(skid)}, AKID={FormatHex(akid)}";
+    }
+
+    private static string FormatHex(string hex) =>
+        string.Join(':', Enumerable.Range(0, hex.Length / 2).Select(i => hex.Substring(i * 2, 2)));
+}

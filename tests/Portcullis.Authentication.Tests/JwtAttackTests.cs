@@ -1,0 +1,210 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Portcullis.Authentication.Oidc;
+using Portcullis.Authentication.ServiceAccounts;
+using Portcullis.Authentication.Tokens;
+
+namespace Portcullis.Authentication.Tests;
+
+/// <summary>Each attack is rejected (401) with a reason the audit event can carry, against SA and OIDC authenticators.</summary>
+public sealed class JwtAttackTests : IAsyncLifetime
+{
+    private const string SaIssuer = "https://kubernetes.default.svc";
+    private const string OidcIssuer = "https://issuer.example";
+    private const string Audience = "portcullis";
+    private readonly RSA _rsa = TestKeys.Rsa;
+    private readonly RSA _other = TestKeys.OtherRsa;
+    private LocalServer _jwks = null!;
+    private JwtAuthenticator _oidc = null!;
+    private AuthenticatorChain _chain = null!;
+    private int _jwksFetches;
+
+    public async Task InitializeAsync()
+    {
+        var jwks = Jwts.JwksJson(("k1", _rsa));
+        _jwks = await LocalServer.StartAsync(async context =>
+        {
+            if (context.Request.Path == "/jwks")
+            {
+                Interlocked.Increment(ref _jwksFetches);
+                await context.Response.WriteAsync(jwks);
+                return;
+            }
+            await context.Response.WriteAsync($$"""{"issuer":"{{OidcIssuer}}","jwks_uri":"{{_jwks!.Address}}jwks"}""");
+        });
+        var spec = new JwtAuthenticatorSpec
+        {
+            IssuerUrl = OidcIssuer,
+            DiscoveryUrl = _jwks.Address + ".well-known/openid-configuration",
+            Audiences = [Audience],
+            SigningAlgorithms = ["RS256"],
+            Username = new ClaimOrExpression("sub", "oidc:", null),
+        };
+        var keys = new OidcKeySet(new Uri(spec.DiscoveryUrl), OidcIssuer, new HttpClient(),
+            new OidcKeySetOptions { AllowHttpLoopbackIssuer = true, MinRefreshInterval = TimeSpan.FromHours(1) });
+        keys.Start();
+        await keys.Ready.WaitAsync(Wait.Timeout);
+        _oidc = new JwtAuthenticator(spec, keys);
+        var sa = new ServiceAccountAuthenticator([JwtKey.FromRsa(_rsa)], [SaIssuer], [SaIssuer]);
+        _chain = new AuthenticatorChain(null, [sa, _oidc], new AnonymousPolicy(true, []));
+    }
+
+    public async Task DisposeAsync()
+    {
+        _chain.Dispose();
+        await _jwks.DisposeAsync();
+    }
+
+    private static JsonObject Oidc(DateTimeOffset? now = null) => Jwts.Claims(OidcIssuer, Audience, now ?? DateTimeOffset.UtcNow);
+
+    private static JsonObject Sa()
+    {
+        var c = Jwts.Claims(SaIssuer, SaIssuer, DateTimeOffset.UtcNow);
+        c["kubernetes.io"] = new JsonObject { ["namespace"] = "ns", ["serviceaccount"] = new JsonObject { ["name"] = "sa", ["uid"] = "u" } };
+        return c;
+    }
+
+    private async Task<ChainResult> Run(params string[] authorization) =>
+        await _chain.AuthenticateAsync(new AuthenticationRequest { AuthorizationHeaders = authorization }, CancellationToken.None).AsTask().WaitAsync(Wait.Timeout);
+
+    private async Task AssertRejected(string token, string reasonPart)
+    {
+        var result = await Run("Bearer " + token);
+        Assert.False(result.Authenticated);
+        Assert.NotNull(result.FailureReason);
+        Assert.Contains(reasonPart, result.FailureReason, StringComparison.Ordinal);
+        Assert.DoesNotContain(token.Length > 20 ? token[^20..] : "\u0000", result.FailureReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Valid_tokens_of_both_kinds_are_accepted()
+    {
+        Assert.Equal("oidc:alice", (await Run("Bearer " + Jwts.Sign(Oidc(), _rsa, "k1"))).User!.Name);
+        Assert.Equal("system:serviceaccount:ns:sa", (await Run("Bearer " + Jwts.Sign(Sa(), _rsa))).User!.Name);
+    }
+
+    [Fact]
+    public async Task Alg_none_is_rejected()
+    {
+        await AssertRejected(Jwts.Unsigned(Oidc()), "unsupported algorithm");
+        await AssertRejected(Jwts.Unsigned(Sa()), "unsupported signing algorithm \"none\"");
+    }
+
+    [Fact]
+    public async Task HS256_signed_with_the_rsa_public_key_is_rejected()
+    {
+        var publicKeyBytes = Encoding.ASCII.GetBytes(_rsa.ExportSubjectPublicKeyInfoPem());
+        await AssertRejected(Jwts.SignHmac(Oidc(), publicKeyBytes, "k1"), "unsupported algorithm");
+        await AssertRejected(Jwts.SignHmac(Sa(), publicKeyBytes), "unsupported signing algorithm \"HS256\"");
+    }
+
+    [Fact]
+    public async Task Unknown_kid_is_rejected_and_a_flood_of_fake_kids_fetches_the_jwks_at_most_once()
+    {
+        var before = Volatile.Read(ref _jwksFetches);
+        for (var i = 0; i < 20; i++)
+        {
+            await AssertRejected(Jwts.Sign(Oidc(), _other, "fake-" + i), "no key with kid");
+        }
+        Assert.True(Volatile.Read(ref _jwksFetches) - before <= 1);
+    }
+
+    [Fact]
+    public async Task Signature_by_another_key_is_rejected()
+    {
+        await AssertRejected(Jwts.Sign(Oidc(), _other, "k1"), "failed to verify signature");
+        await AssertRejected(Jwts.Sign(Sa(), _other), "signature could not be verified");
+    }
+
+    [Fact]
+    public async Task Wrong_issuer_falls_through_to_invalid_bearer_token()
+    {
+        var claims = Oidc();
+        claims["iss"] = "https://evil.example";
+        var result = await Run("Bearer " + Jwts.Sign(claims, _rsa, "k1"));
+        Assert.Equal("invalid bearer token", result.FailureReason);
+    }
+
+    [Fact]
+    public async Task Wrong_audience_is_rejected()
+    {
+        var claims = Oidc();
+        claims["aud"] = "someone-else";
+        await AssertRejected(Jwts.Sign(claims, _rsa, "k1"), "oidc: verify token: oidc: expected audience \"portcullis\" got [\"someone-else\"]");
+    }
+
+    [Fact]
+    public async Task Expired_token_is_rejected()
+    {
+        await AssertRejected(Jwts.Sign(Oidc(DateTimeOffset.UtcNow.AddHours(-2)), _rsa, "k1"), "oidc: token is expired");
+    }
+
+    [Fact]
+    public async Task Not_yet_valid_token_is_rejected_past_the_five_minute_leeway()
+    {
+        var claims = Oidc();
+        claims["nbf"] = Jwts.Unix(DateTimeOffset.UtcNow.AddMinutes(10));
+        await AssertRejected(Jwts.Sign(claims, _rsa, "k1"), "before the nbf (not before) time");
+        var withinLeeway = Oidc();
+        withinLeeway["nbf"] = Jwts.Unix(DateTimeOffset.UtcNow.AddMinutes(2));
+        Assert.True((await Run("Bearer " + Jwts.Sign(withinLeeway, _rsa, "k1"))).Authenticated);
+    }
+
+    [Fact]
+    public async Task Token_of_64_KiB_is_rejected()
+    {
+        var claims = Oidc();
+        claims["padding"] = new string('x', 64 * 1024);
+        await AssertRejected(Jwts.Sign(claims, _rsa, "k1"), "more than the 16384 accepted");
+    }
+
+    [Fact]
+    public async Task Bad_base64_is_rejected()
+    {
+        var token = Jwts.Sign(Oidc(), _rsa, "k1");
+        var parts = token.Split('.');
+        await AssertRejected(parts[0] + ".*not*base64*." + parts[2], "invalid bearer token");
+        Assert.Null(JwtToken.TryParse(parts[0] + ".*not*base64*." + parts[2], out var error));
+        Assert.Equal("malformed JWT: a segment is not base64url", error);
+    }
+
+    [Fact]
+    public async Task Non_json_payload_is_rejected()
+    {
+        var token = Jwts.B64("""{"alg":"RS256","kid":"k1"}""") + "." + Jwts.B64("this is not json") + "." + Jwts.B64([1, 2, 3]);
+        await AssertRejected(token, "invalid bearer token");
+        Assert.Null(JwtToken.TryParse(token, out var error));
+        Assert.Equal("malformed JWT: payload is not JSON", error);
+    }
+
+    [Fact]
+    public async Task Two_authorization_headers_are_rejected()
+    {
+        var result = await Run("Bearer " + Jwts.Sign(Oidc(), _rsa, "k1"), "Bearer " + Jwts.Sign(Sa(), _rsa));
+        Assert.False(result.Authenticated);
+        Assert.Contains("Authorization headers", result.FailureReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Basic_is_not_a_credential_and_never_authenticates()
+    {
+        var chain = new AuthenticatorChain(null, [_oidc]);
+        var result = await chain.AuthenticateAsync(new AuthenticationRequest { AuthorizationHeaders = ["Basic YWRtaW46cGFzcw=="] }, CancellationToken.None).AsTask().WaitAsync(Wait.Timeout);
+        Assert.False(result.Authenticated);
+        Assert.Contains("Basic", result.FailureReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Client_certificate_and_token_for_different_users_is_rejected()
+    {
+        var result = await _chain.AuthenticateAsync(new AuthenticationRequest
+        {
+            ClientCertificateUser = UserInfo.Create("mallory"),
+            AuthorizationHeaders = ["Bearer " + Jwts.Sign(Oidc(), _rsa, "k1")],
+        }, CancellationToken.None).AsTask().WaitAsync(Wait.Timeout);
+        Assert.False(result.Authenticated);
+        Assert.Contains("identify different users", result.FailureReason, StringComparison.Ordinal);
+    }
+}
