@@ -166,7 +166,8 @@ public sealed class WebhookBackendTests : IDisposable
         var caRequest = new CertificateRequest("CN=audit-test-ca", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        // The CA outlives the leaves by a margin, so certificates issued a moment later still fit inside it.
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(2));
         using var serverCert = Issue(ca, "CN=receiver", server: true);
         using var clientCert = Issue(ca, "CN=portcullis,O=gateways", server: false);
         await using var receiver = await WebhookReceiver.StartAsync(serverCert, requireClientCertificate: true).WithTimeout();

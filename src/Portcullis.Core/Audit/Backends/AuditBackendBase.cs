@@ -104,6 +104,8 @@ public abstract class AuditBackendBase : IAuditBackend, IAsyncDisposable
         }
         foreach (var e in events)
         {
+            // Serialize on the caller's thread: requests run in parallel, the writer loop is one thread.
+            _ = e.Json;
             if (Volatile.Read(ref _shutdown) != 0 || !_channel.Writer.TryWrite(e))
             {
                 _metrics.AddDropped(Name, 1);
