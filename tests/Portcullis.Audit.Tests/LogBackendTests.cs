@@ -242,7 +242,7 @@ public sealed partial class LogBackendTests : IDisposable
     }
 
     [Fact]
-    public async Task MaxAge_removes_backups_older_than_the_limit_at_rotation()
+    public async Task MaxAge_removes_backups_older_than_the_limit()
     {
         var path = _dir.File("audit.log");
         var old = _dir.File("audit-2020-01-01T00-00-00.000.log");
@@ -260,6 +260,21 @@ public sealed partial class LogBackendTests : IDisposable
         Assert.False(File.Exists(old));
         Assert.True(File.Exists(recent));
         Assert.True(File.Exists(_dir.File("unrelated.log")));
+    }
+
+    [Fact]
+    public async Task Backups_left_by_an_earlier_run_obey_MaxBackup_when_the_file_is_first_opened()
+    {
+        for (var i = 1; i <= 5; i++)
+        {
+            File.WriteAllText(_dir.File($"audit-2026-11-0{i}T00-00-00.000.log"), "{}\n");
+        }
+        await using var backend = new AuditLogBackend(new AuditLogOptions { Path = _dir.File("audit.log"), MaxSizeMegabytes = 1, MaxBackups = 2 }, new AuditMetrics());
+
+        await backend.ProcessAsync([Event("a")]).WithTimeout();
+
+        Assert.Equal(["audit-2026-11-04T00-00-00.000.log", "audit-2026-11-05T00-00-00.000.log", "audit.log"],
+            Directory.GetFiles(_dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
     [Theory]

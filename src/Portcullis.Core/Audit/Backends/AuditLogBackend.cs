@@ -41,6 +41,7 @@ public sealed class AuditLogBackend : AuditBackendBase
     private Stream? _stream;
     private bool _seekable;
     private long _size;
+    private bool _cleanedAtStart;
 
     public AuditLogBackend(AuditLogOptions options, AuditMetrics metrics, Action<AuditBackendError>? onError = null,
         TimeProvider? timeProvider = null)
@@ -166,6 +167,13 @@ public sealed class AuditLogBackend : AuditBackendBase
         _stream = stream;
         _seekable = stream.CanSeek;
         _size = _seekable ? stream.Length : 0;
+        if (!_cleanedAtStart && _seekable)
+        {
+            // As lumberjack does when it first opens the file: backups left by an earlier run obey the limits too.
+            _cleanedAtStart = true;
+            var (backupDirectory, prefix, ext) = Split(System.IO.Path.GetFullPath(_options.Path));
+            RemoveOldBackups(backupDirectory, prefix, ext);
+        }
         return stream;
     }
 
