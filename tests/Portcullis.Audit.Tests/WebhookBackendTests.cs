@@ -85,6 +85,7 @@ public sealed class WebhookBackendTests : IDisposable
         Assert.All(receiver.Accepted.Values, n => Assert.Equal(1, n));
         Assert.True(receiver.Calls >= 3 + 3, $"{receiver.Calls} calls"); // three failures, then at least three batches of <= 400
         Assert.Equal(0, metrics.Errors("webhook"));
+        Assert.InRange(receiver.LargestBatch, 1, 400);
         Assert.All(receiver.Authorization, h => Assert.Equal("Bearer " + Token, h));
     }
 

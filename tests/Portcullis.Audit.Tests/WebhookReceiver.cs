@@ -32,6 +32,9 @@ internal sealed class WebhookReceiver : IAsyncDisposable
 
     public int Calls => Volatile.Read(ref _calls);
 
+    /// <summary>The most events seen in one accepted EventList.</summary>
+    public int LargestBatch { get; private set; }
+
     public Uri Url { get; private set; } = null!;
 
     private WebhookReceiver(WebApplication app) => _app = app;
@@ -80,6 +83,10 @@ internal sealed class WebhookReceiver : IAsyncDisposable
         {
             context.Response.StatusCode = 400;
             return;
+        }
+        lock (Accepted)
+        {
+            LargestBatch = Math.Max(LargestBatch, root.GetProperty("items").GetArrayLength());
         }
         foreach (var item in root.GetProperty("items").EnumerateArray())
         {

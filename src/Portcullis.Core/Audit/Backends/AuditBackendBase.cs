@@ -49,6 +49,7 @@ public abstract class AuditBackendBase : IAuditBackend, IAsyncDisposable
     private CancellationTokenSource? _waitCts;
     private long _accepted;
     private long _finished;
+    private long _droppedSinceReport;
     private int _shutdown;
 
     protected AuditBackendBase(string name, AuditMode mode, AuditBatchOptions? batch, AuditMetrics metrics,
@@ -106,13 +107,23 @@ public abstract class AuditBackendBase : IAuditBackend, IAsyncDisposable
         {
             // Serialize on the caller's thread: requests run in parallel, the writer loop is one thread.
             _ = e.Json;
+            // Count before enqueueing so a concurrent FlushAsync never waits for less than what is in the channel;
+            // a refused event counts as finished at once.
+            Interlocked.Increment(ref _accepted);
             if (Volatile.Read(ref _shutdown) != 0 || !_channel.Writer.TryWrite(e))
             {
                 _metrics.AddDropped(Name, 1);
-                ReportError(1, Volatile.Read(ref _shutdown) != 0 ? "event dropped: backend shut down" : "event dropped: audit buffer full", null);
+                Finished(1);
+                var dropped = Interlocked.Increment(ref _droppedSinceReport);
+                if (dropped == 1 || dropped % 1000 == 0)
+                {
+                    // Report the first drop and every thousandth after it, not each one: a full buffer under load
+                    // would otherwise flood the gateway's log. The metric counts every event.
+                    ReportError((int)Math.Min(dropped, int.MaxValue),
+                        $"{dropped} event(s) dropped so far: " + (Volatile.Read(ref _shutdown) != 0 ? "backend shut down" : "audit buffer full"), null);
+                }
                 continue;
             }
-            Interlocked.Increment(ref _accepted);
         }
         return default;
     }
