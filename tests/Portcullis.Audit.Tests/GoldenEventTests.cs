@@ -214,8 +214,8 @@ public sealed class GoldenEventTests
     {
         var (sink, backend) = NewSink();
         var audit = Begin(sink, "GET", "/api/v1/namespaces/default/configmaps");
-        audit.AddAnnotation("portcullis.dev/rejected-by", "apf");
-        audit.AddAnnotation("portcullis.dev/reason", "queue-full");
+        audit.AddAnnotation(AuditAnnotations.RejectedBy, "apf");
+        audit.AddAnnotation(AuditAnnotations.RejectReason, "queue-full");
         audit.SetResponseStatusFromBody(429, "Too many requests, please try again later.\n"u8);
         await audit.EmitAsync(AuditStage.ResponseComplete, Done).WithTimeout();
 

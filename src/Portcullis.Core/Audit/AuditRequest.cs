@@ -33,7 +33,6 @@ public sealed class AuditRequest
     /// <summary>Largest request or response object kept in an event; larger bodies are left out and annotated.</summary>
     public const int MaxObjectBytes = 100 * 1024;
 
-    public const string TruncatedAnnotation = "audit.k8s.io/truncated";
 
     private readonly AuditSink? _sink;
     private readonly Lock _gate = new();
@@ -211,7 +210,7 @@ public sealed class AuditRequest
     {
         if (json.Length > MaxObjectBytes)
         {
-            AddAnnotation(TruncatedAnnotation, "true");
+            AddAnnotation(AuditAnnotations.Truncated, "true");
             return ReadOnlyMemory<byte>.Empty;
         }
         return AuditEventSerializer.PrepareObject(json, Decision.OmitManagedFields);
