@@ -220,6 +220,38 @@ public sealed class WebhookBackendTests : IDisposable
         Assert.Equal(6, error.Line);
     }
 
+    [Fact]
+    public async Task Falcos_audit_webhook_kubeconfig_works_once_its_placeholder_is_filled_in()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync().WithTimeout();
+        var text = File.ReadAllText(Fixture("webhook/falco-k8saudit-audit-webhook-config.yaml"));
+        var path = _dir.File("falco.kubeconfig");
+        File.WriteAllText(path, text.Replace("http://$FALCO_SERVICE_CLUSTERIP:8765/k8s-audit", receiver.Url.ToString(), StringComparison.Ordinal));
+        await using var backend = new AuditWebhookBackend(Options(path, AuditMode.Blocking), new AuditMetrics());
+
+        await backend.ProcessAsync([Event("falco")]).WithTimeout();
+
+        Assert.Equal(1, receiver.Accepted["falco"]);
+        Assert.Equal("", Assert.Single(receiver.Authorization)); // users: [] means no credentials
+        var unfilled = Assert.Throws<ConfigurationException>(() =>
+            new AuditWebhookBackend(new AuditWebhookOptions { KubeconfigPath = Fixture("webhook/falco-k8saudit-audit-webhook-config.yaml") }, new AuditMetrics()));
+        Assert.Equal(6, Assert.Single(unfilled.Errors).Line);
+    }
+
+    [Fact]
+    public void Credential_plugins_are_refused_rather_than_silently_sending_no_credentials()
+    {
+        var text = File.ReadAllText(Fixture("webhook/gce-audit-webhook.kubeconfig.yaml"));
+        var path = _dir.File("gce.kubeconfig");
+        File.WriteAllText(path, text.Replace("${GCP_AUDIT_URL}", "https://audit.example.com/v1", StringComparison.Ordinal));
+
+        var ex = Assert.Throws<ConfigurationException>(() => new AuditWebhookBackend(new AuditWebhookOptions { KubeconfigPath = path }, new AuditMetrics()));
+
+        var error = Assert.Single(ex.Errors);
+        Assert.Equal("user.auth-provider", error.Field);
+        Assert.Equal(path, error.File);
+    }
+
     private static X509Certificate2 Issue(X509Certificate2 ca, string subject, bool server)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

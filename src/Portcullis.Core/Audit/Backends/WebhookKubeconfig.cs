@@ -96,6 +96,15 @@ internal sealed class WebhookKubeconfig
             string? token = null;
             if (user is not null)
             {
+                foreach (var plugin in new[] { "auth-provider", "exec" })
+                {
+                    if (user.Children.ContainsKey(new YamlScalarNode(plugin)))
+                    {
+                        errors.Add(new ConfigError(file, (int)user.Start.Line, "user." + plugin,
+                            $"credential plugins ({plugin}) are not supported for the audit webhook; use token, tokenFile or client-certificate/client-key"));
+                        return null;
+                    }
+                }
                 var certData = ScalarAt(user, "client-certificate-data");
                 var keyData = ScalarAt(user, "client-key-data");
                 var certFile = ScalarAt(user, "client-certificate");
