@@ -43,13 +43,13 @@ public static class AuditEventSerializer
     public static byte[] SerializeEventList(IReadOnlyList<AuditEvent> events)
     {
         ArgumentNullException.ThrowIfNull(events);
-        var total = 80;
+        var head = "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{},\"items\":["u8;
+        var total = head.Length + 2 + Math.Max(0, events.Count - 1);
         for (var i = 0; i < events.Count; i++)
         {
-            total += events[i].Json.Length + 1;
+            total += events[i].Json.Length;
         }
         var result = new byte[total];
-        var head = "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{},\"items\":["u8;
         head.CopyTo(result);
         var at = head.Length;
         for (var i = 0; i < events.Count; i++)
@@ -63,8 +63,8 @@ public static class AuditEventSerializer
             at += json.Length;
         }
         result[at++] = (byte)']';
-        result[at++] = (byte)'}';
-        return result.AsSpan(0, at).ToArray();
+        result[at] = (byte)'}';
+        return result;
     }
 
     internal static void Write(GoJsonWriter w, AuditEvent e)
