@@ -192,6 +192,17 @@ public sealed class GoldenEventTests
     }
 
     [Fact]
+    public async Task Failed_authentication_emits_nothing_when_the_policy_omits_ResponseStarted()
+    {
+        var (sink, backend) = NewSink("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [ResponseStarted]\nrules:\n- level: Metadata\n");
+
+        await sink.AuditFailedAuthenticationAsync("id", "/api", "get", [], "", Request("GET", "/api"), Received).WithTimeout();
+
+        Assert.Empty(backend.Events);
+        Assert.Equal(1, sink.Metrics.LevelCount(AuditLevel.Metadata));
+    }
+
+    [Fact]
     public async Task Forbidden_takes_the_Status_fields_from_the_403_body()
     {
         var (sink, backend) = NewSink();

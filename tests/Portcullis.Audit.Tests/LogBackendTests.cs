@@ -134,6 +134,20 @@ public sealed partial class LogBackendTests : IDisposable
     }
 
     [Fact]
+    public async Task In_blocking_mode_the_line_is_in_the_file_when_the_write_returns()
+    {
+        var path = _dir.File("audit.log");
+        await using var backend = new AuditLogBackend(new AuditLogOptions { Path = path, Mode = AuditMode.Blocking }, new AuditMetrics());
+
+        for (var i = 0; i < 3; i++)
+        {
+            await backend.ProcessAsync([Event(i.ToString(CultureInfo.InvariantCulture))]).WithTimeout();
+            using var reader = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Assert.Equal(i + 1, new StreamReader(reader).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        }
+    }
+
+    [Fact]
     public async Task Batch_mode_flush_writes_everything_accepted_so_far()
     {
         var path = _dir.File("audit.log");
