@@ -337,13 +337,13 @@ public sealed class GoldenEventTests
             Level = AuditLevel.Metadata,
             AuditId = "a",
             Stage = AuditStage.ResponseComplete,
-            RequestUri = "/x?a=<b>&c=\u2028\"\\\u0001\b\f\n\r\té😀",
+            RequestUri = "/x?a=<b>&c=\u2028\"\\\u0001\b\f\n\r\té😀\uD800x\u001f",
             Verb = "get",
             RequestReceivedTimestamp = Received,
             StageTimestamp = Received,
         };
 
-        Assert.Contains("\"requestURI\":\"/x?a=\\u003cb\\u003e\\u0026c=\\u2028\\\"\\\\\\u0001\\b\\f\\n\\r\\té😀\"",
+        Assert.Contains("\"requestURI\":\"/x?a=\\u003cb\\u003e\\u0026c=\\u2028\\\"\\\\\\u0001\\b\\f\\n\\r\\té😀\\ufffdx\\u001f\"",
             AuditEventSerializer.SerializeToString(e), StringComparison.Ordinal);
     }
 

@@ -112,10 +112,8 @@ internal sealed class GoJsonWriter : IDisposable
         {
             // Copy the longest run needing no escape as UTF-8 in one go.
             var start = i;
-            while (i < span.Length && !NeedsEscape(span[i]))
-            {
-                i++;
-            }
+            var next = span[i..].IndexOfAny(Escaped);
+            i = next < 0 ? span.Length : i + next;
             if (i > start)
             {
                 var run = span[start..i];
@@ -167,8 +165,24 @@ internal sealed class GoJsonWriter : IDisposable
         Raw((byte)'"');
     }
 
-    private static bool NeedsEscape(char c) =>
-        c < 0x20 || c is '"' or '\\' or '<' or '>' or '&' or '\u2028' or '\u2029' || char.IsSurrogate(c);
+    // Characters that leave the fast copy: control characters, quote, backslash, the HTML-sensitive three, the two
+    // line separators and every surrogate (valid pairs are copied as UTF-8, lone ones become U+FFFD).
+    private static readonly SearchValues<char> Escaped = SearchValues.Create(BuildEscaped());
+
+    private static string BuildEscaped()
+    {
+        var sb = new StringBuilder();
+        for (var c = '\0'; c < ' '; c++)
+        {
+            sb.Append(c);
+        }
+        sb.Append("\"\\<>&\u2028\u2029");
+        for (var c = 0xD800; c <= 0xDFFF; c++)
+        {
+            sb.Append((char)c);
+        }
+        return sb.ToString();
+    }
 
     /// <summary>Writes <c>"name":</c>; names are ASCII literals known at compile time.</summary>
     public void Name(ReadOnlySpan<byte> quotedNameWithColon) => Raw(quotedNameWithColon);
