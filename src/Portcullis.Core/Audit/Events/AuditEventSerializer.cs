@@ -1,0 +1,421 @@
+using System.Text;
+using System.Text.Json;
+using Portcullis.Authentication;
+
+namespace Portcullis.Audit;
+
+/// <summary>Writes <see cref="AuditEvent"/> as kube-apiserver's JSON: same field names, order, omissions and escaping.</summary>
+public static class AuditEventSerializer
+{
+    /// <summary>kube-apiserver's user-agent limit; longer values are cut and suffixed with <see cref="TruncatedSuffix"/>.</summary>
+    public const int MaxUserAgentLength = 1024;
+    public const string TruncatedSuffix = "...TRUNCATED";
+
+    [ThreadStatic]
+    private static GoJsonWriter? t_writer;
+
+    public static string TruncateUserAgent(string? userAgent) =>
+        userAgent is null ? "" : userAgent.Length > MaxUserAgentLength ? string.Concat(userAgent.AsSpan(0, MaxUserAgentLength), TruncatedSuffix) : userAgent;
+
+    /// <summary>The event as UTF-8 JSON (one line, no trailing newline).</summary>
+    public static byte[] Serialize(AuditEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        var w = t_writer ??= new GoJsonWriter(4096);
+        w.Clear();
+        Write(w, e);
+        var result = w.ToArray();
+        if (w.Length > 1 << 20)
+        {
+            // Do not keep a huge buffer per thread after one large event.
+            w.Dispose();
+            t_writer = null;
+        }
+        return result;
+    }
+
+    /// <summary>The event as a JSON string (tests, diagnostics).</summary>
+    public static string SerializeToString(AuditEvent e) => Encoding.UTF8.GetString(Serialize(e));
+
+    /// <summary>
+    /// Writes the webhook body <c>{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[...]}</c>.
+    /// </summary>
+    public static byte[] SerializeEventList(IReadOnlyList<AuditEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        var head = "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{},\"items\":["u8;
+        var total = head.Length + 2 + Math.Max(0, events.Count - 1);
+        for (var i = 0; i < events.Count; i++)
+        {
+            total += events[i].Json.Length;
+        }
+        var result = new byte[total];
+        head.CopyTo(result);
+        var at = head.Length;
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (i > 0)
+            {
+                result[at++] = (byte)',';
+            }
+            var json = events[i].Json.Span;
+            json.CopyTo(result.AsSpan(at));
+            at += json.Length;
+        }
+        result[at++] = (byte)']';
+        result[at] = (byte)'}';
+        return result;
+    }
+
+    internal static void Write(GoJsonWriter w, AuditEvent e)
+    {
+        w.Raw("{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":"u8);
+        w.String(e.Level.Name());
+        w.Raw(",\"auditID\":"u8);
+        w.String(e.AuditId);
+        w.Raw(",\"stage\":"u8);
+        w.String(e.Stage.Name());
+        w.Raw(",\"requestURI\":"u8);
+        w.String(e.RequestUri);
+        w.Raw(",\"verb\":"u8);
+        w.String(e.Verb);
+        w.Raw(",\"user\":"u8);
+        WriteUser(w, e.User);
+        if (e.ImpersonatedUser is not null)
+        {
+            w.Raw(",\"impersonatedUser\":"u8);
+            WriteUser(w, e.ImpersonatedUser);
+        }
+        if (e.SourceIps.Count > 0)
+        {
+            w.Raw(",\"sourceIPs\":"u8);
+            WriteStrings(w, e.SourceIps);
+        }
+        if (e.UserAgent.Length > 0)
+        {
+            w.Raw(",\"userAgent\":"u8);
+            w.String(e.UserAgent);
+        }
+        if (e.ObjectRef is { } o)
+        {
+            w.Raw(",\"objectRef\":{"u8);
+            var first = true;
+            Member(w, "\"resource\":"u8, o.Resource, ref first);
+            Member(w, "\"namespace\":"u8, o.Namespace, ref first);
+            Member(w, "\"name\":"u8, o.Name, ref first);
+            Member(w, "\"uid\":"u8, o.Uid, ref first);
+            Member(w, "\"apiGroup\":"u8, o.ApiGroup, ref first);
+            Member(w, "\"apiVersion\":"u8, o.ApiVersion, ref first);
+            Member(w, "\"resourceVersion\":"u8, o.ResourceVersion, ref first);
+            Member(w, "\"subresource\":"u8, o.Subresource, ref first);
+            w.Raw((byte)'}');
+        }
+        if (e.ResponseStatus is { } s)
+        {
+            w.Raw(",\"responseStatus\":{\"metadata\":{}"u8);
+            var first = false;
+            Member(w, "\"status\":"u8, s.Status, ref first);
+            Member(w, "\"message\":"u8, s.Message, ref first);
+            Member(w, "\"reason\":"u8, s.Reason, ref first);
+            if (s.Details is { } d)
+            {
+                w.Raw(",\"details\":{"u8);
+                var firstDetail = true;
+                Member(w, "\"name\":"u8, d.Name, ref firstDetail);
+                Member(w, "\"group\":"u8, d.Group, ref firstDetail);
+                Member(w, "\"kind\":"u8, d.Kind, ref firstDetail);
+                if (d.RetryAfterSeconds != 0)
+                {
+                    if (!firstDetail)
+                    {
+                        w.Raw((byte)',');
+                    }
+                    w.Raw("\"retryAfterSeconds\":"u8);
+                    w.Int(d.RetryAfterSeconds);
+                }
+                w.Raw((byte)'}');
+            }
+            if (s.Code != 0)
+            {
+                w.Raw(",\"code\":"u8);
+                w.Int(s.Code);
+            }
+            w.Raw((byte)'}');
+        }
+        if (!e.RequestObject.IsEmpty)
+        {
+            w.Raw(",\"requestObject\":"u8);
+            w.Raw(e.RequestObject.Span);
+        }
+        if (!e.ResponseObject.IsEmpty)
+        {
+            w.Raw(",\"responseObject\":"u8);
+            w.Raw(e.ResponseObject.Span);
+        }
+        w.Raw(",\"requestReceivedTimestamp\":"u8);
+        w.MicroTime(e.RequestReceivedTimestamp);
+        w.Raw(",\"stageTimestamp\":"u8);
+        w.MicroTime(e.StageTimestamp);
+        if (e.Annotations.Count > 0)
+        {
+            w.Raw(",\"annotations\":{"u8);
+            for (var i = 0; i < e.Annotations.Count; i++)
+            {
+                if (i > 0)
+                {
+                    w.Raw((byte)',');
+                }
+                w.String(e.Annotations[i].Key);
+                w.Raw((byte)':');
+                w.String(e.Annotations[i].Value);
+            }
+            w.Raw((byte)'}');
+        }
+        w.Raw((byte)'}');
+    }
+
+    private static void WriteUser(GoJsonWriter w, UserInfo? user)
+    {
+        w.Raw((byte)'{');
+        if (user is not null)
+        {
+            var first = true;
+            Member(w, "\"username\":"u8, user.Name, ref first);
+            Member(w, "\"uid\":"u8, user.Uid, ref first);
+            if (user.Groups.Count > 0)
+            {
+                if (!first)
+                {
+                    w.Raw((byte)',');
+                }
+                first = false;
+                w.Raw("\"groups\":"u8);
+                WriteStrings(w, user.Groups);
+            }
+            if (user.Extra.Count > 0)
+            {
+                if (!first)
+                {
+                    w.Raw((byte)',');
+                }
+                w.Raw("\"extra\":{"u8);
+                var keys = new string[user.Extra.Count];
+                var k = 0;
+                foreach (var key in user.Extra.Keys)
+                {
+                    keys[k++] = key;
+                }
+                Array.Sort(keys, StringComparer.Ordinal);
+                for (var i = 0; i < keys.Length; i++)
+                {
+                    if (i > 0)
+                    {
+                        w.Raw((byte)',');
+                    }
+                    w.String(keys[i]);
+                    w.Raw((byte)':');
+                    var values = user.Extra[keys[i]];
+                    if (values.Count == 0)
+                    {
+                        w.Raw("null"u8);
+                    }
+                    else
+                    {
+                        WriteStrings(w, values);
+                    }
+                }
+                w.Raw((byte)'}');
+            }
+        }
+        w.Raw((byte)'}');
+    }
+
+    private static void WriteStrings(GoJsonWriter w, IReadOnlyList<string> values)
+    {
+        w.Raw((byte)'[');
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (i > 0)
+            {
+                w.Raw((byte)',');
+            }
+            w.String(values[i]);
+        }
+        w.Raw((byte)']');
+    }
+
+    private static void Member(GoJsonWriter w, ReadOnlySpan<byte> name, string value, ref bool first)
+    {
+        if (value.Length == 0)
+        {
+            return;
+        }
+        if (!first)
+        {
+            w.Raw((byte)',');
+        }
+        first = false;
+        w.Raw(name);
+        w.String(value);
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="json"/> is one complete JSON value and, when <paramref name="omitManagedFields"/>,
+    /// cuts <c>metadata.managedFields</c> out of the object (and out of each <c>items[]</c> of a list) without
+    /// re-encoding anything else. Returns empty when the body is not JSON (for example protobuf).
+    /// </summary>
+    public static ReadOnlyMemory<byte> PrepareObject(ReadOnlyMemory<byte> json, bool omitManagedFields)
+    {
+        var span = json.Span;
+        var first = 0;
+        while (first < span.Length && span[first] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+        {
+            first++;
+        }
+        if (first >= span.Length || span[first] != (byte)'{')
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+        List<(int Start, int End)>? cuts = null;
+        try
+        {
+            var reader = new Utf8JsonReader(span, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+            // Path tracking just deep enough for metadata.managedFields and items[].metadata.managedFields.
+            Span<int> kinds = stackalloc int[8]; // 1 = root object, 2 = metadata, 3 = items array, 4 = item object, 0 = other
+            var depth = 0;
+            var pendingProperty = 0; // 1 metadata, 2 items
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        var parent = depth > 0 && depth <= kinds.Length ? kinds[depth - 1] : 0;
+                        pendingProperty = 0;
+                        if (parent is 1 or 4 && reader.ValueTextEquals("metadata"u8))
+                        {
+                            pendingProperty = 1;
+                        }
+                        else if (parent == 1 && reader.ValueTextEquals("items"u8))
+                        {
+                            pendingProperty = 2;
+                        }
+                        else if (parent == 2 && omitManagedFields && reader.ValueTextEquals("managedFields"u8))
+                        {
+                            var start = (int)reader.TokenStartIndex;
+                            reader.Read();
+                            reader.Skip();
+                            (cuts ??= []).Add((start, (int)reader.BytesConsumed));
+                        }
+                        break;
+                    case JsonTokenType.StartObject:
+                    case JsonTokenType.StartArray:
+                        var parentKind = depth > 0 && depth <= kinds.Length ? kinds[depth - 1] : -1;
+                        var kind = 0;
+                        if (depth == 0)
+                        {
+                            kind = 1;
+                        }
+                        else if (reader.TokenType == JsonTokenType.StartObject && pendingProperty == 1 && parentKind is 1 or 4)
+                        {
+                            kind = 2;
+                        }
+                        else if (reader.TokenType == JsonTokenType.StartArray && pendingProperty == 2 && parentKind == 1)
+                        {
+                            kind = 3;
+                        }
+                        else if (reader.TokenType == JsonTokenType.StartObject && parentKind == 3)
+                        {
+                            kind = 4;
+                        }
+                        if (depth < kinds.Length)
+                        {
+                            kinds[depth] = kind;
+                        }
+                        depth++;
+                        pendingProperty = 0;
+                        break;
+                    case JsonTokenType.EndObject:
+                    case JsonTokenType.EndArray:
+                        depth--;
+                        pendingProperty = 0;
+                        break;
+                    default:
+                        pendingProperty = 0;
+                        break;
+                }
+            }
+            if (depth != 0)
+            {
+                return ReadOnlyMemory<byte>.Empty;
+            }
+        }
+        catch (JsonException)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+        if (cuts is null)
+        {
+            return Compact(json);
+        }
+        var result = new List<byte>(span.Length);
+        var at = 0;
+        foreach (var (start, end) in cuts)
+        {
+            var s = start;
+            var e = end;
+            // Remove one adjoining comma so the object stays valid.
+            var before = s - 1;
+            while (before >= 0 && span[before] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+            {
+                before--;
+            }
+            if (before >= 0 && span[before] == (byte)',')
+            {
+                s = before;
+            }
+            else
+            {
+                var after = e;
+                while (after < span.Length && span[after] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+                {
+                    after++;
+                }
+                if (after < span.Length && span[after] == (byte)',')
+                {
+                    e = after + 1;
+                }
+            }
+            for (var i = at; i < s; i++)
+            {
+                result.Add(span[i]);
+            }
+            at = e;
+        }
+        for (var i = at; i < span.Length; i++)
+        {
+            result.Add(span[i]);
+        }
+        return Compact(result.ToArray());
+    }
+
+    // Valid JSON cannot hold a raw CR, LF or TAB inside a string, so every such byte is insignificant whitespace:
+    // dropping them keeps a pretty-printed body on the event's single line without re-encoding it.
+    private static ReadOnlyMemory<byte> Compact(ReadOnlyMemory<byte> json)
+    {
+        var span = json.Span;
+        if (span.IndexOfAny((byte)'\n', (byte)'\r', (byte)'\t') < 0)
+        {
+            return json.Trim((byte)' ');
+        }
+        var result = new byte[span.Length];
+        var n = 0;
+        foreach (var b in span)
+        {
+            if (b is not ((byte)'\n' or (byte)'\r' or (byte)'\t'))
+            {
+                result[n++] = b;
+            }
+        }
+        return result.AsMemory(0, n).Trim((byte)' ');
+    }
+}
