@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Portcullis.Authentication;
+using Portcullis.Authentication.X509;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Metrics;
@@ -11,177 +12,108 @@ using Portcullis.Http;
 namespace Portcullis.Gateway.Authentication;
 
 /// <summary>
-/// L3: x509 (identity from the certificate verified at the handshake, cached per connection), bearer tokens from the
-/// token file, anonymous only when no credential at all was presented. Failure ends the request with kube-apiserver's
-/// exact 401 body; <c>system:authenticated</c> is added as kube-apiserver's AuthenticatedGroupAdder does.
+/// L3: the snapshot's <see cref="AuthenticatorChain"/> with kube-apiserver's union semantics (x509, then the token union:
+/// token file, service accounts, OIDC/JWT, webhook; anonymous only without any credential). The client certificate was
+/// verified during the handshake; its result is read once per connection. Failure ends the request with kube-apiserver's
+/// exact 401 body.
 /// </summary>
 internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetrics metrics, ILogger<AuthenticationMiddleware> logger, TimeProvider time)
 {
-    private const string X509CacheKey = "portcullis.x509.user";
-
-    public Task InvokeAsync(HttpContext context)
-    {
-        var feature = context.GetGatewayFeature();
-        var start = time.GetTimestamp();
-        var result = Authenticate(context, feature.Snapshot);
-        var seconds = time.GetElapsedTime(start).TotalSeconds;
-
-        switch (result.Outcome)
-        {
-            case AuthenticationOutcome.Success:
-                metrics.AuthenticationAttempts.WithLabels("success").Inc();
-                metrics.AuthenticationDuration.WithLabels("success").Observe(seconds);
-                feature.User = result.User!.Name == UserInfo.Anonymous ? result.User : result.User.WithAuthenticatedGroup();
-                feature.Authenticator = result.Authenticator;
-                if (result.Authenticator == "x509")
-                {
-                    feature.CertificateSerial = context.Connection.ClientCertificate?.SerialNumber;
-                }
-                else if (BearerToken(context.Request.Headers.Authorization.Count == 1 ? context.Request.Headers.Authorization[0] : null) is { } token)
-                {
-                    feature.TokenSha256 = TokenFile.Digest(token);
-                }
-                feature.Annotations["portcullis.dev/authenticator"] = result.Authenticator;
-                return next(context);
-            default:
-                metrics.AuthenticationAttempts.WithLabels("failure").Inc();
-                metrics.AuthenticationDuration.WithLabels("failure").Observe(seconds);
-                var reason = result.Error ?? "no credentials provided";
-                feature.Annotations["portcullis.dev/authentication"] = reason;
-                feature.RejectedBy = "authentication";
-                Log.AuthenticationFailed(logger, context.Connection.RemoteIpAddress?.ToString() ?? "", reason);
-                metrics.RequestsRejected.WithLabels("authentication", "401").Inc();
-                return StatusResponses.WriteAsync(context, 401, result.Authenticator == "passthrough" ? PassthroughX509Body : Status.Unauthorized);
-        }
-    }
+    private const string ConnectionCacheKey = "portcullis.x509";
 
     private static readonly byte[] PassthroughX509Body = Status.Failure(
         "Unauthorized: upstream.identity is Passthrough, which forwards bearer tokens only; a client certificate cannot be passed through",
         "Unauthorized", 401);
 
-    private static AuthenticationResult Authenticate(HttpContext context, GatewaySnapshot snapshot)
+    public async Task InvokeAsync(HttpContext context)
     {
-        var authorization = context.Request.Headers.Authorization;
-        if (authorization.Count > 1)
+        var feature = context.GetGatewayFeature();
+        var snapshot = feature.Snapshot;
+        var request = context.Request;
+
+        if (snapshot.IdentityMode == UpstreamIdentityModes.Passthrough && context.Connection.ClientCertificate is not null
+            && request.Headers.Authorization.Count == 0)
         {
-            return AuthenticationResult.Fail("bearer", "more than one Authorization header");
-        }
-        string? token = null;
-        if (authorization.Count == 1)
-        {
-            token = BearerToken(authorization[0]);
+            await RefuseAsync(context, feature, "client certificate cannot be passed through", "failure", PassthroughX509Body, 0);
+            return;
         }
 
-        var certUser = CertificateUser(context);
-        var errors = new List<string>();
-        UserInfo? tokenUser = null;
-        var tokenAuthenticator = "";
-        if (token is not null)
+        var start = time.GetTimestamp();
+        var result = await snapshot.Authenticator.AuthenticateAsync(new AuthenticationRequest
         {
-            if (snapshot.Tokens?.Find(token) is { } u)
+            ClientCertificate = CertificateResult(context, snapshot.Authenticator),
+            AuthorizationHeaders = request.Headers.Authorization.Count == 0 ? [] : [.. request.Headers.Authorization.Select(v => v ?? "")],
+            WebSocketProtocols = request.Headers.SecWebSocketProtocol.Count == 0 ? [] : [.. request.Headers.SecWebSocketProtocol.Select(v => v ?? "")],
+            IsUpgrade = request.Headers.Upgrade.Count > 0 || HttpMethods.IsConnect(request.Method),
+            Path = request.Path.Value ?? "/",
+        }, context.RequestAborted);
+        var seconds = time.GetElapsedTime(start).TotalSeconds;
+
+        if (result.RewrittenWebSocketProtocol is { } protocols)
+        {
+            // The bearer token rode in the subprotocol list: it never goes further than this layer.
+            if (protocols.Length == 0)
             {
-                tokenUser = u;
-                tokenAuthenticator = "token-file";
+                request.Headers.Remove("Sec-WebSocket-Protocol");
             }
             else
             {
-                errors.Add("invalid bearer token");
+                request.Headers.SecWebSocketProtocol = protocols;
             }
         }
+        foreach (var (key, value) in result.AuditAnnotations)
+        {
+            feature.Annotations[key] = value;
+        }
 
-        if (snapshot.IdentityMode == UpstreamIdentityModes.Passthrough && certUser is not null && token is null)
+        if (!result.Authenticated || result.User is null)
         {
-            return AuthenticationResult.Fail("passthrough", "client certificate cannot be passed through");
+            await RefuseAsync(context, feature, result.FailureReason ?? "no credentials provided", result.IsError ? "error" : "failure", Status.Unauthorized, seconds);
+            return;
         }
-        if (certUser is not null && tokenUser is not null && certUser.Name != tokenUser.Name)
+        metrics.AuthenticationAttempts.WithLabels("success").Inc();
+        metrics.AuthenticationDuration.WithLabels("success").Observe(seconds);
+        feature.User = result.User;
+        feature.Authenticator = result.Authenticator;
+        feature.Annotations["portcullis.dev/authenticator"] = result.Authenticator;
+        feature.TokenSha256 = result.TokenDigest?.ToHex();
+        if (result.Authenticator == "x509")
         {
-            // Two credentials for two different users in one request: refuse rather than pick one (Pinniped's rule).
-            return AuthenticationResult.Fail("x509+bearer", "client certificate and bearer token name different users");
+            feature.CertificateSerial = context.Connection.ClientCertificate?.SerialNumber;
         }
-        if (certUser is not null)
-        {
-            return AuthenticationResult.Success(certUser, "x509");
-        }
-        if (tokenUser is not null)
-        {
-            return AuthenticationResult.Success(tokenUser, tokenAuthenticator);
-        }
-        if (errors.Count > 0)
-        {
-            return AuthenticationResult.Fail("bearer", string.Join("; ", errors));
-        }
-        var anonymous = snapshot.Config.Authentication.Anonymous;
-        if (anonymous.Enabled && (anonymous.Paths.Count == 0 || anonymous.Paths.Contains(context.Request.Path.Value ?? "")))
-        {
-            return AuthenticationResult.Success(UserInfo.AnonymousUser, "anonymous");
-        }
-        return AuthenticationResult.NoResult;
+        await next(context);
     }
 
-    /// <summary>kube-apiserver's bearer parsing: split on single spaces, scheme case-insensitive, an empty token is ignored.</summary>
-    internal static string? BearerToken(string? header)
+    private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, string reason, string result, byte[] body, double seconds)
     {
-        if (header is null)
-        {
-            return null;
-        }
-        var parts = header.Trim().Split(' ', 3);
-        if (parts.Length < 2 || !parts[0].Equals("bearer", StringComparison.OrdinalIgnoreCase) || parts[1].Length == 0)
-        {
-            return null;
-        }
-        return parts[1];
+        metrics.AuthenticationAttempts.WithLabels(result).Inc();
+        metrics.AuthenticationDuration.WithLabels(result).Observe(seconds);
+        feature.Annotations["portcullis.dev/authentication"] = reason;
+        feature.RejectedBy = "authentication";
+        Log.AuthenticationFailed(logger, context.Connection.RemoteIpAddress?.ToString() ?? "", reason);
+        metrics.RequestsRejected.WithLabels("authentication", "401").Inc();
+        return StatusResponses.WriteAsync(context, 401, body);
     }
 
-    private static UserInfo? CertificateUser(HttpContext context)
+    // The handshake already verified the certificate (a failure never gets here); the validator caches by certificate
+    // hash and the result object is kept on the connection so every request on it shares one.
+    private static ClientCertificateResult? CertificateResult(HttpContext context, AuthenticatorChain chain)
     {
         var cert = context.Connection.ClientCertificate;
-        if (cert is null)
+        if (cert is null || chain.CertificateValidator is not { } validator)
         {
             return null;
         }
         var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (items is not null && items.TryGetValue(X509CacheKey, out var cached))
+        if (items is not null && items.TryGetValue(ConnectionCacheKey, out var cached) && cached is ClientCertificateResult r)
         {
-            return cached as UserInfo;
+            return r;
         }
-        var user = X509User.From(cert);
+        var result = validator.Validate(cert);
         if (items is not null)
         {
-            items[X509CacheKey] = user;
+            items[ConnectionCacheKey] = result;
         }
-        return user;
-    }
-}
-
-/// <summary>CN → user name, every O → groups, as kube-apiserver's x509 authenticator does. Empty CN gives no user.</summary>
-internal static class X509User
-{
-    public static UserInfo? From(System.Security.Cryptography.X509Certificates.X509Certificate2 cert)
-    {
-        string? cn = null;
-        var groups = new List<string>();
-        foreach (var rdn in cert.SubjectName.EnumerateRelativeDistinguishedNames())
-        {
-            var oid = rdn.GetSingleElementType().Value;
-            var value = rdn.GetSingleElementValue() ?? "";
-            if (oid == "2.5.4.3")
-            {
-                cn = value;
-            }
-            else if (oid == "2.5.4.10")
-            {
-                groups.Add(value);
-            }
-        }
-        if (string.IsNullOrEmpty(cn))
-        {
-            return null;
-        }
-        var extra = new Dictionary<string, IReadOnlyList<string>>
-        {
-            ["authentication.kubernetes.io/credential-id"] = ["X509SHA256=" + Convert.ToHexStringLower(cert.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256))],
-        };
-        return UserInfo.Create(cn, groups, extra: extra);
+        return result;
     }
 }

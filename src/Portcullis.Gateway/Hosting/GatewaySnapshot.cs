@@ -22,7 +22,8 @@ internal sealed class GatewaySnapshot
     public X509Certificate2Collection? ClientCA { get; init; }
     public required CidrSet Allow { get; init; }
     public required CidrSet Deny { get; init; }
-    public TokenFile? Tokens { get; init; }
+    /// <summary>L3: x509, token file, service accounts, OIDC/JWT, webhook, anonymous, built at load time.</summary>
+    public required AuthenticatorChain Authenticator { get; init; }
     /// <summary>L4: deny list, network scopes, system:masters, then authorization.modes, built at load time.</summary>
     public required Portcullis.Authorization.AuthorizerChain Authorizer { get; init; }
     public required UpstreamKubeconfig Upstream { get; init; }
@@ -34,6 +35,14 @@ internal sealed class GatewaySnapshot
 
     /// <summary>Every file the snapshot was built from; a change to any of them triggers a reload.</summary>
     public required IReadOnlyList<string> WatchedFiles { get; init; }
+
+    /// <summary>Stops the background work of the chains (OIDC key refresh, webhook clients) once no request can use them.</summary>
+    public void Retire(TimeSpan grace) =>
+        _ = Task.Delay(grace).ContinueWith(_ =>
+        {
+            Authenticator.Dispose();
+            Authorizer.Dispose();
+        }, TaskScheduler.Default);
 
     /// <summary>L1: is a connection from <paramref name="address"/> let in? Deny wins over allow; empty allow = any.</summary>
     public bool IsAllowed(System.Net.IPAddress address) =>
@@ -81,18 +90,21 @@ internal sealed class GatewaySnapshot
             }
         }
 
-        TokenFile? tokens = null;
-        if (config.Authentication.TokenAuthFile.Length > 0)
+        AuthenticatorChain? authenticator = null;
+        try
         {
-            var tokenPath = config.Resolve(config.Authentication.TokenAuthFile);
-            watched.Add(tokenPath);
-            try
+            authenticator = AuthenticatorChain.Create(config, new AuthenticatorChainOptions { Time = time });
+        }
+        catch (ConfigurationException ex)
+        {
+            errors.AddRange(ex.Errors);
+        }
+        var authn = config.Authentication;
+        foreach (var f in new[] { authn.TokenAuthFile, authn.AuthenticationConfigFile, authn.Webhook.ConfigFile, authn.Oidc.CaFile }.Concat(authn.ServiceAccount.KeyFiles))
+        {
+            if (f.Length > 0)
             {
-                tokens = TokenFile.Load(tokenPath);
-            }
-            catch (Exception ex) when (ex is FormatException or IOException)
-            {
-                errors.Add(new ConfigError(file, 0, "authentication.tokenAuthFile", ex.Message));
+                watched.Add(config.Resolve(f));
             }
         }
 
@@ -120,9 +132,10 @@ internal sealed class GatewaySnapshot
             suites = TlsCipherSuitePolicy.Create(tls.CipherSuites);
         }
 
-        if (errors.Count > 0 || serverCert is null || upstream is null || authorizer is null)
+        if (errors.Count > 0 || serverCert is null || upstream is null || authorizer is null || authenticator is null)
         {
             authorizer?.Dispose();
+            authenticator?.Dispose();
             return null;
         }
         var identity = config.Upstream.Identity;
@@ -135,7 +148,7 @@ internal sealed class GatewaySnapshot
             ClientCA = clientCA,
             Allow = CidrSet.Parse(config.Network.Allow),
             Deny = CidrSet.Parse(config.Network.Deny),
-            Tokens = tokens,
+            Authenticator = authenticator,
             Authorizer = authorizer,
             Upstream = upstream,
             UpstreamClient = UpstreamClientFactory.Create(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),

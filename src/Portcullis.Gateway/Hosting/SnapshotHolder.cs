@@ -53,7 +53,9 @@ internal sealed class SnapshotHolder
                 }
                 return errors;
             }
+            var previous = Volatile.Read(ref _current);
             Volatile.Write(ref _current, snapshot);
+            previous.Retire(TimeSpan.FromMinutes(2)); // in-flight requests keep the old snapshot until they end
             _metrics.ConfigReloads.Inc();
             Log.Reloaded(_logger, _configPath);
             Swapped?.Invoke(snapshot);

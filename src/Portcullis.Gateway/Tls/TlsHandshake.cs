@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
+using Portcullis.Authentication.X509;
 using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Metrics;
 
@@ -29,47 +30,28 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metr
                 ClientCertificateRequired = snapshot.ClientCA is not null,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             };
-            if (snapshot.ClientCA is { } roots)
+            if (snapshot.Authenticator.CertificateValidator is { } validator)
             {
-                options.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-                    certificate is null || Verify(roots, certificate);
+                options.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+                    certificate is null || Verify(validator, certificate, chain);
             }
             return ValueTask.FromResult(options);
         },
         HandshakeTimeout = TimeSpan.FromSeconds(10),
     };
 
-    private bool Verify(X509Certificate2Collection roots, X509Certificate certificate)
+    // The result is cached by the validator (keyed by the certificate's SHA-256), so L3 reads it back without a second
+    // chain build; a certificate that does not verify never completes the handshake.
+    private bool Verify(ClientCertificateValidator validator, X509Certificate certificate, X509Chain? presented)
     {
         var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        var error = ClientCertificateVerifier.Verify(roots, leaf);
-        if (error is null)
+        var result = validator.Validate(leaf, presented?.ChainPolicy.ExtraStore);
+        if (result.Error is null)
         {
             return true;
         }
         metrics.RefusedCertificates.Inc();
-        Log.ClientCertificateRefused(logger, leaf.Subject, error);
+        Log.ClientCertificateRefused(logger, leaf.Subject, result.Error);
         return false;
-    }
-}
-
-/// <summary>Verifies a client certificate against the client CA bundle only (never the system store), EKU clientAuth required.</summary>
-internal static class ClientCertificateVerifier
-{
-    private const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
-
-    /// <summary>Null when the certificate verifies; otherwise why not.</summary>
-    public static string? Verify(X509Certificate2Collection roots, X509Certificate2 leaf)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(ClientAuthOid));
-        if (chain.Build(leaf))
-        {
-            return null;
-        }
-        return string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct());
     }
 }

@@ -23,16 +23,23 @@ public sealed class TestPki
 
     public string CertificatePem => Certificate.ExportCertificatePem();
 
-    public X509Certificate2 IssueServer(string dnsName = "localhost") => Issue($"CN={dnsName}", server: true, dnsName);
+    public X509Certificate2 IssueServer(string dnsName = "localhost") => Issue(new X500DistinguishedName($"CN={dnsName}"), server: true, dnsName);
 
     /// <summary>A client certificate: CN = user, one O per group.</summary>
     public X509Certificate2 IssueClient(string user, params string[] groups)
     {
-        var subject = "CN=" + user + string.Concat(groups.Select(g => ", O=\"" + g + "\""));
-        return Issue(subject, server: false, null);
+        // DER order CN, O, O, ... as openssl -subj "/CN=u/O=g1/O=g2" writes it; kube-apiserver reads the Os in DER order.
+        // X500DistinguishedNameBuilder encodes the last added RDN first, so add in reverse.
+        var name = new X500DistinguishedNameBuilder();
+        foreach (var group in groups.Reverse())
+        {
+            name.AddOrganizationName(group);
+        }
+        name.AddCommonName(user);
+        return Issue(name.Build(), server: false, null);
     }
 
-    private X509Certificate2 Issue(string subject, bool server, string? dnsName)
+    private X509Certificate2 Issue(X500DistinguishedName subject, bool server, string? dnsName)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
