@@ -1,14 +1,16 @@
 using Microsoft.AspNetCore.Http;
+using Portcullis.Audit;
 using Portcullis.Gateway.Metrics;
 using Portcullis.Gateway.Pipeline;
 
 namespace Portcullis.Gateway.Audit;
 
 /// <summary>
-/// L6: wraps every request from the first layer on, so that requests ended by any layer are measured with kube-apiserver's
-/// metric names and labels. Audit events are emitted here once the audit backends are configured.
+/// L6, outermost: wraps every request from the first layer on, so that requests ended by any layer are measured with
+/// kube-apiserver's metric names and labels and their audit record is completed (ResponseComplete, or the single
+/// ResponseStarted event of a failed authentication, as kube-apiserver writes it).
 /// </summary>
-internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metrics, TimeProvider time)
+internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metrics, AuditSink sink, TimeProvider time)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -22,9 +24,44 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
             if (context.Features.Get<GatewayRequestFeature>() is { } feature)
             {
                 Record(context, feature, time.GetElapsedTime(start).TotalSeconds);
+                await CompleteAuditAsync(context, feature);
             }
         }
     }
+
+    private async Task CompleteAuditAsync(HttpContext context, GatewayRequestFeature feature)
+    {
+        if (feature.RejectedBy == "authentication")
+        {
+            await sink.AuditFailedAuthenticationAsync(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb,
+                SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime);
+            return;
+        }
+        var audit = feature.Audit;
+        if (!audit.IsEnabled)
+        {
+            return;
+        }
+        if (feature.RejectedBy is { } layer)
+        {
+            audit.AddAnnotation("portcullis.dev/rejected-by", layer);
+        }
+        if (context.Features.Get<AuditCapture>() is { } capture)
+        {
+            capture.Apply(audit, context.Response.StatusCode);
+        }
+        else
+        {
+            audit.SetResponseStatus(context.Response.StatusCode);
+        }
+        await audit.EmitAsync(AuditStage.ResponseComplete, cancellationToken: CancellationToken.None);
+    }
+
+    internal static string RequestUri(HttpContext context) =>
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? (context.Request.Path + context.Request.QueryString).ToString();
+
+    internal static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
+        feature.SourceAddress is { } ip ? [ip.ToString()] : [];
 
     private void Record(HttpContext context, GatewayRequestFeature feature, double seconds)
     {

@@ -63,7 +63,7 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
         }
         foreach (var (key, value) in result.AuditAnnotations)
         {
-            feature.Annotations[key] = value;
+            feature.Annotate(key, value);
         }
 
         if (!result.Authenticated || result.User is null)
@@ -75,7 +75,7 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
         metrics.AuthenticationDuration.WithLabels("success").Observe(seconds);
         feature.User = result.User;
         feature.Authenticator = result.Authenticator;
-        feature.Annotations["portcullis.dev/authenticator"] = result.Authenticator;
+        feature.Annotate("portcullis.dev/authenticator", result.Authenticator);
         feature.TokenSha256 = result.TokenDigest?.ToHex();
         if (result.Authenticator == "x509")
         {
@@ -88,7 +88,7 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
     {
         metrics.AuthenticationAttempts.WithLabels(result).Inc();
         metrics.AuthenticationDuration.WithLabels(result).Observe(seconds);
-        feature.Annotations["portcullis.dev/authentication"] = reason;
+        feature.Annotate("portcullis.dev/authentication", reason);
         feature.RejectedBy = "authentication";
         Log.AuthenticationFailed(logger, context.Connection.RemoteIpAddress?.ToString() ?? "", reason);
         metrics.RequestsRejected.WithLabels("authentication", "401").Inc();

@@ -18,7 +18,7 @@ internal sealed class AuthorizationMiddleware(RequestDelegate next, GatewayMetri
         var result = await feature.Snapshot.Authorizer.AuthorizeAsync(feature.Attributes(feature.RequestInfo), context.RequestAborted);
         foreach (var (key, value) in result.AuditAnnotations())
         {
-            feature.Annotations[key] = value;
+            feature.Annotate(key, value);
         }
         if (result.IsAllowed)
         {

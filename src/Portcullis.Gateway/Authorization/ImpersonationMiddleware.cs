@@ -64,7 +64,7 @@ internal sealed class ImpersonationMiddleware(RequestDelegate next, GatewayMetri
             feature.RejectedBy = "impersonation";
             foreach (var (key, value) in outcome.Result.AuditAnnotations())
             {
-                feature.Annotations[key] = value;
+                feature.Annotate(key, value);
             }
             if (outcome.Result.IsInternalError)
             {

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Portcullis.Audit;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Admin;
 using Portcullis.Gateway.Admission;
@@ -51,11 +52,13 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly StreamRegistry _streams;
     private readonly ILogger _logger;
     private readonly IReadOnlyList<string> _listenAddresses;
+    private readonly AuditSink _audit;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
-        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses)
+        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, AuditSink audit)
     {
+        _audit = audit;
         _app = app;
         _admin = admin;
         _snapshots = snapshots;
@@ -97,6 +100,8 @@ public sealed class GatewayHost : IAsyncDisposable
             : snapshot.Config.Listeners.Count == 0 ? [ListenerConfiguration.DefaultAddress] : snapshot.Config.Listeners.Select(l => l.Address).ToList();
         var adminAddress = options.AdminOverride ?? snapshot.Config.Admin.Address;
         var streams = new StreamRegistry();
+        var auditLogger = LoggerFactory.Create(b => ConfigureLogging(b, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel)).CreateLogger("Portcullis.Audit");
+        var auditSink = AuditSink.Create(snapshot.Config, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time);
 
         var builder = WebApplication.CreateSlimBuilder();
         ConfigureLogging(builder.Logging, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel);
@@ -104,6 +109,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(snapshots);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(streams);
+        builder.Services.AddSingleton(auditSink);
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ForwardingHandler>();
@@ -132,6 +138,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<AuditMiddleware>(); // L6 wraps everything so every outcome is measured and audited
         app.UseMiddleware<RequestStartMiddleware>();
         app.UseMiddleware<AuthenticationMiddleware>(); // L3
+        app.UseMiddleware<AuditStartMiddleware>(); // L6: audit starts for the authenticated user
         app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
         app.UseMiddleware<AdmissionMiddleware>(); // L5
@@ -151,8 +158,9 @@ public sealed class GatewayHost : IAsyncDisposable
 
         var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
+        snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
         snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen);
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink);
     }
 
     /// <summary>Starts both listeners; if either cannot bind, neither is left running.</summary>
@@ -207,6 +215,11 @@ public sealed class GatewayHost : IAsyncDisposable
         Log.Draining(_logger, _snapshots.Current.Config.Admin.DrainTimeout.TotalSeconds);
         _watcher.Dispose();
         await _app.StopAsync(cancellationToken);
+        // Every accepted request has completed or been cut off: flush the audit batches before exit.
+        using (var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout))
+        {
+            await _audit.ShutdownAsync(deadline.Token);
+        }
         await _probe.DisposeAsync();
         await _admin.StopAsync(cancellationToken);
     }
@@ -217,6 +230,7 @@ public sealed class GatewayHost : IAsyncDisposable
         _watcher.Dispose();
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
+        await _audit.DisposeAsync();
     }
 
     private static IEnumerable<string> Addresses(WebApplication app) =>

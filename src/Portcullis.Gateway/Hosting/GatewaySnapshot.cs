@@ -22,6 +22,9 @@ internal sealed class GatewaySnapshot
     public X509Certificate2Collection? ClientCA { get; init; }
     public required CidrSet Allow { get; init; }
     public required CidrSet Deny { get; init; }
+    /// <summary>L6: the audit policy (null: audit off), validated with the rest so a bad policy keeps the old one.</summary>
+    public Portcullis.Audit.AuditPolicy? AuditPolicy { get; init; }
+
     /// <summary>L3: x509, token file, service accounts, OIDC/JWT, webhook, anonymous, built at load time.</summary>
     public required AuthenticatorChain Authenticator { get; init; }
     /// <summary>L4: deny list, network scopes, system:masters, then authorization.modes, built at load time.</summary>
@@ -121,6 +124,21 @@ internal sealed class GatewaySnapshot
             watched.Add(config.Resolve(authz.Webhook.ConfigFile));
         }
 
+        Portcullis.Audit.AuditPolicy? auditPolicy = null;
+        if (config.Audit.PolicyFile.Length > 0)
+        {
+            var policyPath = config.Resolve(config.Audit.PolicyFile);
+            watched.Add(policyPath);
+            try
+            {
+                auditPolicy = Portcullis.Audit.AuditPolicyLoader.Load(policyPath);
+            }
+            catch (ConfigurationException ex)
+            {
+                errors.AddRange(ex.Errors);
+            }
+        }
+
         var upstreamPath = config.Resolve(config.Upstream!.Kubeconfig);
         watched.Add(upstreamPath);
         var upstream = UpstreamKubeconfig.Load(upstreamPath, config.Upstream.Context, errors);
@@ -149,6 +167,7 @@ internal sealed class GatewaySnapshot
             Allow = CidrSet.Parse(config.Network.Allow),
             Deny = CidrSet.Parse(config.Network.Deny),
             Authenticator = authenticator,
+            AuditPolicy = auditPolicy,
             Authorizer = authorizer,
             Upstream = upstream,
             UpstreamClient = UpstreamClientFactory.Create(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),

@@ -35,6 +35,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Forwarding error {Error} for {Method} {Path}: {Reason}")]
     public static partial void ForwardingError(ILogger logger, string error, string method, string path, string reason);
 
+    [LoggerMessage(12, LogLevel.Error, "Audit backend {Plugin} failed to store {Events} event(s): {Message}")]
+    public static partial void AuditBackendFailed(ILogger logger, string plugin, int events, string message);
+
     [LoggerMessage(11, LogLevel.Information, "Closed {Count} open stream(s) at shutdown")]
     public static partial void StreamsClosed(ILogger logger, int count);
 }

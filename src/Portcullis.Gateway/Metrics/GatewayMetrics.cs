@@ -7,6 +7,8 @@ namespace Portcullis.Gateway.Metrics;
 /// </summary>
 internal sealed class GatewayMetrics
 {
+    private static readonly string[] AuditPlugins = ["log", "webhook"];
+
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
 
     public Counter ConfigReloadFailures { get; }
@@ -19,6 +21,9 @@ internal sealed class GatewayMetrics
     public Counter RequestTotal { get; }
     public Histogram RequestDuration { get; }
     public Gauge UpstreamUp { get; }
+
+    /// <summary>The audit sink's counters, exported at scrape time under kube-apiserver's names.</summary>
+    public Portcullis.Audit.AuditMetrics Audit { get; } = new();
 
     public GatewayMetrics()
     {
@@ -42,5 +47,24 @@ internal sealed class GatewayMetrics
                 Buckets = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60],
             });
         UpstreamUp = factory.CreateGauge("portcullis_upstream_up", "1 when the last upstream probe got an HTTP answer.");
+        var auditEvents = factory.CreateCounter("apiserver_audit_event_total", "Counter of audit events generated and sent to the audit backend.");
+        var auditErrors = factory.CreateCounter("apiserver_audit_error_total", "Counter of audit events that failed to be audited properly.", new CounterConfiguration { LabelNames = ["plugin"] });
+        var auditLevels = factory.CreateCounter("apiserver_audit_level_total", "Counter of policy levels for audit events (1 per request).", new CounterConfiguration { LabelNames = ["level"] });
+        var auditRejected = factory.CreateCounter("apiserver_audit_requests_rejected_total", "Counter of apiserver requests rejected due to an error in audit logging backend.");
+        var auditDropped = factory.CreateCounter("portcullis_audit_events_dropped_total", "Audit events dropped by a batch backend whose buffer was full or that gave up.", new CounterConfiguration { LabelNames = ["plugin"] });
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            auditEvents.IncTo(Audit.EventsTotal);
+            auditRejected.IncTo(Audit.RequestsRejected);
+            foreach (var plugin in AuditPlugins)
+            {
+                auditErrors.WithLabels(plugin).IncTo(Audit.Errors(plugin));
+                auditDropped.WithLabels(plugin).IncTo(Audit.Dropped(plugin));
+            }
+            foreach (var level in Enum.GetValues<Portcullis.Audit.AuditLevel>())
+            {
+                auditLevels.WithLabels(level.ToString()).IncTo(Audit.LevelCount(level));
+            }
+        });
     }
 }

@@ -16,7 +16,17 @@ internal sealed class GatewayRequestFeature
     /// <summary>The authenticated (pre-impersonation) user; what audit records as <c>user</c>.</summary>
     public UserInfo? User { get; set; }
     /// <summary>The user named by Impersonate-* headers, once L4 has allowed it.</summary>
-    public UserInfo? ImpersonatedUser { get; set; }
+    public UserInfo? ImpersonatedUser
+    {
+        get => _impersonated;
+        set
+        {
+            _impersonated = value;
+            Audit.SetImpersonatedUser(value);
+        }
+    }
+
+    private UserInfo? _impersonated;
     /// <summary>The identity requests are made as from here on: authorization, APF, upstream.</summary>
     public UserInfo? EffectiveUser => ImpersonatedUser ?? User;
     /// <summary>Which authenticator succeeded (x509, token-file, anonymous, ...).</summary>
@@ -32,8 +42,17 @@ internal sealed class GatewayRequestFeature
     public AuthorizationAttributes Attributes(RequestInfo request) =>
         new(EffectiveUser!, request, SourceAddress, TokenSha256, CertificateSerial);
 
-    /// <summary>Audit annotations; written by any layer, read by L6.</summary>
+    /// <summary>Audit annotations; written by any layer through <see cref="Annotate"/>, read by L6.</summary>
     public Dictionary<string, string> Annotations { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The request's audit record once authentication succeeded (Disabled when the policy says None).</summary>
+    public Portcullis.Audit.AuditRequest Audit { get; set; } = Portcullis.Audit.AuditRequest.Disabled;
+
+    public void Annotate(string key, string value)
+    {
+        Annotations[key] = value;
+        Audit.AddAnnotation(key, value);
+    }
 
     /// <summary>Which layer ended the request early, if any (for metrics and audit).</summary>
     public string? RejectedBy { get; set; }

@@ -23,7 +23,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
     public string ConfigPath => Path.Combine(Dir, "portcullis.yaml");
     private string DenyListLine { get; set; } = "";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null)
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null)
     {
         var t = new GatewayTestHost();
         var upstreamServer = t.Pki.IssueServer();
@@ -53,6 +53,10 @@ public sealed class GatewayTestHost : IAsyncDisposable
               context: {"{"}cluster: upstream, user: gateway{"}"}
             current-context: upstream
             """);
+        foreach (var (name, text) in files ?? [])
+        {
+            File.WriteAllText(Path.Combine(t.Dir, name), text);
+        }
         if (denyList is not null)
         {
             File.WriteAllText(Path.Combine(t.Dir, "deny.yaml"), denyList);
