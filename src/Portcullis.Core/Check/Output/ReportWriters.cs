@@ -230,7 +230,7 @@ public static class ReportWriters
     {
         if (Uri.TryCreate(location, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http" or "file")
         {
-            return uri.ToString();
+            return uri.AbsoluteUri;
         }
         if (Path.IsPathRooted(location))
         {

@@ -96,20 +96,20 @@ internal static class FileScoring
 
     private static void ScorePolicy(FindingList findings, AuditPolicy policy, string location)
     {
-        var statuses = new List<CheckStatus>
+        var statuses = new List<(string Id, CheckStatus Status)>
         {
-            Concern(findings, R.AuditSecrets, policy, location, For("", "secrets", "", "get", "list", "watch", "create", "update", "patch", "delete"), CheckStatus.Fail, CheckStatus.Warn),
-            Concern(findings, R.AuditConfigMaps, policy, location, For("", "configmaps", "", "get", "list", "create", "update"), CheckStatus.Warn, CheckStatus.Warn),
-            Concern(findings, R.AuditTokenReviews, policy, location, For("authentication.k8s.io", "tokenreviews", "", "create"), CheckStatus.Fail, CheckStatus.Warn),
-            Concern(findings, R.AuditExec, policy, location,
+            (R.AuditSecrets.Id, Concern(findings, R.AuditSecrets, policy, location, For("", "secrets", "", "get", "list", "watch", "create", "update", "patch", "delete"), CheckStatus.Fail, CheckStatus.Warn)),
+            (R.AuditConfigMaps.Id, Concern(findings, R.AuditConfigMaps, policy, location, For("", "configmaps", "", "get", "list", "create", "update"), CheckStatus.Warn, CheckStatus.Warn)),
+            (R.AuditTokenReviews.Id, Concern(findings, R.AuditTokenReviews, policy, location, For("authentication.k8s.io", "tokenreviews", "", "create"), CheckStatus.Fail, CheckStatus.Warn)),
+            (R.AuditExec.Id, Concern(findings, R.AuditExec, policy, location,
                 For("", "pods", "exec", "create", "get").Concat(For("", "pods", "attach", "create")).Concat(For("", "pods", "portforward", "create"))
-                    .Concat(For("", "pods", "proxy", "get")).Concat(For("", "services", "proxy", "get")), CheckStatus.Pass, CheckStatus.Warn, bodiesOk: true),
-            Concern(findings, R.AuditWorkloads, policy, location,
+                    .Concat(For("", "pods", "proxy", "get")).Concat(For("", "services", "proxy", "get")), CheckStatus.Pass, CheckStatus.Warn, bodiesOk: true)),
+            (R.AuditWorkloads.Id, Concern(findings, R.AuditWorkloads, policy, location,
                 For("", "pods", "", "create", "update", "patch", "delete").Concat(For("apps", "deployments", "", "create", "update", "patch", "delete")),
-                CheckStatus.Pass, CheckStatus.Warn, bodiesOk: true),
-            Concern(findings, R.AuditRbac, policy, location,
+                CheckStatus.Pass, CheckStatus.Warn, bodiesOk: true)),
+            (R.AuditRbac.Id, Concern(findings, R.AuditRbac, policy, location,
                 For("rbac.authorization.k8s.io", "clusterrolebindings", "", "create", "update", "delete").Concat(For("rbac.authorization.k8s.io", "rolebindings", "", "create", "update", "delete")),
-                CheckStatus.Pass, CheckStatus.Warn, bodiesOk: true),
+                CheckStatus.Pass, CheckStatus.Warn, bodiesOk: true)),
         };
 
         // Does anything at all get recorded? Probe a spread of ordinary requests.
@@ -123,16 +123,18 @@ internal static class FileScoring
         if (recorded == 0)
         {
             findings.Fail(R.AuditNotAllNone, $"every probed request (pods, deployments, secrets, clusterroles, /api, /version) resolves to level None across {policy.Rules.Count} rule(s)", location);
-            statuses.Add(CheckStatus.Fail);
+            statuses.Add((R.AuditNotAllNone.Id, CheckStatus.Fail));
         }
         else
         {
             findings.Pass(R.AuditNotAllNone, $"{recorded} of {spread.Count()} probed requests are recorded", location);
         }
 
-        var worst = statuses.Max();
-        findings.Add(R.AuditPolicyCoverage, worst == CheckStatus.Fail ? CheckStatus.Fail : worst == CheckStatus.Warn ? CheckStatus.Warn : CheckStatus.Pass,
-            worst == CheckStatus.Pass ? "secrets/configmaps/tokenreviews at Metadata; workloads, exec/proxy and RBAC changes recorded" : "see the PC-L6-AUDIT-* findings for what is missing or leaks", location);
+        var worst = statuses.Max(s => s.Status);
+        var missing = statuses.Where(s => s.Status != CheckStatus.Pass).Select(s => $"{s.Id} {s.Status.ToString().ToUpperInvariant()}").ToList();
+        findings.Add(R.AuditPolicyCoverage, worst, missing.Count == 0
+            ? "secrets, configmaps and tokenreviews at Metadata; workload changes, exec/attach/portforward/proxy and RBAC changes recorded"
+            : "not covered as CIS 3.2.2 asks: " + string.Join(", ", missing), location);
     }
 
     /// <summary>PC-L5-EVENTRATELIMIT-CONFIG for an AdmissionConfiguration file.</summary>
