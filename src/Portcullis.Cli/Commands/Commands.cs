@@ -9,5 +9,6 @@ internal static class Commands
     [
         ValidateCommand.Create(),
         CheckCommand.Create(),
+        ProbeCommand.Create(),
     ];
 }
