@@ -36,14 +36,19 @@ internal sealed class KubeconfigProbe(string kubeconfig, string? context, string
         using var client = new Kubernetes(config);
         var findings = new List<Finding>();
 
-        using (var response = await client.Version.GetCodeWithHttpMessagesAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        try
         {
+            using var response = await client.Version.GetCodeWithHttpMessagesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             var headers = response.Response.Headers;
             var fs = headers.TryGetValues("X-Kubernetes-PF-FlowSchema-UID", out var a) ? a.FirstOrDefault() : null;
             var pl = headers.TryGetValues("X-Kubernetes-PF-PriorityLevel-UID", out var b) ? b.FirstOrDefault() : null;
             findings.Add(fs is not null && pl is not null
                 ? Apf.Make(CheckStatus.Pass, $"GET /version as the kubeconfig user: X-Kubernetes-PF-FlowSchema-UID={fs}, X-Kubernetes-PF-PriorityLevel-UID={pl}")
                 : Apf.Make(CheckStatus.Warn, $"GET /version as the kubeconfig user: {(int)response.Response.StatusCode}, no X-Kubernetes-PF-* headers (APF disabled, or a proxy strips them)"));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            findings.Add(Apf.Make(CheckStatus.Warn, $"GET /version as the kubeconfig user failed, APF headers not seen: {Short(ex)}"));
         }
 
         try
@@ -54,17 +59,32 @@ internal sealed class KubeconfigProbe(string kubeconfig, string? context, string
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            findings.Add(Identity.Make(CheckStatus.Info, $"SelfSubjectReview not available: {ex.Message}"));
+            findings.Add(Identity.Make(CheckStatus.Info, $"SelfSubjectReview not available: {Short(ex)}"));
         }
 
-        var rules = await client.AuthorizationV1.CreateSelfSubjectRulesReviewAsync(
-            new V1SelfSubjectRulesReview { Spec = new V1SelfSubjectRulesReviewSpec { NamespaceProperty = ns ?? "default" } },
-            cancellationToken: cancellationToken).ConfigureAwait(false);
-        var resourceRules = rules.Status?.ResourceRules ?? [];
-        var lines = resourceRules.Select(r => $"{string.Join(",", r.Verbs)} {string.Join(",", (r.ApiGroups ?? []).Select(g => g.Length == 0 ? "core" : g))}/{string.Join(",", r.Resources ?? [])}").ToList();
-        var everything = resourceRules.Any(r => r.Verbs.Contains("*") && (r.Resources ?? []).Contains("*") && (r.ApiGroups ?? []).Contains("*"));
-        var text = $"in namespace {ns ?? "default"}: {(lines.Count == 0 ? "no resource rules" : string.Join("; ", lines.Take(20)))}{(lines.Count > 20 ? $"; … {lines.Count - 20} more" : "")}{(rules.Status?.Incomplete == true ? " (incomplete: a webhook authorizer may grant more)" : "")}";
-        findings.Add(everything ? Rights.Make(CheckStatus.Warn, "this identity can do everything (cluster-admin): " + text) : Rights.Make(CheckStatus.Info, text));
+        try
+        {
+            var rules = await client.AuthorizationV1.CreateSelfSubjectRulesReviewAsync(
+                new V1SelfSubjectRulesReview { Spec = new V1SelfSubjectRulesReviewSpec { NamespaceProperty = ns ?? "default" } },
+                cancellationToken: cancellationToken).ConfigureAwait(false);
+            var resourceRules = rules.Status?.ResourceRules ?? [];
+            var lines = resourceRules.Select(r => $"{string.Join(",", r.Verbs)} {string.Join(",", (r.ApiGroups ?? []).Select(g => g.Length == 0 ? "core" : g))}/{string.Join(",", r.Resources ?? [])}").ToList();
+            var everything = resourceRules.Any(r => r.Verbs.Contains("*") && (r.Resources ?? []).Contains("*") && (r.ApiGroups ?? []).Contains("*"));
+            var text = $"in namespace {ns ?? "default"}: {(lines.Count == 0 ? "no resource rules" : string.Join("; ", lines.Take(20)))}{(lines.Count > 20 ? $"; … {lines.Count - 20} more" : "")}{(rules.Status?.Incomplete == true ? " (incomplete: a webhook authorizer may grant more)" : "")}";
+            findings.Add(everything ? Rights.Make(CheckStatus.Warn, "this identity can do everything (cluster-admin): " + text) : Rights.Make(CheckStatus.Info, text));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            findings.Add(Rights.Make(CheckStatus.Info, $"SelfSubjectRulesReview failed: {Short(ex)}"));
+        }
         return findings;
+    }
+
+    // Response bodies can be long; the first line says enough.
+    private static string Short(Exception ex)
+    {
+        var message = ex.Message;
+        var cut = message.IndexOf(", response body", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message.Length > 300 ? message[..300] + "…" : message;
     }
 }

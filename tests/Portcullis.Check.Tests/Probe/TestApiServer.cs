@@ -77,7 +77,7 @@ internal sealed class TestApiServer : IAsyncDisposable
         var path = context.Request.Path.Value ?? "";
         return path switch
         {
-            "/version" => context.Response.WriteAsync("""{"major":"1","minor":"34","gitVersion":"v1.34.0","platform":"linux/amd64"}"""),
+            "/version" or "/version/" => context.Response.WriteAsync("""{"major":"1","minor":"34","gitVersion":"v1.34.0","platform":"linux/amd64"}"""),
             "/healthz" or "/readyz" or "/livez" => WriteText(context, "ok"),
             "/api" => context.Response.WriteAsync("""{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[]}"""),
             "/apis" => context.Response.WriteAsync("""{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"""),
