@@ -59,7 +59,7 @@ public static class EndpointProbe
     public static readonly RuleInfo CertExpiry = new("PC-P2-CERT-EXPIRY", "The serving certificate is within its validity", CheckLayer.Tls,
         "renew the serving certificate (kubeadm certs renew apiserver)");
     public static readonly RuleInfo CertChain = new("PC-P2-CERT-CHAIN", "Serving certificate chain and SANs", CheckLayer.Tls, "");
-    public static readonly RuleInfo ClientCert = new("PC-P2-CLIENT-CERT", "A client certificate is demanded", CheckLayer.Authentication,
+    public static readonly RuleInfo ClientCert = new("PC-P2-CLIENT-CERT", "A client certificate is demanded", CheckLayer.Tls,
         "require client certificates at the edge (Portcullis tls.clientCAFile) so unauthenticated clients cannot reach HTTP at all");
 
     private static readonly (string Path, string Id)[] AnonymousPaths =
