@@ -95,26 +95,8 @@ public sealed class CliTests
         using var cts = new CancellationTokenSource(Timeout);
         using var pki = new TestPki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(RequireClientCertificate: false, AllowLegacyTls: false, AnonymousAllowed: false, BearerToken: "t0ken-for-tests"), cts.Token);
-        var dir = TestFiles.NewDirectory();
-        var caData = Convert.ToBase64String(Encoding.ASCII.GetBytes(pki.CaPem));
-        var kubeconfig = TestFiles.Write(dir, "kubeconfig", $$"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: test
-              cluster:
-                server: {{server.Endpoint}}
-                certificate-authority-data: {{caData}}
-            users:
-            - name: alice
-              user:
-                token: t0ken-for-tests
-            contexts:
-            - name: test
-              context: {cluster: test, user: alice}
-            current-context: test
-            """);
-        var ca = TestFiles.Write(dir, "ca.pem", pki.CaPem);
+        var kubeconfig = Kubeconfig(pki, server.Endpoint, "t0ken-for-tests");
+        var ca = TestFiles.Write(TestFiles.NewDirectory(), "ca.pem", pki.CaPem);
 
         var (code, json, stderr) = await RunAsync("probe", server.Endpoint.ToString(), "--kubeconfig", kubeconfig, "--ca", ca, "-o", "json");
 
@@ -129,6 +111,65 @@ public sealed class CliTests
         Assert.Contains("get,list,watch core/pods", findings["PC-P4-RIGHTS"].Evidence, StringComparison.Ordinal);
         Assert.Equal("PASS", findings["PC-P3-ANON-NAMESPACES"].Status);
         Assert.DoesNotContain("t0ken-for-tests", json, StringComparison.Ordinal);
+    }
+
+    private static string Kubeconfig(TestPki pki, Uri server, string token)
+    {
+        var caData = Convert.ToBase64String(Encoding.ASCII.GetBytes(pki.CaPem));
+        return TestFiles.Write(TestFiles.NewDirectory(), "kubeconfig", $$"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: test
+              cluster:
+                server: {{server}}
+                certificate-authority-data: {{caData}}
+            users:
+            - name: alice
+              user:
+                token: {{token}}
+            contexts:
+            - name: test
+              context: {cluster: test, user: alice}
+            current-context: test
+            """);
+    }
+
+    [Fact]
+    public async Task Check_of_a_live_cluster_reads_the_apiserver_pod_APF_objects_and_the_kubernetes_service()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        using var pki = new TestPki();
+        await using var server = await TestApiServer.StartAsync(pki, new ServerMode(false, false, AnonymousAllowed: false, BearerToken: "live-t0ken"), cts.Token);
+        var kubeconfig = Kubeconfig(pki, server.Endpoint, "live-t0ken");
+
+        var (code, json, stderr) = await RunAsync("check", "--kubeconfig", kubeconfig, "-o", "json");
+
+        Assert.True(code == 1, json + stderr);
+        using var doc = JsonDocument.Parse(json);
+        Assert.Contains("kube-apiserver-cp1", doc.RootElement.GetProperty("source").GetString(), StringComparison.Ordinal);
+        var findings = doc.RootElement.GetProperty("findings").EnumerateArray().ToDictionary(f => f.GetProperty("id").GetString()!, f => (Status: f.GetProperty("status").GetString(), Evidence: f.GetProperty("evidence").GetString()!));
+        Assert.Equal("FAIL", findings["1.2.1"].Status);
+        Assert.Equal("PASS", findings["1.2.8"].Status);
+        Assert.Equal("PASS", findings["PC-L5-APF"].Status);
+        Assert.Contains("2 FlowSchema(s)", findings["PC-L5-APF"].Evidence, StringComparison.Ordinal);
+        Assert.Equal("FAIL", findings["PC-L1-SERVICE"].Status);
+        Assert.Contains("203.0.113.7", findings["PC-L1-SERVICE"].Evidence, StringComparison.Ordinal);
+        Assert.DoesNotContain("live-t0ken", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_of_an_unreachable_cluster_exits_2()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        using var pki = new TestPki();
+        var kubeconfig = Kubeconfig(pki, new Uri($"https://127.0.0.1:{port}"), "x");
+        var (code, stdout, _) = await RunAsync("check", "--kubeconfig", kubeconfig);
+        Assert.Equal(2, code);
+        Assert.Contains("cannot list kube-system pods", stdout, StringComparison.Ordinal);
     }
 
     [Fact]

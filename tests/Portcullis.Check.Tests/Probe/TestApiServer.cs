@@ -86,6 +86,15 @@ internal sealed class TestApiServer : IAsyncDisposable
                 """{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","metadata":{},"status":{"userInfo":{"username":"alice","groups":["devs","system:authenticated"]}}}"""),
             "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews" => context.Response.WriteAsync(
                 """{"kind":"SelfSubjectRulesReview","apiVersion":"authorization.k8s.io/v1","metadata":{},"spec":{},"status":{"resourceRules":[{"verbs":["get","list","watch"],"apiGroups":[""],"resources":["pods"]},{"verbs":["create"],"apiGroups":["authorization.k8s.io"],"resources":["selfsubjectaccessreviews","selfsubjectrulesreviews"]}],"nonResourceRules":[{"verbs":["get"],"nonResourceURLs":["/version","/healthz"]}],"incomplete":false}}"""),
+            // What `check --kubeconfig` reads: the kube-apiserver Pod, APF objects and the kubernetes Service.
+            "/api/v1/namespaces/kube-system/pods" when context.Request.Query["labelSelector"] == "component=kube-apiserver" => context.Response.WriteAsync(
+                """{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"kube-apiserver-cp1","namespace":"kube-system","labels":{"component":"kube-apiserver"}},"spec":{"containers":[{"name":"kube-apiserver","image":"registry.k8s.io/kube-apiserver:v1.34.0","command":["kube-apiserver","--anonymous-auth=true","--authorization-mode=Node,RBAC","--enable-admission-plugins=NodeRestriction","--enable-priority-and-fairness=true"]}]}}]}"""),
+            "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas" => context.Response.WriteAsync(
+                """{"kind":"FlowSchemaList","apiVersion":"flowcontrol.apiserver.k8s.io/v1","metadata":{},"items":[{"metadata":{"name":"exempt"},"spec":{"priorityLevelConfiguration":{"name":"exempt"},"matchingPrecedence":1}},{"metadata":{"name":"catch-all"},"spec":{"priorityLevelConfiguration":{"name":"catch-all"},"matchingPrecedence":10000}}]}"""),
+            "/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations" => context.Response.WriteAsync(
+                """{"kind":"PriorityLevelConfigurationList","apiVersion":"flowcontrol.apiserver.k8s.io/v1","metadata":{},"items":[{"metadata":{"name":"exempt"},"spec":{"type":"Exempt"}},{"metadata":{"name":"catch-all"},"spec":{"type":"Limited"}}]}"""),
+            "/api/v1/namespaces/default/services/kubernetes" => context.Response.WriteAsync(
+                """{"kind":"Service","apiVersion":"v1","metadata":{"name":"kubernetes","namespace":"default"},"spec":{"type":"LoadBalancer","ports":[{"port":443,"targetPort":6443}]},"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.7"}]}}}"""),
             _ => NotFound(context),
         };
     }
