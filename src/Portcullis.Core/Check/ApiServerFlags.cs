@@ -145,7 +145,7 @@ public sealed partial class ApiServerFlags
     {
         var words = SplitShellWords(commandLine);
         // From `ps -ef`: skip the columns before the binary.
-        var start = words.FindIndex(w => w.EndsWith("kube-apiserver", StringComparison.Ordinal) || w.EndsWith("apiserver", StringComparison.Ordinal));
+        var start = words.FindIndex(w => !w.StartsWith('-') && (w.EndsWith("kube-apiserver", StringComparison.Ordinal) || w.EndsWith("/apiserver", StringComparison.Ordinal)));
         return FromArguments(start >= 0 ? words.Skip(start + 1) : words);
     }
 

@@ -12,6 +12,9 @@ public sealed record EventRateLimit(string Type, long Qps, long Burst, long Cach
 /// <param name="Problems">Everything wrong, with file and line.</param>
 public sealed record EventRateLimitSetup(bool HasEventRateLimitPlugin, IReadOnlyList<EventRateLimit>? Limits, IReadOnlyList<string> Problems, string? ConfigWhere);
 
+/// <summary>What an AuthenticationConfiguration says: anonymous (null when the section is absent) and JWT issuer URLs.</summary>
+public sealed record AuthenticationSummary(bool? AnonymousEnabled, IReadOnlyList<string> AnonymousPaths, IReadOnlyList<string> JwtIssuers);
+
 /// <summary>Readers for the Kubernetes-format files kube-apiserver's flags name.</summary>
 public static class KubeConfigFiles
 {
@@ -116,7 +119,7 @@ public static class KubeConfigFiles
     }
 
     /// <summary>The anonymous section and JWT issuers of an AuthenticationConfiguration.</summary>
-    public static (bool? AnonymousEnabled, IReadOnlyList<string> AnonymousPaths, IReadOnlyList<string> JwtIssuers)? ReadAuthenticationConfiguration(ReferencedFile file, List<string> problems)
+    public static AuthenticationSummary? ReadAuthenticationConfiguration(ReferencedFile file, List<string> problems)
     {
         var doc = LoadSingle(file.Text!, file.Where, "AuthenticationConfiguration", ApiServerConfigVersions, problems);
         if (doc is null)
@@ -127,7 +130,7 @@ public static class KubeConfigFiles
         bool? enabled = anonymous is null ? null : string.Equals(anonymous.Str("enabled"), "true", StringComparison.OrdinalIgnoreCase);
         var paths = anonymous.Seq("conditions").Select(c => c.Str("path") ?? "").ToList();
         var issuers = doc.Seq("jwt").Select(j => j.Map("issuer").Str("url") ?? "").ToList();
-        return (enabled, paths, issuers);
+        return new AuthenticationSummary(enabled, paths, issuers);
     }
 
     /// <summary>The authorizer types, in order, of an AuthorizationConfiguration.</summary>

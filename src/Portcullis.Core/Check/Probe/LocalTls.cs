@@ -46,20 +46,20 @@ internal static class LocalTls
         using var certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var serverTask = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptTcpClientAsync(cts.Token).ConfigureAwait(false);
+            using var server = new SslStream(socket.GetStream(), false);
+            await server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = certificate,
+                EnabledSslProtocols = protocol,
+                ClientCertificateRequired = false,
+            }, cts.Token).ConfigureAwait(false);
+        });
         try
         {
-            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            var serverTask = Task.Run(async () =>
-            {
-                using var socket = await listener.AcceptTcpClientAsync(cts.Token).ConfigureAwait(false);
-                using var server = new SslStream(socket.GetStream(), false);
-                await server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-                {
-                    ServerCertificate = certificate,
-                    EnabledSslProtocols = protocol,
-                    ClientCertificateRequired = false,
-                }, cts.Token).ConfigureAwait(false);
-            }, cts.Token);
             using var client = new TcpClient();
             await client.ConnectAsync(IPAddress.Loopback, port, cts.Token).ConfigureAwait(false);
             using var ssl = new SslStream(client.GetStream(), false);
@@ -81,6 +81,15 @@ internal static class LocalTls
         finally
         {
             listener.Stop();
+            // The server side fails as soon as the client gives up; observe it so nothing is left running.
+            try
+            {
+                await serverTask.WaitAsync(timeout).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Its failure is the client's failure, already reported.
+            }
         }
     }
 }

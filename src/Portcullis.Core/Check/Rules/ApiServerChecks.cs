@@ -274,7 +274,7 @@ public static class ApiServerChecks
     {
         var flags = input.Flags;
         var authnConfig = flags.Get("authentication-config");
-        (bool? AnonymousEnabled, IReadOnlyList<string> AnonymousPaths, IReadOnlyList<string> JwtIssuers)? structured = null;
+        AuthenticationSummary? structured = null;
         if (!string.IsNullOrWhiteSpace(authnConfig))
         {
             var file = input.Files.Read(authnConfig);
@@ -285,18 +285,14 @@ public static class ApiServerChecks
             else
             {
                 var problems = new List<string>();
-                var read = SafeRead(() => KubeConfigFiles.ReadAuthenticationConfiguration(file, problems) is { } r ? new Tuple<bool?, IReadOnlyList<string>, IReadOnlyList<string>>(r.AnonymousEnabled, r.AnonymousPaths, r.JwtIssuers) : null, problems, file);
-                if (read is null || problems.Count > 0)
+                structured = SafeRead(() => KubeConfigFiles.ReadAuthenticationConfiguration(file, problems), problems, file);
+                if (structured is null || problems.Count > 0)
                 {
                     f.Fail(R.AuthenticationConfig, string.Join("; ", problems), authnConfig);
                 }
                 else
                 {
-                    f.Pass(R.AuthenticationConfig, $"{file.Where}: AuthenticationConfiguration with {read.Item3.Count} JWT issuer(s)", authnConfig);
-                }
-                if (read is not null)
-                {
-                    structured = (read.Item1, read.Item2, read.Item3);
+                    f.Pass(R.AuthenticationConfig, $"{file.Where}: AuthenticationConfiguration with {structured.JwtIssuers.Count} JWT issuer(s)", authnConfig);
                 }
             }
         }
@@ -346,7 +342,7 @@ public static class ApiServerChecks
             }
             if (jwt)
             {
-                how.Add($"{authnConfig}: jwt issuers {string.Join(", ", structured!.Value.JwtIssuers)}");
+                how.Add($"{authnConfig}: jwt issuers {string.Join(", ", structured!.JwtIssuers)}");
             }
             if (webhook)
             {
