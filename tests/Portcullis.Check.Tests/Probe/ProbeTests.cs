@@ -36,6 +36,8 @@ public sealed class ProbeTests
         Assert.True(Single(report, "PC-P2-TLS12").Status == CheckStatus.Pass, Describe(report));
         Assert.Equal(CheckStatus.Pass, Single(report, "PC-P2-TLS13").Status);
         Assert.Equal(CheckStatus.Pass, Single(report, "PC-P3-ANON-NAMESPACES").Status);
+        var weak = Single(report, "PC-P2-WEAK-CIPHERS");
+        Assert.True(weak.Status == CheckStatus.Pass || (weak.Status == CheckStatus.Info && weak.Evidence.Contains("could not test", StringComparison.Ordinal)), $"{weak.Status} {weak.Evidence}");
         Assert.Contains("kube-apiserver", Single(report, "PC-P2-CERT-CHAIN").Evidence, StringComparison.Ordinal);
         Assert.Contains("IP:127.0.0.1", Single(report, "PC-P2-CERT-CHAIN").Evidence, StringComparison.Ordinal);
         foreach (var legacy in new[] { "PC-P2-TLS10", "PC-P2-TLS11" })
@@ -84,6 +86,13 @@ public sealed class ProbeTests
         Assert.Equal(CheckStatus.Fail, Single(report, "PC-P2-CERT-NAME").Status);
         Assert.Equal(CheckStatus.Warn, Single(report, "PC-P2-CERT-EXPIRY").Status);
         Assert.Equal(CheckStatus.Info, Single(report, "PC-P2-CLIENT-CERT").Status);
+        // The insecure server offers TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA; the probe must find it.
+        var weak = Single(report, "PC-P2-WEAK-CIPHERS");
+        Assert.True(weak.Status == CheckStatus.Fail || (weak.Status == CheckStatus.Info && weak.Evidence.Contains("could not test", StringComparison.Ordinal)), $"{weak.Status} {weak.Evidence}");
+        if (weak.Status == CheckStatus.Fail)
+        {
+            Assert.Contains("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", weak.Evidence, StringComparison.Ordinal);
+        }
         // TLS 1.0 is allowed by the server; the finding is a FAIL, or, where this machine's OpenSSL will not speak
         // TLS 1.0 at all, an honest "could not test" — never a PASS.
         foreach (var legacy in new[] { "PC-P2-TLS10", "PC-P2-TLS11" })

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
@@ -13,7 +14,11 @@ using Microsoft.Extensions.Logging;
 namespace Portcullis.Check.Tests.Probe;
 
 /// <summary>How the Kubernetes-like test server behaves.</summary>
-internal sealed record ServerMode(bool RequireClientCertificate, bool AllowLegacyTls, bool AnonymousAllowed, string? BearerToken = null);
+internal sealed record ServerMode(bool RequireClientCertificate, bool AllowLegacyTls, bool AnonymousAllowed, string? BearerToken = null)
+{
+    /// <summary>Secure servers offer only AEAD ECDHE suites (CIS 1.2.29); insecure ones add a CBC suite.</summary>
+    public bool StrongCiphersOnly => !AllowLegacyTls;
+}
 
 /// <summary>A real Kestrel HTTPS server on 127.0.0.1:0 that answers like kube-apiserver for the paths the probe uses.</summary>
 internal sealed class TestApiServer : IAsyncDisposable
@@ -44,6 +49,29 @@ internal sealed class TestApiServer : IAsyncDisposable
 #pragma warning disable SYSLIB0039, CA5397 // the insecure server deliberately allows TLS 1.0/1.1 so the probe can find it
             SslProtocols = mode.AllowLegacyTls ? SslProtocols.Tls | SslProtocols.Tls11 | SslProtocols.Tls12 | SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
 #pragma warning restore SYSLIB0039, CA5397
+            OnAuthenticate = (_, ssl) =>
+            {
+                if (!mode.StrongCiphersOnly && !OperatingSystem.IsWindows())
+                {
+                    // .NET's server defaults are already AEAD-only; the insecure server adds a CBC suite on purpose.
+                    ssl.CipherSuitesPolicy = new CipherSuitesPolicy(
+                    [
+                        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+                        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+                    ]);
+                }
+                else if (!OperatingSystem.IsWindows())
+                {
+                    ssl.CipherSuitesPolicy = new CipherSuitesPolicy(
+                    [
+                        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+                        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+                        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                    ]);
+                }
+            },
             ClientCertificateMode = mode.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
             ClientCertificateValidation = (certificate, _, _) =>
             {

@@ -58,6 +58,8 @@ public static class EndpointProbe
         "add the address clients use to the certificate's SANs (kubeadm: --apiserver-cert-extra-sans)");
     public static readonly RuleInfo CertExpiry = new("PC-P2-CERT-EXPIRY", "The serving certificate is within its validity", CheckLayer.Tls,
         "renew the serving certificate (kubeadm certs renew apiserver)");
+    public static readonly RuleInfo WeakSuites = new("PC-P2-WEAK-CIPHERS", "Weak TLS 1.2 cipher suites are refused", CheckLayer.Tls,
+        "--tls-cipher-suites with only the AEAD ECDHE suites of CIS 1.2.29");
     public static readonly RuleInfo CertChain = new("PC-P2-CERT-CHAIN", "Serving certificate chain and SANs", CheckLayer.Tls, "");
     public static readonly RuleInfo ClientCert = new("PC-P2-CLIENT-CERT", "A client certificate is demanded", CheckLayer.Tls,
         "require client certificates at the edge (Portcullis tls.clientCAFile) so unauthenticated clients cannot reach HTTP at all");
@@ -254,6 +256,7 @@ public static class EndpointProbe
             return false;
         }
         ScoreCertificate(f, options, host, best);
+        await ProbeWeakSuitesAsync(f, options, host, port, cancellationToken).ConfigureAwait(false);
 
         var required = requiredEvidence.Count > 0;
         if (required)
@@ -271,7 +274,77 @@ public static class EndpointProbe
         return required;
     }
 
-    private static async Task<HandshakeResult> HandshakeAsync(string host, int port, SslProtocols protocol, TimeSpan timeout, X509Certificate2? clientCertificate, CancellationToken cancellationToken)
+    /// <summary>TLS 1.2 suites outside CIS 1.2.29's list: CBC, 3DES, and RSA key exchange (no forward secrecy).</summary>
+    private static readonly TlsCipherSuite[] WeakTls12Suites =
+    [
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+        TlsCipherSuite.TLS_RSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_RSA_WITH_AES_128_CBC_SHA,
+        TlsCipherSuite.TLS_RSA_WITH_3DES_EDE_CBC_SHA,
+    ];
+
+    private static async Task ProbeWeakSuitesAsync(FindingList f, ProbeOptions options, string host, int port, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            f.Info(WeakSuites, "could not test: SslStream cannot restrict cipher suites on Windows");
+            return;
+        }
+        var accepted = new List<string>();
+        var refused = new List<string>();
+        var untestable = new List<string>();
+        foreach (var suite in WeakTls12Suites)
+        {
+            HandshakeResult result;
+            try
+            {
+                result = await HandshakeAsync(host, port, SslProtocols.Tls12, options.StepTimeout, null, cancellationToken, suite).ConfigureAwait(false);
+            }
+            catch (PlatformNotSupportedException)
+            {
+                untestable.Add(suite.ToString());
+                continue;
+            }
+            if (result.Completed || result.Leaf is not null || result.CertificateRequested)
+            {
+                accepted.Add(suite.ToString());
+                continue;
+            }
+            var local = await LocalTls.CanNegotiateAsync(SslProtocols.Tls12, options.StepTimeout, cancellationToken, suite).ConfigureAwait(false);
+            if (local is not null)
+            {
+                untestable.Add(suite.ToString());
+                continue;
+            }
+            // A server that requires a client certificate fails every suite the same way; a throwaway certificate
+            // moves the failure on only when the server had agreed to the suite.
+            var withCertificate = await HandshakeAsync(host, port, SslProtocols.Tls12, options.StepTimeout, LocalTls.ThrowawayClientCertificate, cancellationToken, suite).ConfigureAwait(false);
+            if (withCertificate.Completed || withCertificate.Error != result.Error)
+            {
+                accepted.Add(suite.ToString());
+            }
+            else
+            {
+                refused.Add(suite.ToString());
+            }
+        }
+        var notTested = untestable.Count == 0 ? "" : $"; could not test {string.Join(", ", untestable)} (this machine's TLS library will not negotiate them even with itself)";
+        if (accepted.Count > 0)
+        {
+            f.Fail(WeakSuites, $"TLS 1.2 handshakes accepted with {string.Join(", ", accepted)}{notTested}");
+        }
+        else if (refused.Count > 0)
+        {
+            f.Pass(WeakSuites, $"refused: {string.Join(", ", refused)}{notTested}");
+        }
+        else
+        {
+            f.Info(WeakSuites, notTested.TrimStart(';', ' '));
+        }
+    }
+
+    private static async Task<HandshakeResult> HandshakeAsync(string host, int port, SslProtocols protocol, TimeSpan timeout, X509Certificate2? clientCertificate, CancellationToken cancellationToken, TlsCipherSuite? onlySuite = null)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
@@ -287,6 +360,7 @@ public static class EndpointProbe
             {
                 TargetHost = IPAddress.TryParse(host, out _) ? "" : host,
                 EnabledSslProtocols = protocol,
+                CipherSuitesPolicy = LocalTls.PolicyFor(onlySuite),
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
                 {

@@ -15,7 +15,7 @@ namespace Portcullis.Check.Probe;
 /// </summary>
 internal static class LocalTls
 {
-    private static readonly ConcurrentDictionary<SslProtocols, Task<string?>> Cache = new();
+    private static readonly ConcurrentDictionary<(SslProtocols, TlsCipherSuite?), Task<string?>> Cache = new();
 
     private static readonly Lazy<X509Certificate2> Throwaway = new(() =>
     {
@@ -26,22 +26,39 @@ internal static class LocalTls
         return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
     });
 
+    /// <summary>A policy allowing only <paramref name="suite"/>; null (the defaults) when none is given or the platform cannot restrict suites (Windows).</summary>
+    public static CipherSuitesPolicy? PolicyFor(TlsCipherSuite? suite) =>
+        suite is { } only && !OperatingSystem.IsWindows() ? new CipherSuitesPolicy([only]) : null;
+
+    private static X509Certificate2 SelfSignedRsa()
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+    }
+
+    private static X509Certificate2 SelfSignedEcdsa()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+    }
+
     /// <summary>A self-signed client certificate no server trusts: offered only to see how far a handshake gets.</summary>
     public static X509Certificate2 ThrowawayClientCertificate => Throwaway.Value;
 
     /// <summary>Null when this machine can negotiate <paramref name="protocol"/>; else why not.</summary>
-    public static async Task<string?> CanNegotiateAsync(SslProtocols protocol, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<string?> CanNegotiateAsync(SslProtocols protocol, TimeSpan timeout, CancellationToken cancellationToken, TlsCipherSuite? suite = null)
     {
-        var task = Cache.GetOrAdd(protocol, p => SelfTestAsync(p, timeout));
+        var task = Cache.GetOrAdd((protocol, suite), key => SelfTestAsync(key.Item1, key.Item2, timeout));
         return await task.WaitAsync(timeout * 2, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<string?> SelfTestAsync(SslProtocols protocol, TimeSpan timeout)
+    private static async Task<string?> SelfTestAsync(SslProtocols protocol, TlsCipherSuite? suite, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        using var ephemeral = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        // ECDSA suites need an ECDSA certificate; everything else is tested with RSA.
+        using var ephemeral = suite?.ToString().Contains("_ECDSA_", StringComparison.Ordinal) == true ? SelfSignedEcdsa() : SelfSignedRsa();
         // Linux servers need a certificate whose key is exportable through PKCS#12.
         using var certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -55,6 +72,7 @@ internal static class LocalTls
             {
                 ServerCertificate = certificate,
                 EnabledSslProtocols = protocol,
+                CipherSuitesPolicy = PolicyFor(suite),
                 ClientCertificateRequired = false,
             }, cts.Token).ConfigureAwait(false);
         });
@@ -67,6 +85,7 @@ internal static class LocalTls
             {
                 TargetHost = "localhost",
                 EnabledSslProtocols = protocol,
+                CipherSuitesPolicy = PolicyFor(suite),
 #pragma warning disable CA5359 // our own throwaway certificate on loopback
                 RemoteCertificateValidationCallback = (_, _, _, _) => true,
 #pragma warning restore CA5359
