@@ -213,6 +213,14 @@ public sealed class ApiServerChecksTests
     }
 
     [Fact]
+    public void Anonymous_given_both_as_flag_and_in_the_AuthenticationConfiguration_fails()
+    {
+        // The hand-made AuthenticationConfiguration has an anonymous section.
+        var report = CheckManifest([.. HandMade.SecureFlags, "--anonymous-auth=false"]);
+        Assert.Contains(report.Findings, f => f.Id == "PC-L3-AUTHN-CONFIG" && f.Status == CheckStatus.Fail && f.Evidence.Contains("only one of them", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Kubernetes_docs_anonymous_example_limited_to_health_paths_passes()
     {
         var text = File.ReadAllText(TestFiles.Fixture("oidc/k8s-website-authentication-config-anonymous.yaml"));

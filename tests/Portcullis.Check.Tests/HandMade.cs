@@ -10,7 +10,7 @@ internal static class HandMade
         "--bind-address=10.0.0.10",
         "--secure-port=6443",
         "--profiling=false",
-        "--anonymous-auth=false",
+        // anonymous is configured in the AuthenticationConfiguration (health paths only); --anonymous-auth may not also be set.
         "--authorization-mode=Node,RBAC",
         "--client-ca-file=/etc/kubernetes/pki/ca.crt",
         "--authentication-config=/etc/kubernetes/authn.yaml",

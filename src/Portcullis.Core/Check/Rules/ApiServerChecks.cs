@@ -297,6 +297,19 @@ public static class ApiServerChecks
             }
         }
 
+        // kube-apiserver refuses to start when a setting is given both ways.
+        if (structured is not null)
+        {
+            if (structured.AnonymousEnabled is not null && flags.IsSet("anonymous-auth"))
+            {
+                f.Fail(R.AuthenticationConfig, $"{flags.Show("anonymous-auth")} and an anonymous section in {authnConfig}: kube-apiserver accepts only one of them", authnConfig);
+            }
+            if (structured.JwtIssuers.Count > 0 && flags.IsSet("oidc-issuer-url"))
+            {
+                f.Fail(R.AuthenticationConfig, $"{flags.Show("oidc-issuer-url")} and jwt[] in {authnConfig}: kube-apiserver accepts only one of them", authnConfig);
+            }
+        }
+
         var anonymous = flags.GetBool("anonymous-auth");
         if (structured is { AnonymousEnabled: { } enabled } s)
         {
