@@ -212,7 +212,7 @@ public static class EndpointProbe
             {
                 best = result;
             }
-            var legacy = protocol is SslProtocols.Tls13 or SslProtocols.Tls12 ? false : true;
+            var legacy = protocol is not (SslProtocols.Tls13 or SslProtocols.Tls12);
             if (accepted)
             {
                 if (!result.Completed || result.ServerClosedAfterHandshake)
