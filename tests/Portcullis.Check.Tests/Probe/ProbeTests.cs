@@ -103,6 +103,20 @@ public sealed class ProbeTests
     }
 
     [Fact]
+    public async Task Plain_HTTP_endpoint_is_a_failure_and_still_probed_for_anonymous_access()
+    {
+        using var cts = new CancellationTokenSource(TestTimeout);
+        using var pki = new TestPki();
+        await using var server = await TestApiServer.StartAsync(pki, new ServerMode(false, false, AnonymousAllowed: true, PlainHttp: true), cts.Token);
+
+        var report = await ProbeAsync(server.Endpoint, null, cts.Token);
+
+        Assert.Equal(CheckStatus.Fail, Single(report, "PC-P2-PLAIN-HTTP").Status);
+        Assert.Equal(CheckStatus.Fail, Single(report, "PC-P3-ANON-NAMESPACES").Status);
+        Assert.DoesNotContain(report.Findings, f => f.Id.StartsWith("PC-P2-TLS", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Closed_port_is_a_clear_finding()
     {
         using var cts = new CancellationTokenSource(TestTimeout);

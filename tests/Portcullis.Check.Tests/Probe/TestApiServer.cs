@@ -14,7 +14,7 @@ using Microsoft.Extensions.Logging;
 namespace Portcullis.Check.Tests.Probe;
 
 /// <summary>How the Kubernetes-like test server behaves.</summary>
-internal sealed record ServerMode(bool RequireClientCertificate, bool AllowLegacyTls, bool AnonymousAllowed, string? BearerToken = null)
+internal sealed record ServerMode(bool RequireClientCertificate, bool AllowLegacyTls, bool AnonymousAllowed, string? BearerToken = null, bool PlainHttp = false)
 {
     /// <summary>Secure servers offer only AEAD ECDHE suites (CIS 1.2.29); insecure ones add a CBC suite.</summary>
     public bool StrongCiphersOnly => !AllowLegacyTls;
@@ -42,7 +42,23 @@ internal sealed class TestApiServer : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            if (!mode.PlainHttp)
+            {
+                UseTls(listen, pki, mode);
+            }
+        }));
+        var app = builder.Build();
+        app.Run(context => Handle(context, mode));
+        await app.StartAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var port = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)).Port;
+        return new TestApiServer(app, new Uri($"{(mode.PlainHttp ? "http" : "https")}://127.0.0.1:{port}"));
+    }
+
+    private static void UseTls(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, TestPki pki, ServerMode mode) =>
+        listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = pki.Server,
             ServerCertificateChain = [pki.Ca],
@@ -81,14 +97,7 @@ internal sealed class TestApiServer : IAsyncDisposable
                 chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
                 return chain.Build(certificate);
             },
-        })));
-        var app = builder.Build();
-        app.Run(context => Handle(context, mode));
-        await app.StartAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        var port = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)).Port;
-        return new TestApiServer(app, new Uri($"https://127.0.0.1:{port}"));
-    }
+        });
 
     private static Task Handle(HttpContext context, ServerMode mode)
     {
