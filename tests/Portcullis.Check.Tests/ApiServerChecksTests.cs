@@ -318,6 +318,15 @@ public sealed class ApiServerChecksTests
     }
 
     [Fact]
+    public void Flags_of_a_shell_wrapped_command_are_read()
+    {
+        var flags = ApiServerFlags.FromArguments(["/bin/sh", "-c", "exec /usr/local/bin/kube-apiserver --anonymous-auth=false --audit-log-path='/var/log/audit.log' 2>&1 | tee /var/log/apiserver.log"]);
+        Assert.False(flags.GetBool("anonymous-auth"));
+        Assert.Equal("/var/log/audit.log", flags.Get("audit-log-path"));
+        Assert.Contains(flags.Notes, n => n.Contains("shell script", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Flags_file_is_read()
     {
         var path = TestFiles.Write(TestFiles.NewDirectory(), "flags.txt", "kube-apiserver \\\n  --anonymous-auth=true \\\n  --authorization-mode=AlwaysAllow\n");

@@ -92,7 +92,15 @@ public sealed partial class ApiServerFlags
         {
             // A manifest entry holding several flags ("--a=x --b=y") reaches kube-apiserver as one argument when no
             // shell is involved, but tools that produced it (and people reading it) mean two flags; split and say so.
-            if (EmbeddedFlag().IsMatch(argument) && argument.TrimStart().StartsWith("--", StringComparison.Ordinal))
+            if (!argument.TrimStart().StartsWith('-') && argument.Contains("kube-apiserver ", StringComparison.Ordinal) && EmbeddedFlag().IsMatch(argument))
+            {
+                // command: [sh, -c, "exec kube-apiserver --a=b ..."]: the shell splits the script.
+                var words = SplitShellWords(argument);
+                var binary = words.FindIndex(w => w.EndsWith("kube-apiserver", StringComparison.Ordinal));
+                notes.Add("kube-apiserver is started by a shell script; its flags were read from the script");
+                tokens.AddRange(words.Skip(binary + 1));
+            }
+            else if (EmbeddedFlag().IsMatch(argument) && argument.TrimStart().StartsWith("--", StringComparison.Ordinal))
             {
                 var parts = argument.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
                 notes.Add($"argument \"{argument}\" holds {parts.Length} space-separated flags; read as separate flags");
