@@ -16,6 +16,7 @@ namespace Portcullis.Check.Probe;
 internal static class LocalTls
 {
     private static readonly ConcurrentDictionary<(SslProtocols, TlsCipherSuite?), Task<string?>> Cache = new();
+    private const string TimedOut = "the loopback self-test timed out";
 
     private static readonly Lazy<X509Certificate2> Throwaway = new(() =>
     {
@@ -51,7 +52,13 @@ internal static class LocalTls
     public static async Task<string?> CanNegotiateAsync(SslProtocols protocol, TimeSpan timeout, CancellationToken cancellationToken, TlsCipherSuite? suite = null)
     {
         var task = Cache.GetOrAdd((protocol, suite), key => SelfTestAsync(key.Item1, key.Item2, timeout));
-        return await task.WaitAsync(timeout * 2, cancellationToken).ConfigureAwait(false);
+        var result = await task.WaitAsync(timeout * 2, cancellationToken).ConfigureAwait(false);
+        if (result == TimedOut)
+        {
+            // A busy machine is not an incapable one: do not remember it.
+            Cache.TryRemove(new KeyValuePair<(SslProtocols, TlsCipherSuite?), Task<string?>>((protocol, suite), task));
+        }
+        return result;
     }
 
     private static async Task<string?> SelfTestAsync(SslProtocols protocol, TlsCipherSuite? suite, TimeSpan timeout)
@@ -92,6 +99,10 @@ internal static class LocalTls
             }, cts.Token).ConfigureAwait(false);
             await serverTask.WaitAsync(cts.Token).ConfigureAwait(false);
             return null;
+        }
+        catch (OperationCanceledException)
+        {
+            return TimedOut;
         }
         catch (Exception ex)
         {
