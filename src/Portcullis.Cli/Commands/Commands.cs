@@ -12,5 +12,7 @@ internal static class Commands
         SandboxCommand.Create(),
         ExplainCommand.Create(),
         WhoCanCommand.Create(),
+        CheckCommand.Create(),
+        ProbeCommand.Create(),
     ];
 }

@@ -1,0 +1,53 @@
+using Portcullis.Check.Readers;
+using Portcullis.Check.Rules;
+using Portcullis.Configuration;
+
+namespace Portcullis.Check;
+
+/// <summary>Entry points of <c>portcullis check</c> that need no cluster: manifest, flags, gateway configuration.</summary>
+public static class ConfigurationCheck
+{
+    public const string Tool = "portcullis check";
+
+    public static CheckReport FromManifest(string path, string? root)
+    {
+        var input = ManifestReader.Read(path, root, out var error);
+        return input is null ? CheckReport.Unreadable(Tool, path, error!) : Run(input);
+    }
+
+    public static CheckReport FromFlags(string commandLine, string? root, string source = "command line")
+    {
+        var flags = ApiServerFlags.FromCommandLine(commandLine);
+        if (flags.Entries.Count == 0)
+        {
+            return CheckReport.Unreadable(Tool, source, $"{source}: no --flags found");
+        }
+        return Run(new ApiServerInput(source, InputKind.Flags, flags, ReferencedFiles.OnThisMachine(root)));
+    }
+
+    public static CheckReport FromFlagsFile(string path, string? root)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return CheckReport.Unreadable(Tool, path, $"{path}: cannot be read: {ex.Message}");
+        }
+        return FromFlags(text, root, path);
+    }
+
+    public static CheckReport FromGateway(string path)
+    {
+        var (config, errors) = ConfigurationLoader.TryLoad(path);
+        if (config is null || errors.Count > 0)
+        {
+            return CheckReport.Unreadable(Tool, path, string.Join(Environment.NewLine, errors.Select(e => e.ToString())));
+        }
+        return new CheckReport(Tool, path, GatewayChecks.Run(config));
+    }
+
+    public static CheckReport Run(ApiServerInput input) => new(Tool, input.Source, ApiServerChecks.Run(input));
+}

@@ -1,0 +1,153 @@
+using System.Net;
+using Portcullis.Configuration;
+using R = Portcullis.Check.Rules.RuleCatalog;
+
+namespace Portcullis.Check.Rules;
+
+/// <summary>Scores Portcullis's own GatewayConfiguration with the same rules, where a rule has a gateway equivalent.</summary>
+public static class GatewayChecks
+{
+    public static IReadOnlyList<Finding> Run(GatewayConfiguration config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var f = new FindingList();
+        var files = ReferencedFiles.OnThisMachine(null);
+        var where = config.SourcePath;
+
+        // L1
+        foreach (var listener in config.Listeners.Count == 0 ? [new ListenerConfiguration()] : config.Listeners)
+        {
+            var host = listener.Address.Contains(']', StringComparison.Ordinal) ? listener.Address[..(listener.Address.LastIndexOf(']') + 1)].Trim('[', ']')
+                : listener.Address[..Math.Max(0, listener.Address.LastIndexOf(':'))];
+            if (host is "0.0.0.0" or "::" or "" or "*")
+            {
+                f.Add(R.BindAddress, config.Network.Allow.Count > 0 ? CheckStatus.Pass : CheckStatus.Warn,
+                    $"listeners[].address={listener.Address}: all interfaces" + (config.Network.Allow.Count > 0 ? $", limited by network.allow ({config.Network.Allow.Count} CIDR(s))" : " and network.allow is empty"), where);
+            }
+            else
+            {
+                f.Pass(R.BindAddress, $"listeners[].address={listener.Address}" + (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip) ? ": loopback only" : ""), where);
+            }
+        }
+
+        // L2
+        if (config.Tls is null || string.IsNullOrEmpty(config.Tls.CertFile) || string.IsNullOrEmpty(config.Tls.KeyFile))
+        {
+            f.Fail(R.TlsCertAndKey, "tls.certFile/tls.keyFile not set: the gateway would serve plain HTTP", where);
+        }
+        else
+        {
+            f.Pass(R.TlsCertAndKey, $"tls.certFile={config.Tls.CertFile} tls.keyFile={config.Tls.KeyFile}", where);
+            if (config.Tls.MinVersion is "VersionTLS12" or "VersionTLS13")
+            {
+                f.Pass(R.TlsMinVersion, $"tls.minVersion={config.Tls.MinVersion}", where);
+            }
+            else
+            {
+                f.Fail(R.TlsMinVersion, $"tls.minVersion={config.Tls.MinVersion}", where);
+            }
+            var weak = config.Tls.CipherSuites.Where(s => !ApiServerChecks.StrongCipherSuites.Contains(s)).ToList();
+            if (config.Tls.CipherSuites.Count == 0)
+            {
+                f.Pass(R.CipherSuites, "tls.cipherSuites not set: the gateway's defaults are the strong AEAD suites", where);
+            }
+            else if (weak.Count == 0)
+            {
+                f.Pass(R.CipherSuites, $"tls.cipherSuites: {config.Tls.CipherSuites.Count} strong suite(s)", where);
+            }
+            else
+            {
+                f.Fail(R.CipherSuites, $"tls.cipherSuites includes {string.Join(", ", weak)}", where);
+            }
+        }
+
+        // L3
+        var authn = config.Authentication;
+        if (config.Tls is not null && !string.IsNullOrEmpty(config.Tls.ClientCAFile))
+        {
+            f.Pass(R.ClientCa, $"tls.clientCAFile={config.Tls.ClientCAFile}", where);
+        }
+        else
+        {
+            f.Warn(R.ClientCa, "tls.clientCAFile not set: no client-certificate authentication", where);
+        }
+        FileScoring.ScoreAnonymousConditions(f, authn.Anonymous.Enabled, authn.Anonymous.Paths, "authentication.anonymous", where);
+        if (!string.IsNullOrEmpty(authn.TokenAuthFile))
+        {
+            f.Fail(R.TokenAuthFile, $"authentication.tokenAuthFile={authn.TokenAuthFile}: static bearer tokens", where);
+        }
+        else
+        {
+            f.Pass(R.TokenAuthFile, "authentication.tokenAuthFile not set", where);
+        }
+        var external = !string.IsNullOrEmpty(authn.Oidc.IssuerURL) || !string.IsNullOrEmpty(authn.AuthenticationConfigFile) || !string.IsNullOrEmpty(authn.Webhook.ConfigFile);
+        if (external)
+        {
+            f.Pass(R.ExternalAuthn, string.Join("; ", new[]
+            {
+                authn.Oidc.IssuerURL.Length > 0 ? "authentication.oidc.issuerURL=" + authn.Oidc.IssuerURL : null,
+                authn.AuthenticationConfigFile.Length > 0 ? "authentication.authenticationConfigFile=" + authn.AuthenticationConfigFile : null,
+                authn.Webhook.ConfigFile.Length > 0 ? "authentication.webhook.configFile=" + authn.Webhook.ConfigFile : null,
+            }.Where(x => x is not null)), where);
+        }
+        else
+        {
+            f.Warn(R.ExternalAuthn, "no authentication.oidc, authenticationConfigFile or webhook", where);
+        }
+        if (authn.Oidc.IssuerURL.Length > 0)
+        {
+            f.Add(R.OidcIssuer, authn.Oidc.IssuerURL.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? CheckStatus.Pass : CheckStatus.Fail, "authentication.oidc.issuerURL=" + authn.Oidc.IssuerURL, where);
+        }
+        if (authn.Webhook.ConfigFile.Length > 0)
+        {
+            f.Add(R.WebhookCacheTtl, authn.Webhook.CacheTTL > TimeSpan.FromMinutes(5) ? CheckStatus.Warn : CheckStatus.Pass, $"authentication.webhook.cacheTTL={authn.Webhook.CacheTTL}", where);
+        }
+
+        // L4
+        var modes = config.Authorization.Modes;
+        var modeText = $"authorization.modes=[{string.Join(",", modes)}]";
+        f.Add(R.NotAlwaysAllow, modes.Contains(AuthorizationModes.AlwaysAllow) ? CheckStatus.Fail : CheckStatus.Pass, modeText, where);
+        f.Add(R.ModeRbac, modes.Contains(AuthorizationModes.Rbac) || modes.Contains(AuthorizationModes.Webhook) ? CheckStatus.Pass : CheckStatus.Fail, modeText, where);
+
+        // L5
+        var apf = config.Admission.PriorityAndFairness;
+        f.Add(R.PriorityAndFairness, apf.Enabled ? CheckStatus.Pass : CheckStatus.Fail, $"admission.priorityAndFairness.enabled={apf.Enabled.ToString().ToLowerInvariant()}", where);
+        if (config.Admission.AdmissionControlConfigFile.Length > 0)
+        {
+            var path = config.Resolve(config.Admission.AdmissionControlConfigFile);
+            FileScoring.ScoreAdmissionConfig(f, files.Read(path), files, "admission.admissionControlConfigFile=" + config.Admission.AdmissionControlConfigFile, false);
+        }
+        else
+        {
+            f.Add(R.EventRateLimitPlugin, config.Admission.RateLimits.Count > 0 ? CheckStatus.Pass : CheckStatus.Warn,
+                config.Admission.RateLimits.Count > 0 ? $"admission.rateLimits: {config.Admission.RateLimits.Count} limit(s)" : "no admission.admissionControlConfigFile and no admission.rateLimits", where);
+        }
+
+        // L6
+        var audit = config.Audit;
+        if (audit.PolicyFile.Length == 0)
+        {
+            f.Fail(R.AuditPolicyFile, "audit.policyFile not set: audit is off", where);
+        }
+        else
+        {
+            f.Pass(R.AuditPolicyFile, "audit.policyFile=" + audit.PolicyFile, where);
+            FileScoring.ScoreAuditPolicy(f, files.Read(config.Resolve(audit.PolicyFile)), "audit.policyFile=" + audit.PolicyFile);
+        }
+        if (audit.Log.Path.Length == 0 && audit.Webhook.ConfigFile.Length == 0)
+        {
+            f.Fail(R.AuditLogPath, "neither audit.log.path nor audit.webhook.configFile is set", where);
+        }
+        else
+        {
+            f.Pass(R.AuditLogPath, audit.Log.Path.Length > 0 ? "audit.log.path=" + audit.Log.Path : "audit.webhook.configFile=" + audit.Webhook.ConfigFile, where);
+            if (audit.Log.Path.Length > 0 && audit.Log.Path != "-")
+            {
+                f.Add(R.AuditLogMaxAge, audit.Log.MaxAge >= 30 ? CheckStatus.Pass : CheckStatus.Fail, $"audit.log.maxAge={audit.Log.MaxAge}", where);
+                f.Add(R.AuditLogMaxBackup, audit.Log.MaxBackup >= 10 ? CheckStatus.Pass : CheckStatus.Fail, $"audit.log.maxBackup={audit.Log.MaxBackup}", where);
+                f.Add(R.AuditLogMaxSize, audit.Log.MaxSize >= 100 ? CheckStatus.Pass : CheckStatus.Fail, $"audit.log.maxSize={audit.Log.MaxSize}", where);
+            }
+        }
+        return f.Findings.OrderBy(x => x.Layer).ToList();
+    }
+}

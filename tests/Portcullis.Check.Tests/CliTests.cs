@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Xml.Linq;
+using Portcullis.Check.Tests.Probe;
+
+namespace Portcullis.Check.Tests;
+
+/// <summary>The real <c>portcullis</c> executable: options, exit codes and output formats end to end.</summary>
+public sealed class CliTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+
+    internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "portcullis.dll");
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var start = new ProcessStartInfo(dotnet)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        start.Environment["NO_COLOR"] = "1";
+        using var process = Process.Start(start)!;
+        using var cts = new CancellationTokenSource(Timeout);
+        var stdout = process.StandardOutput.ReadToEndAsync(cts.Token);
+        var stderr = process.StandardError.ReadToEndAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Check_exit_codes_are_0_1_2()
+    {
+        var root = TestFiles.NewDirectory();
+        HandMade.WriteNodeFiles(root);
+        var secure = TestFiles.Write(TestFiles.NewDirectory(), "secure.yaml", HandMade.Manifest(HandMade.SecureFlags));
+        var (ok, okOut, _) = await RunAsync("check", "--manifest", secure, "--root", root);
+        Assert.True(ok == 0, okOut);
+        Assert.Contains("0 failed", okOut, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', okOut);
+
+        var failing = TestFiles.Fixture("apiserver-manifests/checkov/example_ApiServerAnonymousAuth/ApiServer-AnonymousAuth-True-FAILED.yaml");
+        var (fail, failOut, _) = await RunAsync("check", "--manifest", failing);
+        Assert.Equal(1, fail);
+        Assert.Contains("[FAIL] 1.2.1", failOut, StringComparison.Ordinal);
+
+        var (unreadable, _, _) = await RunAsync("check", "--manifest", Path.Combine(root, "absent.yaml"));
+        Assert.Equal(2, unreadable);
+        var (noInput, noInputOut, _) = await RunAsync("check");
+        Assert.Equal(2, noInput);
+        Assert.Contains("exactly one of", noInputOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_writes_json_sarif_and_junit()
+    {
+        var failing = TestFiles.Fixture("apiserver-manifests/checkov/example_ApiServerAuthorizationModeNotAlwaysAllow/ApiServer-FAILED.yaml");
+        var (code, json, _) = await RunAsync("check", "--manifest", failing, "--output", "json");
+        Assert.Equal(1, code);
+        using (var doc = JsonDocument.Parse(json))
+        {
+            Assert.Contains(doc.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("id").GetString() == "1.2.6" && f.GetProperty("status").GetString() == "FAIL");
+        }
+        var (_, sarif, _) = await RunAsync("check", "--manifest", failing, "-o", "sarif");
+        using (var doc = JsonDocument.Parse(sarif))
+        {
+            var results = doc.RootElement.GetProperty("runs")[0].GetProperty("results").GetArrayLength();
+            OutputTests.AssertValidSarif(sarif, results);
+            Assert.True(results > 0);
+        }
+        var (_, junit, _) = await RunAsync("check", "--flags", "kube-apiserver --anonymous-auth=true --authorization-mode=AlwaysAllow", "-o", "junit");
+        var (tests, failures) = OutputTests.AssertValidJunit(junit);
+        Assert.True(tests > 40 && failures > 5, $"{tests} tests, {failures} failures");
+        Assert.Contains(XDocument.Parse(junit).Descendants("testcase"), t => ((string)t.Attribute("name")!).StartsWith("1.2.6 ", StringComparison.Ordinal) && t.Element("failure") is not null);
+    }
+
+    [Fact]
+    public async Task Probe_with_a_kubeconfig_shows_APF_headers_identity_and_rights()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        using var pki = new TestPki();
+        await using var server = await TestApiServer.StartAsync(pki, new ServerMode(RequireClientCertificate: false, AllowLegacyTls: false, AnonymousAllowed: false, BearerToken: "t0ken-for-tests"), cts.Token);
+        var kubeconfig = Kubeconfig(pki, server.Endpoint, "t0ken-for-tests");
+        var ca = TestFiles.Write(TestFiles.NewDirectory(), "ca.pem", pki.CaPem);
+
+        var (code, json, stderr) = await RunAsync("probe", server.Endpoint.ToString(), "--kubeconfig", kubeconfig, "--ca", ca, "-o", "json");
+
+        Assert.True(code == 0, json + stderr);
+        using var doc = JsonDocument.Parse(json);
+        var findings = doc.RootElement.GetProperty("findings").EnumerateArray().ToDictionary(f => f.GetProperty("id").GetString()!, f => (Status: f.GetProperty("status").GetString(), Evidence: f.GetProperty("evidence").GetString()!));
+        Assert.True(findings.ContainsKey("PC-P5-APF"), json);
+        Assert.Equal("PASS", findings["PC-P5-APF"].Status);
+        Assert.Contains(TestApiServer.FlowSchemaUid, findings["PC-P5-APF"].Evidence, StringComparison.Ordinal);
+        Assert.Contains(TestApiServer.PriorityLevelUid, findings["PC-P5-APF"].Evidence, StringComparison.Ordinal);
+        Assert.Contains("alice", findings["PC-P3-IDENTITY"].Evidence, StringComparison.Ordinal);
+        Assert.Contains("get,list,watch core/pods", findings["PC-P4-RIGHTS"].Evidence, StringComparison.Ordinal);
+        Assert.Equal("PASS", findings["PC-P3-ANON-NAMESPACES"].Status);
+        Assert.DoesNotContain("t0ken-for-tests", json, StringComparison.Ordinal);
+    }
+
+    private static string Kubeconfig(TestPki pki, Uri server, string token)
+    {
+        var caData = Convert.ToBase64String(Encoding.ASCII.GetBytes(pki.CaPem));
+        return TestFiles.Write(TestFiles.NewDirectory(), "kubeconfig", $$"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: test
+              cluster:
+                server: {{server}}
+                certificate-authority-data: {{caData}}
+            users:
+            - name: alice
+              user:
+                token: {{token}}
+            contexts:
+            - name: test
+              context: {cluster: test, user: alice}
+            current-context: test
+            """);
+    }
+
+    [Fact]
+    public async Task Check_of_a_live_cluster_reads_the_apiserver_pod_APF_objects_and_the_kubernetes_service()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        using var pki = new TestPki();
+        await using var server = await TestApiServer.StartAsync(pki, new ServerMode(false, false, AnonymousAllowed: false, BearerToken: "live-t0ken"), cts.Token);
+        var kubeconfig = Kubeconfig(pki, server.Endpoint, "live-t0ken");
+
+        var (code, json, stderr) = await RunAsync("check", "--kubeconfig", kubeconfig, "-o", "json");
+
+        Assert.True(code == 1, json + stderr);
+        using var doc = JsonDocument.Parse(json);
+        Assert.Contains("kube-apiserver-cp1", doc.RootElement.GetProperty("source").GetString(), StringComparison.Ordinal);
+        var findings = doc.RootElement.GetProperty("findings").EnumerateArray().ToDictionary(f => f.GetProperty("id").GetString()!, f => (Status: f.GetProperty("status").GetString(), Evidence: f.GetProperty("evidence").GetString()!));
+        Assert.Equal("FAIL", findings["1.2.1"].Status);
+        Assert.Equal("PASS", findings["1.2.8"].Status);
+        Assert.Equal("PASS", findings["PC-L5-APF"].Status);
+        Assert.Contains("2 FlowSchema(s)", findings["PC-L5-APF"].Evidence, StringComparison.Ordinal);
+        Assert.Equal("FAIL", findings["PC-L1-SERVICE"].Status);
+        Assert.Contains("203.0.113.7", findings["PC-L1-SERVICE"].Evidence, StringComparison.Ordinal);
+        Assert.DoesNotContain("live-t0ken", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_of_an_unreachable_cluster_exits_2()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        using var pki = new TestPki();
+        var kubeconfig = Kubeconfig(pki, new Uri($"https://127.0.0.1:{port}"), "x");
+        var (code, stdout, _) = await RunAsync("check", "--kubeconfig", kubeconfig);
+        Assert.Equal(2, code);
+        Assert.Contains("cannot list kube-system pods", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Probe_of_a_closed_port_is_a_finding_not_a_stack_trace()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var (code, stdout, stderr) = await RunAsync("probe", $"https://127.0.0.1:{port}", "--timeout", "5");
+        Assert.Equal(1, code);
+        Assert.Contains("[FAIL] PC-P1-REACHABLE", stdout, StringComparison.Ordinal);
+        Assert.Contains("connection refused", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stdout + stderr, StringComparison.Ordinal);
+    }
+}
