@@ -63,9 +63,29 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
     internal static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
         feature.SourceAddress is { } ip ? [ip.ToString()] : [];
 
-    private void Record(HttpContext context, GatewayRequestFeature feature, double seconds)
+    // Bounds the label sets a client can create by inventing paths (the CVE-2022-21698 class): unauthenticated
+    // requests carry no resource labels, and past MaxResourceLabels distinct resources new ones are labelled "other".
+    private const int MaxResourceLabels = 1000;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, string, string), bool> SeenResources = new();
+
+    private static Portcullis.Authorization.RequestInfo Bounded(GatewayRequestFeature feature)
     {
         var info = feature.RequestInfo;
+        if (feature.User is null)
+        {
+            return info.IsResourceRequest ? info with { ApiGroup = "", ApiVersion = "", Resource = "", Subresource = "", Name = "", Namespace = "" } : info;
+        }
+        var key = (info.ApiGroup, info.ApiVersion, info.Resource, info.Subresource);
+        if (!info.IsResourceRequest || SeenResources.ContainsKey(key) || (SeenResources.Count < MaxResourceLabels && SeenResources.TryAdd(key, true)))
+        {
+            return info;
+        }
+        return info with { ApiGroup = "other", ApiVersion = "other", Resource = "other", Subresource = "" };
+    }
+
+    private void Record(HttpContext context, GatewayRequestFeature feature, double seconds)
+    {
+        var info = Bounded(feature);
         var verb = MetricVerb(context.Request, info);
         var scope = !info.IsResourceRequest ? "" : info.Name.Length > 0 ? "resource" : info.Namespace.Length > 0 ? "namespace" : "cluster";
         var dryRun = context.Request.Query.ContainsKey("dryRun") ? "All" : "";
