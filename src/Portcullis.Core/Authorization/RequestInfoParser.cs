@@ -185,26 +185,20 @@ public static class RequestInfoParser
         {
             return [];
         }
-        var count = 1;
-        for (var i = start; i < end; i++)
-        {
-            if (path[i] == '/')
-            {
-                count++;
-            }
-        }
-        var parts = new string[count];
+        var parts = new string[path.AsSpan(start, end - start).Count('/') + 1];
         var k = 0;
         var segmentStart = start;
-        for (var i = start; i <= end; i++)
+        while (true)
         {
-            if (i == end || path[i] == '/')
+            var slash = path.AsSpan(segmentStart, end - segmentStart).IndexOf('/');
+            if (slash < 0)
             {
-                parts[k++] = Intern(path, segmentStart, i - segmentStart);
-                segmentStart = i + 1;
+                parts[k] = Intern(path, segmentStart, end - segmentStart);
+                return parts;
             }
+            parts[k++] = Intern(path, segmentStart, slash);
+            segmentStart += slash + 1;
         }
-        return parts;
     }
 
     // The words every request repeats are returned as literals so a typical parse allocates only names.
