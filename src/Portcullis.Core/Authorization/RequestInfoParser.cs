@@ -360,7 +360,8 @@ public static class RequestInfoParser
         {
             return s.ToString();
         }
-        var bytes = new byte[Encoding.UTF8.GetMaxByteCount(s.Length)];
+        var max = Encoding.UTF8.GetMaxByteCount(s.Length);
+        Span<byte> bytes = max <= 512 ? stackalloc byte[512] : new byte[max];
         var n = 0;
         for (var i = 0; i < s.Length; i++)
         {
@@ -375,7 +376,7 @@ public static class RequestInfoParser
                 {
                     return null;
                 }
-                bytes[n++] = (byte)Convert.ToInt32(s.Slice(i + 1, 2).ToString(), 16);
+                bytes[n++] = (byte)((HexValue(s[i + 1]) << 4) | HexValue(s[i + 2]));
                 i += 2;
             }
             else if (c < 0x80)
@@ -384,11 +385,15 @@ public static class RequestInfoParser
             }
             else
             {
-                n += Encoding.UTF8.GetBytes(s.Slice(i, 1), bytes.AsSpan(n));
+                var length = char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1;
+                n += Encoding.UTF8.GetBytes(s.Slice(i, length), bytes[n..]);
+                i += length - 1;
             }
         }
-        return Encoding.UTF8.GetString(bytes, 0, n);
+        return Encoding.UTF8.GetString(bytes[..n]);
     }
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
     // fields.Selector.RequiresExactMatch("metadata.name") on a parsed selector: terms sorted, the first
     // "metadata.name=" or "metadata.name==" term wins; no whitespace trimming (as Go).
