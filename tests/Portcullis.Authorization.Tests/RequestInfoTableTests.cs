@@ -90,6 +90,15 @@ public class RequestInfoTableTests
         GET /apis/apps/v1/watch => 500
         GET /api/v1/namespaces/x/../kube-system/secrets => 400
         GET /api/v1/./secrets => 400
+        GET /api/v1/pods/. => 400
+        GET /api/v1/pods/.. => 400
+        GET /.. => 400
+        GET /api/v1/namespaces/ns1/pods/.a => r get - ns1 pods - .a
+        GET /api/v1/namespaces/ns1/pods/..a => r get - ns1 pods - ..a
+        GET /api/v1/namespaces/ns1/pods/a.. => r get - ns1 pods - a..
+        GET /api/v1/namespaces/ns1/pods/a%2E%2E => r get - ns1 pods - a..
+        GET /api/v1/namespaces/ns1/pods/web-1%3F => r get - ns1 pods - web-1?
+        GET /api/v1/namespaces/ns1/pods/a%09b => 400
         GET /api/v1/namespaces/x/%2E%2E/kube-system/secrets => 400
         GET /api/v1/namespaces/x/%2e/secrets => 400
         GET /api/v1/namespaces/x/pods/.. => 400

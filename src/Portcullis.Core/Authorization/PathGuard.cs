@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Portcullis.Authorization;
@@ -45,46 +46,61 @@ public static class PathGuard
         {
             return "the request path must start with /";
         }
-        var hasEscape = false;
-        var segmentStart = 1;
-        for (var i = 1; i <= rawPath.Length; i++)
+        var span = rawPath.AsSpan();
+        // Vectorised scans: the common path has none of these and costs a few nanoseconds.
+        var bad = span.IndexOfAnyExcept(Allowed);
+        if (bad >= 0)
         {
-            var c = i < rawPath.Length ? rawPath[i] : '/';
-            if (c == '/')
+            return span[bad] switch
             {
-                var length = i - segmentStart;
-                if (length == 0 && i < rawPath.Length)
-                {
-                    return "the request path contains an empty segment (//)";
-                }
-                if (length is 1 or 2 && IsDots(rawPath.AsSpan(segmentStart, length)))
-                {
-                    return "the request path contains a dot segment (. or ..)";
-                }
-                segmentStart = i + 1;
-                continue;
-            }
-            if (c == '%')
-            {
-                hasEscape = true;
-                continue;
-            }
-            if (c is ';' or '\\' or '#' or <= ' ' or >= '\u007f')
-            {
-                return c switch
-                {
-                    ';' => "the request path contains a ';' parameter",
-                    '\\' => "the request path contains a backslash",
-                    '#' => "the request path contains a fragment (#)",
-                    _ => "the request path contains a character that must be percent-encoded",
-                };
-            }
+                ';' => "the request path contains a ';' parameter",
+                '\\' => "the request path contains a backslash",
+                '#' => "the request path contains a fragment (#)",
+                _ => "the request path contains a character that must be percent-encoded",
+            };
         }
-        if (!hasEscape)
+        var empty = span.IndexOf("//", StringComparison.Ordinal);
+        if (empty >= 0)
+        {
+            return "the request path contains an empty segment (//)";
+        }
+        if (HasDotSegment(span))
+        {
+            return "the request path contains a dot segment (. or ..)";
+        }
+        if (!span.Contains('%'))
         {
             return null;
         }
         return DecodeStrict(rawPath, out decodedPath);
+    }
+
+    // Printable ASCII except ';', '\\' and '#'.
+    private static readonly SearchValues<char> Allowed = SearchValues.Create(
+        "!\"$%&'()*+,-./0123456789:<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+
+    // A segment that is exactly "." or ".." (the path starts with '/').
+    private static bool HasDotSegment(ReadOnlySpan<char> path)
+    {
+        var from = 0;
+        while (true)
+        {
+            var i = path[from..].IndexOf("/.", StringComparison.Ordinal);
+            if (i < 0)
+            {
+                return false;
+            }
+            var p = from + i + 2; // just after "/."
+            if (p == path.Length || path[p] == '/')
+            {
+                return true;
+            }
+            if (path[p] == '.' && (p + 1 == path.Length || path[p + 1] == '/'))
+            {
+                return true;
+            }
+            from = p - 1;
+        }
     }
 
     private static bool IsDots(ReadOnlySpan<char> s) => s is "." or "..";

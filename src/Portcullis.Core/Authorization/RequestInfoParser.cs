@@ -185,26 +185,20 @@ public static class RequestInfoParser
         {
             return [];
         }
-        var count = 1;
-        for (var i = start; i < end; i++)
-        {
-            if (path[i] == '/')
-            {
-                count++;
-            }
-        }
-        var parts = new string[count];
+        var parts = new string[path.AsSpan(start, end - start).Count('/') + 1];
         var k = 0;
         var segmentStart = start;
-        for (var i = start; i <= end; i++)
+        while (true)
         {
-            if (i == end || path[i] == '/')
+            var slash = path.AsSpan(segmentStart, end - segmentStart).IndexOf('/');
+            if (slash < 0)
             {
-                parts[k++] = Intern(path, segmentStart, i - segmentStart);
-                segmentStart = i + 1;
+                parts[k] = Intern(path, segmentStart, end - segmentStart);
+                return parts;
             }
+            parts[k++] = Intern(path, segmentStart, slash);
+            segmentStart += slash + 1;
         }
-        return parts;
     }
 
     // The words every request repeats are returned as literals so a typical parse allocates only names.
@@ -366,7 +360,8 @@ public static class RequestInfoParser
         {
             return s.ToString();
         }
-        var bytes = new byte[Encoding.UTF8.GetMaxByteCount(s.Length)];
+        var max = Encoding.UTF8.GetMaxByteCount(s.Length);
+        Span<byte> bytes = max <= 512 ? stackalloc byte[512] : new byte[max];
         var n = 0;
         for (var i = 0; i < s.Length; i++)
         {
@@ -381,7 +376,7 @@ public static class RequestInfoParser
                 {
                     return null;
                 }
-                bytes[n++] = (byte)Convert.ToInt32(s.Slice(i + 1, 2).ToString(), 16);
+                bytes[n++] = (byte)((HexValue(s[i + 1]) << 4) | HexValue(s[i + 2]));
                 i += 2;
             }
             else if (c < 0x80)
@@ -390,11 +385,15 @@ public static class RequestInfoParser
             }
             else
             {
-                n += Encoding.UTF8.GetBytes(s.Slice(i, 1), bytes.AsSpan(n));
+                var length = char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1;
+                n += Encoding.UTF8.GetBytes(s.Slice(i, length), bytes[n..]);
+                i += length - 1;
             }
         }
-        return Encoding.UTF8.GetString(bytes, 0, n);
+        return Encoding.UTF8.GetString(bytes[..n]);
     }
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
     // fields.Selector.RequiresExactMatch("metadata.name") on a parsed selector: terms sorted, the first
     // "metadata.name=" or "metadata.name==" term wins; no whitespace trimming (as Go).
