@@ -10,5 +10,6 @@ internal static class Commands
         ServeCommand.Create(),
         ValidateCommand.Create(),
         SandboxCommand.Create(),
+        DemoCommand.Create(),
     ];
 }
