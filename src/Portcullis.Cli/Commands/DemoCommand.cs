@@ -73,6 +73,12 @@ internal static class DemoCommand
             await Console.Out.WriteLineAsync("portcullis demo: stopped before it was ready");
             return 0;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or InvalidDataException)
+        {
+            // A damaged file in the folder (a truncated key, a tokens.csv without ci-bot): say which, and how to start over.
+            await Console.Error.WriteLineAsync($"portcullis demo: cannot use the files in {files.Directory}: {ex.Message} (delete the folder to start over)");
+            return 2;
+        }
     }
 
     private static async Task<int> RunServersAsync(DemoFiles files, int port, int adminPort, int sandboxPort, CancellationToken stop)
