@@ -46,6 +46,7 @@ public sealed class LifecycleTests
                 Assert.True(File.Exists(Path.Combine(directory, file)), file + " was not written");
             }
             var token = File.ReadAllText(Path.Combine(directory, "tokens.csv")).Split(',')[0];
+            Assert.Equal(0, await ValidateAsync(Path.Combine(directory, "portcullis.yaml")));
 
             await using (var again = await DemoProcess.StartAsync(directory))
             {
@@ -59,6 +60,25 @@ public sealed class LifecycleTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>Runs <c>portcullis validate</c> on the written configuration: the same validators as serve.</summary>
+    private static async Task<int> ValidateAsync(string config)
+    {
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(dotnet, [DemoProcess.CliPath, "validate", "--config", config])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        })!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(DemoProcess.StartTimeout);
+        Assert.True(process.ExitCode == 0, await stdout + await stderr);
+        return process.ExitCode;
     }
 
     private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
