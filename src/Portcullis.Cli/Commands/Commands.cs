@@ -14,5 +14,6 @@ internal static class Commands
         WhoCanCommand.Create(),
         CheckCommand.Create(),
         ProbeCommand.Create(),
+        DemoCommand.Create(),
     ];
 }

@@ -1,0 +1,192 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+namespace Portcullis.Cli.Demo;
+
+/// <summary>
+/// The demo folder: PKI, token file, kubeconfigs, RBAC manifests, audit policy and <c>portcullis.yaml</c>.
+/// Keys, certificates, the token and the hand-editable files are made once and reused; the kubeconfigs are rewritten
+/// on every run because they carry the ports of that run.
+/// </summary>
+internal sealed class DemoFiles
+{
+    public const string UserCa = "ca";
+    public const string UpstreamCa = "upstream-ca";
+    public const string IntruderCa = "intruder-ca";
+
+    private DemoFiles(string directory) => Directory = directory;
+
+    /// <summary>The absolute demo folder.</summary>
+    public string Directory { get; }
+
+    public string Pki => Path.Combine(Directory, "pki");
+    public string ConfigPath => Path.Combine(Directory, "portcullis.yaml");
+    public string AuditLogPath => Path.Combine(Directory, "audit.log");
+    public string Kubeconfig(string user) => Path.Combine(Directory, user + ".kubeconfig");
+
+    /// <summary>What the last <see cref="Prepare"/> created (empty when everything was reused).</summary>
+    public List<string> Created { get; } = [];
+
+    /// <summary>Creates what is missing in <paramref name="directory"/> and returns the layout.</summary>
+    public static DemoFiles Prepare(string directory, int gatewayPort, int adminPort)
+    {
+        var files = new DemoFiles(Path.GetFullPath(directory));
+        System.IO.Directory.CreateDirectory(files.Directory);
+        System.IO.Directory.CreateDirectory(files.Pki);
+        System.IO.Directory.CreateDirectory(Path.Combine(files.Directory, "rbac"));
+
+        using var ca = files.EnsureCa(UserCa, "portcullis-demo-ca");
+        using var upstreamCa = files.EnsureCa(UpstreamCa, "portcullis-demo-upstream-ca");
+        files.EnsureLeaf("gateway", () => DemoPki.CreateServer(ca, "portcullis-gateway"));
+        files.EnsureLeaf("sandbox", () => DemoPki.CreateServer(upstreamCa, "portcullis-sandbox"));
+        files.EnsureLeaf("gateway-upstream", () => DemoPki.CreateClient(upstreamCa, "portcullis-gateway"));
+        files.EnsureLeaf("admin", () => DemoPki.CreateClient(ca, "admin", "system:masters"));
+        files.EnsureLeaf("jane", () => DemoPki.CreateClient(ca, "jane", "developers"));
+        files.EnsureLeaf("intruder", () =>
+        {
+            // A CA the gateway has never heard of; its key is not kept.
+            using var foreign = DemoPki.CreateCa("portcullis-demo-intruder-ca");
+            if (!File.Exists(Path.Combine(files.Pki, IntruderCa + ".crt")))
+            {
+                WriteFile(Path.Combine(files.Pki, IntruderCa + ".crt"), foreign.ExportCertificatePem() + "\n", secret: false);
+            }
+            return DemoPki.CreateClient(foreign, "intruder", "system:masters");
+        });
+
+        files.EnsureFile("tokens.csv", secret: true, () =>
+            $"{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24))},ci-bot,ci-bot-uid,\"ci\"\n");
+        files.EnsureFile(Path.Combine("rbac", "00-bootstrap.yaml"), secret: false, () => DemoManifests.Bootstrap);
+        files.EnsureFile(Path.Combine("rbac", "10-developers.yaml"), secret: false, () => DemoManifests.Developers);
+        files.EnsureFile(Path.Combine("rbac", "20-ci-bot.yaml"), secret: false, () => DemoManifests.CiBot);
+        files.EnsureFile("audit-policy.yaml", secret: false, () => DemoManifests.AuditPolicy);
+        files.EnsureFile("portcullis.yaml", secret: false, () => DemoManifests.GatewayConfiguration(gatewayPort, adminPort));
+        return files;
+    }
+
+    /// <summary>Writes the client kubeconfigs for the gateway on <paramref name="gateway"/> (rewritten every run).</summary>
+    public void WriteClientKubeconfigs(Uri gateway)
+    {
+        var server = gateway.GetLeftPart(UriPartial.Authority);
+        var caData = Base64File(Path.Combine(Pki, UserCa + ".crt"));
+        WriteKubeconfig(Kubeconfig("admin"), "portcullis-demo", server, caData, "admin", CertUser("admin"), "default");
+        WriteKubeconfig(Kubeconfig("jane"), "portcullis-demo", server, caData, "jane", CertUser("jane"), "dev");
+        WriteKubeconfig(Kubeconfig("intruder"), "portcullis-demo", server, caData, "intruder", CertUser("intruder"), "default");
+        WriteKubeconfig(Kubeconfig("ci-bot"), "portcullis-demo", server, caData, "ci-bot",
+            $"    token: {CiBotToken()}\n", "default");
+    }
+
+    /// <summary>Writes <c>upstream.kubeconfig</c>: the sandbox on <paramref name="sandbox"/>, as the gateway's own client certificate.</summary>
+    public void WriteUpstreamKubeconfig(Uri sandbox) =>
+        WriteKubeconfig(Path.Combine(Directory, "upstream.kubeconfig"), "sandbox", sandbox.GetLeftPart(UriPartial.Authority),
+            Base64File(Path.Combine(Pki, UpstreamCa + ".crt")), "portcullis-gateway", CertUser("gateway-upstream"), "default");
+
+    public X509Certificate2 Load(string name) => DemoPki.LoadPem(Pki, name);
+
+    public X509Certificate2Collection LoadCaBundle(string name)
+    {
+        var bundle = new X509Certificate2Collection();
+        bundle.ImportFromPemFile(Path.Combine(Pki, name + ".crt"));
+        return bundle;
+    }
+
+    private string CiBotToken()
+    {
+        foreach (var line in File.ReadAllLines(Path.Combine(Directory, "tokens.csv")))
+        {
+            var fields = line.Split(',');
+            if (fields.Length >= 3 && fields[1] == "ci-bot" && fields[0].Length > 0)
+            {
+                return fields[0];
+            }
+        }
+        throw new InvalidDataException($"{Path.Combine(Directory, "tokens.csv")} has no row for ci-bot; delete the file to have a new token made");
+    }
+
+    private string CertUser(string name) =>
+        $"    client-certificate-data: {Base64File(Path.Combine(Pki, name + ".crt"))}\n" +
+        $"    client-key-data: {Base64File(Path.Combine(Pki, name + ".key"))}\n";
+
+    private static string Base64File(string path) => Convert.ToBase64String(File.ReadAllBytes(path));
+
+    private static void WriteKubeconfig(string path, string cluster, string server, string caData, string user, string userFields, string ns)
+    {
+        var text = $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: {cluster}
+              cluster:
+                server: {server}
+                certificate-authority-data: {caData}
+            users:
+            - name: {user}
+              user:
+
+            """ + userFields + $"""
+            contexts:
+            - name: {user}@{cluster}
+              context:
+                cluster: {cluster}
+                user: {user}
+                namespace: {ns}
+            current-context: {user}@{cluster}
+
+            """;
+        // The kubeconfigs embed private keys or a token: owner-only.
+        WriteFile(path, text, secret: true);
+    }
+
+    private X509Certificate2 EnsureCa(string name, string commonName)
+    {
+        if (File.Exists(Path.Combine(Pki, name + ".crt")) && File.Exists(Path.Combine(Pki, name + ".key")))
+        {
+            return DemoPki.LoadPem(Pki, name);
+        }
+        var ca = DemoPki.CreateCa(commonName);
+        DemoPki.WritePem(Pki, name, ca);
+        Created.Add($"pki/{name}.crt");
+        return ca;
+    }
+
+    private void EnsureLeaf(string name, Func<X509Certificate2> issue)
+    {
+        if (File.Exists(Path.Combine(Pki, name + ".crt")) && File.Exists(Path.Combine(Pki, name + ".key")))
+        {
+            return;
+        }
+        using var certificate = issue();
+        DemoPki.WritePem(Pki, name, certificate);
+        Created.Add($"pki/{name}.crt");
+    }
+
+    private void EnsureFile(string relative, bool secret, Func<string> content)
+    {
+        var path = Path.Combine(Directory, relative);
+        if (File.Exists(path))
+        {
+            return;
+        }
+        WriteFile(path, content(), secret);
+        Created.Add(relative.Replace('\\', '/'));
+    }
+
+    /// <summary>Writes a file atomically enough for a demo; secrets are created owner-only (0600) on Unix.</summary>
+    internal static void WriteFile(string path, string content, bool secret)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (secret && !OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        using (var stream = new FileStream(path, options))
+        {
+            stream.Write(Encoding.UTF8.GetBytes(content));
+        }
+        if (secret && !OperatingSystem.IsWindows())
+        {
+            // UnixCreateMode only applies to new files; an existing file keeps its mode otherwise.
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+    }
+}

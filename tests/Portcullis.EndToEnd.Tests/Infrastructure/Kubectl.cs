@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Portcullis.EndToEnd.Tests.Infrastructure;
+
+/// <summary>A fact that runs only when kubectl is on PATH, and otherwise shows as skipped with the reason.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class KubectlFactAttribute : FactAttribute
+{
+    public KubectlFactAttribute()
+    {
+        if (Kubectl.Path is null)
+        {
+            Skip = "kubectl is not on PATH; the real-client end-to-end tests need it (CI has it)";
+        }
+    }
+}
+
+/// <summary>Why a test that asserts the final behaviour is skipped today; remove the Skip when the item lands.</summary>
+internal static class Pending
+{
+    public const string Rbac = "needs RBAC wiring (issue 5)";
+    public const string Impersonation = "needs impersonation check wiring (issue 5)";
+    public const string RbacAndImpersonation = "needs RBAC and impersonation check wiring (issue 5)";
+}
+
+/// <summary>
+/// The real kubectl with one of the demo's kubeconfigs and a private discovery cache (a fresh one per instance),
+/// stdin closed, HOME pointed at a temp folder so nothing from ~/.kube is read.
+/// </summary>
+public sealed class Kubectl : IDisposable
+{
+    public static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly string _kubeconfig;
+    private readonly string _home;
+
+    public Kubectl(string kubeconfig)
+    {
+        _kubeconfig = kubeconfig;
+        _home = Directory.CreateTempSubdirectory("portcullis-e2e-kubectl-").FullName;
+    }
+
+    /// <summary>The kubectl on PATH, or null.</summary>
+    public static string? Path { get; } = FindOnPath("kubectl");
+
+    public Task<KubectlResult> RunAsync(params string[] args) => RunWithAsync(null, args);
+
+    /// <summary>Runs one command to completion with extra environment variables.</summary>
+    public async Task<KubectlResult> RunWithAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
+    {
+        using var process = Start(args, environment);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(CommandTimeout);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"kubectl {string.Join(' ', args)} did not finish in {CommandTimeout}");
+        }
+        return new KubectlResult(process.ExitCode, await stdout.WaitAsync(CommandTimeout), await stderr.WaitAsync(CommandTimeout));
+    }
+
+    /// <summary>Starts a long-running command (logs -f, get -w); disposing the result kills it.</summary>
+    public RunningKubectl StartStreaming(params string[] args) => new(Start(args, null));
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_home, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private Process Start(string[] args, IReadOnlyDictionary<string, string>? environment)
+    {
+        var info = new ProcessStartInfo(Path!)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+        };
+        info.ArgumentList.Add("--kubeconfig");
+        info.ArgumentList.Add(_kubeconfig);
+        info.ArgumentList.Add("--cache-dir");
+        info.ArgumentList.Add(System.IO.Path.Combine(_home, "cache"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["KUBECONFIG"] = _kubeconfig;
+        info.Environment["HOME"] = _home;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+        var process = Process.Start(info)!;
+        process.StandardInput.Close(); // </dev/null: kubectl must never wait for a prompt
+        return process;
+    }
+
+    private static string? FindOnPath(string name)
+    {
+        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = System.IO.Path.Combine(directory, name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return null;
+    }
+}
+
+public sealed record KubectlResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+}
+
+/// <summary>A kubectl process left running; disposing kills it (and only it, by its own handle).</summary>
+public sealed class RunningKubectl(Process process) : IDisposable
+{
+    /// <summary>Reads lines until one satisfies <paramref name="match"/>; fails with everything read if the output ends first.</summary>
+    public async Task<string> ReadUntilAsync(Func<string, bool> match, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        using var cancel = new CancellationTokenSource(timeout);
+        var seen = new StringBuilder();
+        try
+        {
+            while (await process.StandardOutput.ReadLineAsync(cancel.Token) is { } line)
+            {
+                seen.AppendLine(line);
+                if (match(line))
+                {
+                    return seen.ToString();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"kubectl did not print the expected line within {timeout}. stdout so far:\n{seen}");
+        }
+        var stderr = await process.StandardError.ReadToEndAsync().WaitAsync(timeout);
+        throw new InvalidOperationException($"kubectl output ended without the expected line.\nstdout:\n{seen}\nstderr:\n{stderr}");
+    }
+
+    public void Dispose()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+        process.Dispose();
+    }
+}
