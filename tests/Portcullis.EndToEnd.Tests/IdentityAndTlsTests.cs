@@ -79,7 +79,7 @@ public sealed class IdentityAndTlsTests(DemoFixture fixture)
         Assert.Contains("secrets is forbidden: User \\\"jane\\\" cannot list resource \\\"secrets\\\" in API group \\\"\\\" in the namespace \\\"prod\\\"", body, StringComparison.Ordinal);
     }
 
-    [Fact(Skip = Pending.Rbac)]
+    [Fact]
     public async Task Jane_Creating_In_Dev_With_Forged_X_Remote_Headers_Is_Recorded_As_Jane()
     {
         using var jane = fixture.Http("jane");

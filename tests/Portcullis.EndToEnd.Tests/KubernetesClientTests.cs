@@ -30,7 +30,7 @@ public sealed class KubernetesClientTests(DemoFixture fixture)
         Assert.Equal(HttpStatusCode.NotFound, gone.Response.StatusCode);
     }
 
-    [Fact(Skip = Pending.Rbac)]
+    [Fact]
     public async Task Jane_Lists_Pods_In_Dev()
     {
         using var client = fixture.KubernetesClient("jane");

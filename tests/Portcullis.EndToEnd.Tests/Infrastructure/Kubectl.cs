@@ -16,14 +16,6 @@ public sealed class KubectlFactAttribute : FactAttribute
     }
 }
 
-/// <summary>Why a test that asserts the final behaviour is skipped today; remove the Skip when the item lands.</summary>
-internal static class Pending
-{
-    public const string Rbac = "needs RBAC wiring (issue 5)";
-    public const string Impersonation = "needs impersonation check wiring (issue 5)";
-    public const string RbacAndImpersonation = "needs RBAC and impersonation check wiring (issue 5)";
-}
-
 /// <summary>
 /// The real kubectl with one of the demo's kubeconfigs and a private discovery cache (a fresh one per instance),
 /// stdin closed, HOME pointed at a temp folder so nothing from ~/.kube is read.
