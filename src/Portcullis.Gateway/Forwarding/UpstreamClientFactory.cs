@@ -7,7 +7,7 @@ namespace Portcullis.Gateway.Forwarding;
 /// <summary>Builds the HTTP client that talks to kube-apiserver: its CA only, the gateway's own credentials, no redirects.</summary>
 internal static class UpstreamClientFactory
 {
-    public static HttpMessageInvoker Create(UpstreamKubeconfig upstream, bool includeCredentials)
+    public static HttpMessageInvoker Create(Portcullis.Kubeconfig.KubeconfigEndpoint upstream, bool includeCredentials)
     {
         var handler = new SocketsHttpHandler
         {
@@ -22,6 +22,7 @@ internal static class UpstreamClientFactory
             PlaintextStreamFilter = (context, _) => ValueTask.FromResult<Stream>(new MultiValueHeaderStream(context.PlaintextStream)),
             SslOptions = new SslClientAuthenticationOptions
             {
+                TargetHost = upstream.TlsServerName,
                 RemoteCertificateValidationCallback = (_, cert, _, errors) => Validate(upstream, cert, errors),
             },
         };
@@ -33,7 +34,7 @@ internal static class UpstreamClientFactory
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
-    private static bool Validate(UpstreamKubeconfig upstream, X509Certificate? cert, SslPolicyErrors errors)
+    private static bool Validate(Portcullis.Kubeconfig.KubeconfigEndpoint upstream, X509Certificate? cert, SslPolicyErrors errors)
     {
         if (upstream.InsecureSkipTlsVerify)
         {
@@ -43,7 +44,7 @@ internal static class UpstreamClientFactory
         {
             return false;
         }
-        if (upstream.CertificateAuthority is not { Count: > 0 } roots)
+        if (upstream.CertificateAuthorities is not { Count: > 0 } roots)
         {
             return errors == SslPolicyErrors.None;
         }

@@ -29,7 +29,7 @@ internal sealed class GatewaySnapshot
     public required AuthenticatorChain Authenticator { get; init; }
     /// <summary>L4: deny list, network scopes, system:masters, then authorization.modes, built at load time.</summary>
     public required Portcullis.Authorization.AuthorizerChain Authorizer { get; init; }
-    public required UpstreamKubeconfig Upstream { get; init; }
+    public required Portcullis.Kubeconfig.KubeconfigEndpoint Upstream { get; init; }
     public required HttpMessageInvoker UpstreamClient { get; init; }
     public required string IdentityMode { get; init; }
     public required DateTimeOffset LoadedAt { get; init; }
@@ -141,7 +141,24 @@ internal sealed class GatewaySnapshot
 
         var upstreamPath = config.Resolve(config.Upstream!.Kubeconfig);
         watched.Add(upstreamPath);
-        var upstream = UpstreamKubeconfig.Load(upstreamPath, config.Upstream.Context, errors);
+        Portcullis.Kubeconfig.KubeconfigEndpoint? upstream = null;
+        var (kubeconfig, kubeconfigErrors) = Portcullis.Kubeconfig.KubeconfigFile.Load(upstreamPath);
+        errors.AddRange(kubeconfigErrors);
+        if (kubeconfig is not null)
+        {
+            try
+            {
+                upstream = kubeconfig.Resolve(config.Upstream.Context);
+                if (upstream.Server.Scheme != Uri.UriSchemeHttps)
+                {
+                    errors.Add(new ConfigError(upstreamPath, 0, "clusters[].cluster.server", $"\"{upstream.Server}\" must be https://"));
+                }
+            }
+            catch (InvalidOperationException ex)
+            {
+                errors.Add(new ConfigError(upstreamPath, 0, "upstream.kubeconfig", ex.Message));
+            }
+        }
 
         var protocols = tls.MinVersion == "VersionTLS13" ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13;
         CipherSuitesPolicy? suites = null;
