@@ -53,12 +53,14 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly IReadOnlyList<string> _listenAddresses;
     private readonly AuditSink _audit;
+    private readonly ILoggerFactory _logs;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
-        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, AuditSink audit)
+        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, AuditSink audit, ILoggerFactory logs)
     {
         _audit = audit;
+        _logs = logs;
         _app = app;
         _admin = admin;
         _snapshots = snapshots;
@@ -92,15 +94,25 @@ public sealed class GatewayHost : IAsyncDisposable
         {
             throw new ConfigurationException(errors);
         }
-        using var bootstrapLogs = LoggerFactory.Create(b => ConfigureLogging(b, config.Admin.LogFormat, options.MinimumLogLevel));
-        var snapshots = SnapshotHolder.Create(configPath, metrics, bootstrapLogs.CreateLogger("Portcullis"), options.Time);
+        // One logger factory for the host's own components (the ASP.NET hosts configure theirs the same way).
+        var logs = LoggerFactory.Create(b => ConfigureLogging(b, config.Admin.LogFormat, options.MinimumLogLevel));
+        SnapshotHolder snapshots;
+        try
+        {
+            snapshots = SnapshotHolder.Create(configPath, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time);
+        }
+        catch (ConfigurationException)
+        {
+            logs.Dispose();
+            throw;
+        }
         var snapshot = snapshots.Current;
         var listen = options.ListenOverride is { } o
             ? [o]
             : snapshot.Config.Listeners.Count == 0 ? [ListenerConfiguration.DefaultAddress] : snapshot.Config.Listeners.Select(l => l.Address).ToList();
         var adminAddress = options.AdminOverride ?? snapshot.Config.Admin.Address;
         var streams = new StreamRegistry();
-        var auditLogger = LoggerFactory.Create(b => ConfigureLogging(b, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel)).CreateLogger("Portcullis.Audit");
+        var auditLogger = logs.CreateLogger("Portcullis.Audit");
         var auditSink = AuditSink.Create(snapshot.Config, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time);
 
         var builder = WebApplication.CreateSlimBuilder();
@@ -113,7 +125,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ForwardingHandler>();
-        var logger = LoggerFactory.Create(b => ConfigureLogging(b, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel)).CreateLogger("Portcullis.Gateway");
+        var logger = logs.CreateLogger("Portcullis.Gateway");
 
         var filter = new ConnectionFilter(snapshots, metrics, logger);
         var tls = new TlsHandshake(snapshots, metrics, logger);
@@ -160,7 +172,7 @@ public sealed class GatewayHost : IAsyncDisposable
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
         snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink);
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs);
     }
 
     /// <summary>Starts both listeners; if either cannot bind, neither is left running.</summary>
@@ -231,6 +243,7 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
         await _audit.DisposeAsync();
+        _logs.Dispose();
     }
 
     private static IEnumerable<string> Addresses(WebApplication app) =>
