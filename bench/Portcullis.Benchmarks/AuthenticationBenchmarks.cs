@@ -73,6 +73,9 @@ public class AuthenticationBenchmarks
     [Benchmark(Description = "token SHA-256 digest alone")]
     public TokenDigest Digest() => TokenDigest.Of(_token);
 
+    [Benchmark(Description = "remembered token's digest from the memo (XxHash3 + constant-time compare)")]
+    public TokenDigest MemoDigest() => _chain.Digests.Of(_token);
+
     [Benchmark(Description = "cold RS256 service-account validation (parse + verify + map)")]
     public bool ColdRs256() => Completed(_serviceAccounts.AuthenticateTokenAsync(new TokenRequest(_token, _digest), CancellationToken.None)).Outcome == AuthenticationOutcome.Success;
 

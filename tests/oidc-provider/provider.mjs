@@ -7,7 +7,8 @@
 // Client "portcullis-test" / "secret" gets JWT access tokens by client_credentials (resource indicators): aud is the
 // requested resource (default https://portcullis.test), sub the client id, plus groups and email claims.
 // POST /admin/rotate swaps in a provider with a fresh signing key (new kid, old key gone from /jwks): key rotation
-// without restarting the issuer URL. GET /admin/kid tells the current kid.
+// without restarting the issuer URL. GET /admin/kid tells the current kid. POST /admin/ttl?seconds=N sets the lifetime of
+// the access tokens issued from then on (default 600), so that a test can have one expire.
 import { createServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -20,6 +21,7 @@ let issuer = '';
 let generation = 0;
 let current = null;
 let currentKid = '';
+let accessTokenTtl = 600;
 
 function makeProvider() {
   generation += 1;
@@ -32,6 +34,7 @@ function makeProvider() {
       client_id: 'portcullis-test', client_secret: 'secret', grant_types: ['client_credentials'],
       redirect_uris: [], response_types: [],
     }],
+    ttl: { ClientCredentials: () => accessTokenTtl },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -57,6 +60,18 @@ const server = createServer(tls, (req, res) => {
     current = makeProvider().callback();
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ kid: currentKid }));
+    return;
+  }
+  if (req.url.startsWith('/admin/ttl?seconds=') && req.method === 'POST') {
+    const seconds = Number(req.url.slice('/admin/ttl?seconds='.length));
+    if (!Number.isSafeInteger(seconds) || seconds < 1) {
+      res.writeHead(400);
+      res.end();
+      return;
+    }
+    accessTokenTtl = seconds;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ seconds }));
     return;
   }
   if (req.url === '/admin/kid') {

@@ -81,6 +81,9 @@ public sealed class AuthenticatorChain : IDisposable
     public AnonymousPolicy Anonymous { get; }
     public AuthenticationCounters Counters { get; } = new();
     public TokenCache Cache { get; }
+
+    /// <summary>Finds the SHA-256 of a token that already authenticated without hashing it again (see <see cref="TokenDigestMemo"/>).</summary>
+    public TokenDigestMemo Digests { get; } = new();
     public IReadOnlyList<ITokenAuthenticator> TokenAuthenticators => _tokenAuthenticators;
     public TokenFile TokenFile => _tokenFile;
 
@@ -289,7 +292,7 @@ public sealed class AuthenticatorChain : IDisposable
         {
             return null;
         }
-        var digest = TokenDigest.Of(bearer.Span);
+        var digest = Digests.Of(bearer.Span);
         if (_tokenFile.Count > 0 && _tokenFile.Find(digest) is not null)
         {
             return null; // token-file users are cheap on the general path and never cached
@@ -350,8 +353,8 @@ public sealed class AuthenticatorChain : IDisposable
         }
 
         var socket = socketToken is null ? default : new Credential(socketToken, 0, socketToken.Length);
-        TokenDigest? bearerDigest = bearer.IsPresent && bearer.Length <= _options.MaxTokenLength ? TokenDigest.Of(bearer.Span) : null;
-        TokenDigest? socketDigest = socket.IsPresent && socket.Length <= _options.MaxTokenLength ? TokenDigest.Of(socket.Span) : null;
+        TokenDigest? bearerDigest = bearer.IsPresent && bearer.Length <= _options.MaxTokenLength ? Digests.Of(bearer.Span) : null;
+        TokenDigest? socketDigest = socket.IsPresent && socket.Length <= _options.MaxTokenLength ? Digests.Of(socket.Span) : null;
         var digest = bearerDigest ?? socketDigest;
 
         // 1. x509 (from the connection's cached verification).
@@ -485,6 +488,7 @@ public sealed class AuthenticatorChain : IDisposable
                     // Cached with system:authenticated already added, so a cache hit allocates no new UserInfo.
                     var user = result.User!.WithAuthenticatedGroup();
                     Cache.Set(digest, new CachedTokenResult(true, user, authenticator.Name, null, result.AuditAnnotations), ttl);
+                    Digests.Remember(request.Token, digest);
                     return new TokenOutcome(user, authenticator.Name, null, result.AuditAnnotations);
                 case AuthenticationOutcome.Failure:
                     if (result.InfrastructureError)

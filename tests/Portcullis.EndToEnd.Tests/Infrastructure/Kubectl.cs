@@ -52,9 +52,20 @@ public sealed class Kubectl : IDisposable
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kubectl {string.Join(' ', args)} did not finish in {CommandTimeout}");
+            throw new TimeoutException($"kubectl {string.Join(' ', Redacted(args))} did not finish in {CommandTimeout}");
         }
         return new KubectlResult(process.ExitCode, await stdout.WaitAsync(CommandTimeout), await stderr.WaitAsync(CommandTimeout));
+    }
+
+    /// <summary>The arguments with the value of <c>--token</c> replaced, for messages: a token never goes into one.</summary>
+    private static IEnumerable<string> Redacted(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            yield return i > 0 && args[i - 1] == "--token" ? "<redacted>"
+                : args[i].StartsWith("--token=", StringComparison.Ordinal) ? "--token=<redacted>"
+                : args[i];
+        }
     }
 
     /// <summary>Starts a long-running command (logs -f, get -w); disposing the result kills it.</summary>
