@@ -16,7 +16,7 @@ public sealed class SelfSubjectAccessReviewTests
     private const string SsarPath = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
 
     /// <summary>As the bootstrap system:basic-user: every authenticated user may create the review itself.</summary>
-    private const string BasicUser = """
+    internal const string BasicUser = """
         apiVersion: rbac.authorization.k8s.io/v1
         kind: ClusterRole
         metadata: {name: basic-user}
@@ -63,7 +63,7 @@ public sealed class SelfSubjectAccessReviewTests
     }
 
     private static int ForwardedReviews(GatewayTestHost gw) =>
-        gw.Upstream.Requests.Count(r => r.PathAndQuery.EndsWith("/selfsubjectaccessreviews", StringComparison.Ordinal));
+        gw.Upstream.Requests.Count(r => r.PathAndQuery.Contains("/selfsubjectaccessreviews", StringComparison.Ordinal));
 
     [Fact]
     public async Task A_review_the_gateway_would_refuse_is_answered_by_the_gateway_with_allowed_false()
@@ -182,7 +182,9 @@ public sealed class SelfSubjectAccessReviewTests
     [InlineData("application/json", "{\"spec\":{}}", 400)]
     [InlineData("application/json", "{\"spec\":{\"resourceAttributes\":{\"verb\":\"get\",\"resource\":\"pods\"},\"resourceAttributes\":{\"verb\":\"get\",\"resource\":\"secrets\"}}}", 400)]
     [InlineData("application/yaml", "spec:\n  resourceAttributes: {verb: get, resource: pods, namespace: dev}\n", 415)]
-    [InlineData("application/vnd.kubernetes.protobuf", "k8s\u0000", 415)]
+    [InlineData("application/vnd.kubernetes.protobuf", "k8s\u0000", 400)]
+    [InlineData("application/vnd.kubernetes.protobuf", "{\"spec\":{}}", 400)]
+    [InlineData("application/cbor", "\u00a0", 415)]
     public async Task A_review_the_gateway_cannot_read_is_refused_not_forwarded(string contentType, string body, int expected)
     {
         await using var gw = await StartAsync();
@@ -211,5 +213,94 @@ public sealed class SelfSubjectAccessReviewTests
         Assert.Equal(413, (int?)json?["code"]);
         Assert.Contains("65536", text);
         Assert.Equal(0, ForwardedReviews(gw));
+    }
+}
+
+/// <summary>A fact that is skipped when kubectl is not on PATH.</summary>
+public sealed class KubectlOnPathFactAttribute : FactAttribute
+{
+    public KubectlOnPathFactAttribute()
+    {
+        if (KubectlPath is null)
+        {
+            Skip = "kubectl is not on PATH";
+        }
+    }
+
+    public static string? KubectlPath { get; } = (Environment.GetEnvironmentVariable("PATH") ?? "")
+        .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        .Select(d => Path.Combine(d, "kubectl"))
+        .FirstOrDefault(File.Exists);
+}
+
+/// <summary>The real client: <c>kubectl auth can-i</c> through the gateway says no where the gateway refuses.</summary>
+public sealed class KubectlCanITests
+{
+    [KubectlOnPathFact]
+    public async Task Kubectl_auth_can_i_says_no_where_the_gateway_refuses_and_asks_the_upstream_otherwise()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(modes: "[RBAC]",
+            files: new() { ["basic-user.yaml"] = SelfSubjectAccessReviewTests.BasicUser }, rbacManifests: "[rbac.yaml, basic-user.yaml]").WaitAsync(TimeSpan.FromSeconds(30));
+        TestPki.WritePem(gw.Pki.IssueClient("jane", "developers"), Path.Combine(gw.Dir, "jane.crt"), Path.Combine(gw.Dir, "jane.key"));
+        var kubeconfig = Path.Combine(gw.Dir, "jane.kubeconfig");
+        File.WriteAllText(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: gw
+              cluster: {"{"}server: "{gw.Uri.GetLeftPart(UriPartial.Authority)}", certificate-authority: "{Path.Combine(gw.Dir, "ca.crt")}"{"}"}
+            users:
+            - name: jane
+              user: {"{"}client-certificate: "{Path.Combine(gw.Dir, "jane.crt")}", client-key: "{Path.Combine(gw.Dir, "jane.key")}"{"}"}
+            contexts:
+            - name: gw
+              context: {"{"}cluster: gw, user: jane{"}"}
+            current-context: gw
+            """);
+
+        // kubectl sends the review as protobuf; the test upstream serves no discovery, so kubectl warns and asks anyway
+        var no = await RunKubectlAsync(kubeconfig, "auth", "can-i", "list", "secrets", "-n", "prod");
+        Assert.True(no.ExitCode == 1 && no.Stdout.Trim() == "no - the Portcullis gateway does not allow this request", no.ToString());
+        Assert.DoesNotContain(gw.Upstream.Requests, r => r.PathAndQuery.Contains("/selfsubjectaccessreviews", StringComparison.Ordinal));
+
+        var yes = await RunKubectlAsync(kubeconfig, "auth", "can-i", "list", "pods", "-n", "dev");
+        Assert.True(yes.ExitCode == 0 && yes.Stdout.StartsWith("yes", StringComparison.Ordinal), yes.ToString());
+        Assert.Single(gw.Upstream.Requests, r => r.PathAndQuery.Contains("/selfsubjectaccessreviews", StringComparison.Ordinal));
+    }
+
+    private sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+    }
+
+    private static async Task<Result> RunKubectlAsync(string kubeconfig, params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(KubectlOnPathFactAttribute.KubectlPath!)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add("--kubeconfig");
+        info.ArgumentList.Add(kubeconfig);
+        info.ArgumentList.Add("--request-timeout=10s");
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+        info.Environment["HOME"] = Path.GetDirectoryName(kubeconfig)!; // its own discovery cache
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return new Result(process.ExitCode, await stdout.WaitAsync(TimeSpan.FromSeconds(10)), await stderr.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 }

@@ -14,6 +14,7 @@ namespace Portcullis.Gateway.Authorization;
 /// own chain for the effective user and the reviewed attributes. When the gateway would not allow them, the review is
 /// answered here with <c>status.allowed: false</c> and the gateway's reason, and the upstream is not asked; otherwise
 /// the (buffered) body is forwarded unchanged and the upstream answers, so the result is the AND of both.
+/// JSON and Kubernetes protobuf (what kubectl sends) are read; the local answer is JSON, which every client accepts.
 /// A review the gateway cannot read is refused rather than forwarded, so the upstream never answers a review the
 /// gateway has not checked.
 /// </summary>
@@ -31,10 +32,12 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Ga
     private async Task ReviewAsync(HttpContext context, GatewayRequestFeature feature)
     {
         var request = context.Request;
-        if (!IsJson(request.ContentType))
+        var mediaType = MediaType(request.ContentType);
+        var protobuf = mediaType == "application/vnd.kubernetes.protobuf";
+        if (mediaType != "application/json" && !protobuf)
         {
             await RefuseAsync(context, feature, 415, "UnsupportedMediaType",
-                $"the gateway reads SelfSubjectAccessReviews as application/json only, not \"{request.ContentType}\"");
+                $"the gateway reads SelfSubjectAccessReviews as application/json or application/vnd.kubernetes.protobuf only, not \"{request.ContentType}\"");
             return;
         }
         if (request.Headers.ContentEncoding.Count > 0)
@@ -62,7 +65,19 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Ga
         string error;
         try
         {
-            json = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(body);
+            if (protobuf)
+            {
+                // kubectl auth can-i sends protobuf; read into the equivalent JSON review and decide that
+                if (!SelfSubjectAccessReviewProtobuf.TryToJson(body, out json, out error))
+                {
+                    await RefuseAsync(context, feature, 400, "BadRequest", error);
+                    return;
+                }
+            }
+            else
+            {
+                json = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(body);
+            }
             if (!SelfSubjectAccessReviews.TryParse(json, out asked, out error))
             {
                 asked = null;
@@ -126,15 +141,15 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Ga
         await StatusResponses.WriteAsync(context, code, Status.Failure(message, reason, code));
     }
 
-    private static bool IsJson(string? contentType)
+    /// <summary>The media type without parameters, lower-case ("" when absent).</summary>
+    private static string MediaType(string? contentType)
     {
         if (string.IsNullOrEmpty(contentType))
         {
-            return false;
+            return "";
         }
         var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
-        var mediaType = (semicolon < 0 ? contentType : contentType[..semicolon]).Trim();
-        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase);
+        return (semicolon < 0 ? contentType : contentType[..semicolon]).Trim().ToLowerInvariant();
     }
 
     /// <summary>The whole body, or null when it is longer than <see cref="MaxBodyBytes"/>.</summary>

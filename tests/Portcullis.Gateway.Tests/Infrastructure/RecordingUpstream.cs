@@ -109,7 +109,10 @@ public sealed class RecordingUpstream : IAsyncDisposable
         {
             // kube-apiserver's answer: the review as sent, with a status; the body proves what was forwarded.
             using var reader = new StreamReader(context.Request.Body);
-            var review = System.Text.Json.Nodes.JsonNode.Parse(await reader.ReadToEndAsync(context.RequestAborted))!.AsObject();
+            var text = await reader.ReadToEndAsync(context.RequestAborted);
+            var review = context.Request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true
+                ? System.Text.Json.Nodes.JsonNode.Parse(text)!.AsObject()
+                : new System.Text.Json.Nodes.JsonObject { ["kind"] = "SelfSubjectAccessReview", ["apiVersion"] = "authorization.k8s.io/v1" }; // protobuf: not echoed
             review["status"] = new System.Text.Json.Nodes.JsonObject { ["allowed"] = true, ["reason"] = "allowed by the upstream" };
             context.Response.StatusCode = 201;
             context.Response.ContentType = "application/json";
