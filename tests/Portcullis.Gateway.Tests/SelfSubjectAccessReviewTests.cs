@@ -199,6 +199,72 @@ public sealed class SelfSubjectAccessReviewTests
         Assert.Equal(0, ForwardedReviews(gw));
     }
 
+    /// <summary>A length-delimited protobuf field.</summary>
+    private static byte[] Field(int number, byte[] value) =>
+        [(byte)((number << 3) | 2), .. Varint(value.Length), .. value];
+
+    private static byte[] Field(int number, string value) => Field(number, Encoding.UTF8.GetBytes(value));
+
+    private static byte[] Varint(int value)
+    {
+        var bytes = new List<byte>();
+        do
+        {
+            var b = (byte)(value & 0x7F);
+            value >>= 7;
+            bytes.Add(value == 0 ? b : (byte)(b | 0x80));
+        }
+        while (value != 0);
+        return [.. bytes];
+    }
+
+    /// <summary>"k8s\0" + runtime.Unknown{typeMeta, raw: SelfSubjectAccessReview{spec{resourceAttributes}}}, as kubectl sends it.</summary>
+    private static byte[] ProtobufReview(params byte[][] resourceAttributes)
+    {
+        var spec = resourceAttributes.SelectMany(a => Field(1, a)).ToArray();
+        var review = Field(2, spec);
+        var typeMeta = Field(1, [.. Field(1, "authorization.k8s.io/v1"), .. Field(2, "SelfSubjectAccessReview")]);
+        return [.. "k8s\0"u8, .. typeMeta, .. Field(2, review), .. Field(4, "application/vnd.kubernetes.protobuf")];
+    }
+
+    private static async Task<(HttpStatusCode Code, string Text)> PostProtobufAsync(HttpClient client, byte[] body)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new("application/vnd.kubernetes.protobuf");
+        using var response = await client.PostAsync(SsarPath, content).WaitAsync(Timeout);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync().WaitAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task Protobuf_reviews_are_read_as_go_reads_them()
+    {
+        await using var gw = await StartAsync();
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+        byte[] Attributes(string ns, string verb, string resource) => [.. Field(1, ns), .. Field(2, verb), .. Field(5, resource)];
+
+        var (denied, deniedText) = await PostProtobufAsync(jane, ProtobufReview(Attributes("prod", "list", "secrets")));
+        Assert.Equal(HttpStatusCode.Created, denied);
+        var body = JsonNode.Parse(deniedText)!;
+        Assert.False((bool)body["status"]!["allowed"]!, deniedText);
+        Assert.Equal("secrets", (string?)body["spec"]!["resourceAttributes"]!["resource"]);
+
+        // a repeated message is merged and the last string wins: pods, then secrets → secrets (refused here)
+        var (merged, mergedText) = await PostProtobufAsync(jane, ProtobufReview(Attributes("dev", "list", "pods"), Field(5, "secrets")));
+        Assert.Equal(HttpStatusCode.Created, merged);
+        Assert.Equal("secrets", (string?)JsonNode.Parse(mergedText)!["spec"]!["resourceAttributes"]!["resource"]);
+        Assert.Equal("dev", (string?)JsonNode.Parse(mergedText)!["spec"]!["resourceAttributes"]!["namespace"]);
+        Assert.Equal(0, ForwardedReviews(gw));
+
+        var truncated = ProtobufReview(Attributes("dev", "list", "pods"))[..^3];
+        var (bad, _) = await PostProtobufAsync(jane, truncated);
+        Assert.Equal(HttpStatusCode.BadRequest, bad);
+        Assert.Equal(0, ForwardedReviews(gw));
+
+        var (allowed, _) = await PostProtobufAsync(jane, ProtobufReview(Attributes("dev", "list", "pods")));
+        Assert.Equal(HttpStatusCode.Created, allowed);
+        Assert.Equal(1, ForwardedReviews(gw));
+    }
+
     [Fact]
     public async Task A_review_larger_than_64_KiB_is_refused_with_413()
     {
