@@ -22,10 +22,11 @@ public sealed class GatewayTestHost : IAsyncDisposable
     public Uri AdminUri => Host.AdminUri!;
     public string ConfigPath => Path.Combine(Dir, "portcullis.yaml");
     private string DenyListLine { get; set; } = "";
+    private string RbacManifests { get; set; } = "[rbac.yaml]";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null)
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]")
     {
-        var t = new GatewayTestHost();
+        var t = new GatewayTestHost { RbacManifests = rbacManifests };
         var upstreamServer = t.Pki.IssueServer();
         var gatewayClient = t.Pki.IssueClient("portcullis-gateway", "portcullis:gateways");
         t.Upstream = await RecordingUpstream.StartAsync(upstreamServer, t.Pki.Certificate);
@@ -91,7 +92,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
               modes: {modes}
               {DenyListLine}
               rbac:
-                manifests: [rbac.yaml]
+                manifests: {RbacManifests}
             upstream:
               kubeconfig: upstream.kubeconfig
               identity: {identity}

@@ -105,6 +105,20 @@ public sealed class RecordingUpstream : IAsyncDisposable
             await context.Response.WriteAsync("{\"kind\":\"Status\",\"code\":403}");
             return;
         }
+        if (path.EndsWith("/selfsubjectaccessreviews", StringComparison.Ordinal) && HttpMethods.IsPost(context.Request.Method))
+        {
+            // kube-apiserver's answer: the review as sent, with a status; the body proves what was forwarded.
+            using var reader = new StreamReader(context.Request.Body);
+            var text = await reader.ReadToEndAsync(context.RequestAborted);
+            var review = context.Request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true
+                ? System.Text.Json.Nodes.JsonNode.Parse(text)!.AsObject()
+                : new System.Text.Json.Nodes.JsonObject { ["kind"] = "SelfSubjectAccessReview", ["apiVersion"] = "authorization.k8s.io/v1" }; // protobuf: not echoed
+            review["status"] = new System.Text.Json.Nodes.JsonObject { ["allowed"] = true, ["reason"] = "allowed by the upstream" };
+            context.Response.StatusCode = 201;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(review.ToJsonString());
+            return;
+        }
         if (path == "/redirect")
         {
             context.Response.StatusCode = 302;

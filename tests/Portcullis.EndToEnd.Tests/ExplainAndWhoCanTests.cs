@@ -1,0 +1,385 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Portcullis.Authorization.Tests;
+using Portcullis.EndToEnd.Tests.Infrastructure;
+
+namespace Portcullis.EndToEnd.Tests;
+
+/// <summary>
+/// <c>portcullis explain</c> and <c>portcullis who-can</c> run as the built portcullis.dll over the real bootstrap policy
+/// (Portcullis.Authorization.Tests/fixtures, attribution in its SOURCES.md, copied here by the project reference).
+/// Exit codes: 0 allowed, 1 denied, 2 bad configuration or arguments, 3 authorization error.
+/// </summary>
+public sealed class ExplainAndWhoCanTests : IDisposable
+{
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+    private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-explain-").FullName;
+
+    private static string Rbac => Path.Combine(BootstrapDecisionTable.FixturesDirectory, "rbac");
+    private static string RbacLocal => Path.Combine(BootstrapDecisionTable.FixturesDirectory, "rbac-local");
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // best effort
+        }
+    }
+
+    /// <summary>Writes a configuration with only an authorization section; <paramref name="extra"/> is indented into it.</summary>
+    private string Config(string extra = "", string modes = "[RBAC]", string? manifests = null)
+    {
+        var path = Path.Combine(_dir, $"portcullis-{Guid.NewGuid():N}.yaml");
+        var lines = new StringBuilder()
+            .AppendLine("apiVersion: portcullis.dev/v1alpha1")
+            .AppendLine("kind: GatewayConfiguration")
+            .AppendLine("authorization:")
+            .AppendLine($"  modes: {modes}")
+            .AppendLine("  rbac:")
+            .AppendLine($"    manifests: {manifests ?? $"['{Rbac}', '{RbacLocal}']"}");
+        foreach (var line in extra.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            lines.AppendLine("  " + line);
+        }
+        File.WriteAllText(path, lines.ToString());
+        return path;
+    }
+
+    /// <summary>Deny list with jane and the system:masters network scope, as in docs/authorization.md.</summary>
+    private string HardenedConfig()
+    {
+        File.WriteAllText(Path.Combine(_dir, "deny.yaml"), """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: DenyList
+            entries:
+            - user: jane
+              reason: "laptop stolen 2026-11-20"
+            """);
+        return Config($"""
+            denyListFile: {Path.Combine(_dir, "deny.yaml")}
+            networkScopes:
+            - subjects: [{"{"}kind: Group, name: system:masters{"}"}]
+              allow: [192.168.1.0/24]
+            """);
+    }
+
+    private sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+    {
+        public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+    }
+
+    private static async Task<CliResult> RunAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        info.ArgumentList.Add(DemoProcess.CliPath);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(CommandTimeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return new CliResult(process.ExitCode, await stdout.WaitAsync(CommandTimeout), await stderr.WaitAsync(CommandTimeout));
+    }
+
+    /// <summary>
+    /// Every fourth row of the bootstrap decision table (the whole table is checked in-process by
+    /// Portcullis.Authorization.Tests and through HTTP by Portcullis.Gateway.Tests; one process per row here is slow on a
+    /// shared machine), skipping rows whose HTTP method has no verb (explain takes a verb, not a method).
+    /// </summary>
+    public static TheoryData<int, string> SampledRows()
+    {
+        var data = new TheoryData<int, string>();
+        for (var i = 0; i < BootstrapDecisionTable.All.Count; i += 4)
+        {
+            var row = BootstrapDecisionTable.All[i];
+            if (row.Request.Verb.Length > 0)
+            {
+                data.Add(i, row.ToString());
+            }
+        }
+        return data;
+    }
+
+    /// <summary>kubectl-style explain arguments for a table row.</summary>
+    private static List<string> ExplainArgs(string config, BootstrapDecision row)
+    {
+        var args = new List<string> { "explain", "--config", config, "--user", row.User };
+        var groups = row.Groups.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var g in groups.Where(g => g != "system:authenticated"))
+        {
+            args.AddRange(["--group", g]);
+        }
+        if (!groups.Contains("system:authenticated"))
+        {
+            args.Add("--no-authenticated-group");
+        }
+        var r = row.Request;
+        if (!r.IsResourceRequest)
+        {
+            args.AddRange(["--path", r.Path, r.Verb]);
+            return args;
+        }
+        if (r.Namespace.Length > 0)
+        {
+            args.AddRange(["-n", r.Namespace]);
+        }
+        if (r.ApiGroup.Length > 0)
+        {
+            args.AddRange(["--api-group", r.ApiGroup]);
+        }
+        if (r.Subresource.Length > 0)
+        {
+            args.AddRange(["--subresource", r.Subresource]);
+        }
+        args.AddRange([r.Verb, r.Resource]);
+        if (r.Name.Length > 0)
+        {
+            args.Add(r.Name);
+        }
+        return args;
+    }
+
+    [Fact]
+    public void The_sample_covers_both_decisions()
+    {
+        var rows = SampledRows().Select(d => BootstrapDecisionTable.All[(int)d[0]]).ToList();
+        Assert.True(rows.Count >= 15, $"{rows.Count} rows");
+        Assert.Contains(rows, r => r.Allowed);
+        Assert.Contains(rows, r => !r.Allowed);
+        Assert.Contains(rows, r => !r.Request.IsResourceRequest);
+    }
+
+    [Theory]
+    [MemberData(nameof(SampledRows))]
+    public async Task Explain_agrees_with_the_bootstrap_decision_table(int index, string row)
+    {
+        var decision = BootstrapDecisionTable.All[index];
+        var result = await RunAsync([.. ExplainArgs(Config(), decision)]);
+
+        Assert.True(result.ExitCode == (decision.Allowed ? 0 : 1), $"{row}\n{result}");
+        Assert.StartsWith(decision.Allowed ? "allowed: " : "denied: ", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"User \"{decision.User}\"", result.Stdout, StringComparison.Ordinal);
+        if (decision.Reason.Length > 0)
+        {
+            Assert.Contains(decision.Reason, result.Stdout, StringComparison.Ordinal);
+        }
+        Assert.Equal("", result.Stderr);
+    }
+
+    [Fact]
+    public async Task Explain_names_the_binding_role_and_rule_that_allow()
+    {
+        var result = await RunAsync("explain", "--config", Config(), "--user", "vera", "get", "pods", "-n", "team-a");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.Stdout.Split('\n');
+        Assert.Equal("allowed: User \"vera\" get pods in namespace team-a", lines[0]);
+        Assert.Contains("  decided by: RBAC", lines);
+        Assert.Contains("  reason: RBAC: allowed by RoleBinding \"viewers/team-a\" of ClusterRole \"view\" to User \"vera\"", lines);
+        var chainLine = Assert.Single(lines, l => l.Contains(" → ", StringComparison.Ordinal));
+        Assert.Contains("RoleBinding \"viewers\" in team-a (", chainLine, StringComparison.Ordinal);
+        Assert.Contains("team-a.yaml:4)", chainLine, StringComparison.Ordinal);
+        Assert.Contains("→ ClusterRole \"view\" (", chainLine, StringComparison.Ordinal);
+        Assert.Contains("cluster-roles.yaml:", chainLine, StringComparison.Ordinal);
+        Assert.Contains("→ rule 0: verbs=[get list watch]", chainLine, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Explain_denied_prints_the_403_message_and_exits_1()
+    {
+        var result = await RunAsync("explain", "--config", Config(), "--user", "vera", "get", "secrets", "-n", "team-a", "s1");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.StartsWith("denied: User \"vera\" get secrets", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("403 message: secrets \"s1\" is forbidden: User \"vera\" cannot get resource \"secrets\" in API group \"\" in the namespace \"team-a\"",
+            result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Explain_system_masters_is_allowed_before_the_modes()
+    {
+        var result = await RunAsync("explain", "--config", Config(modes: "[AlwaysDeny]"), "--user", "root", "--group", "system:masters", "delete", "nodes", "n1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("decided by: system:masters", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Explain_shows_the_deny_list_entry_that_decided()
+    {
+        var result = await RunAsync("explain", "--config", HardenedConfig(), "--user", "jane", "--path", "/healthz", "get");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        var lines = result.Stdout.Split('\n');
+        Assert.Equal("denied: User \"jane\" get path /healthz", lines[0]);
+        Assert.Contains("  decided by: DenyList", lines);
+        Assert.Contains("  reason: deny list: laptop stolen 2026-11-20", lines);
+        Assert.Contains("  403 message: forbidden: User \"jane\" cannot get path \"/healthz\": deny list: laptop stolen 2026-11-20", lines);
+        Assert.Contains(lines, l => l.StartsWith("      entry entries[0] user=jane at ", StringComparison.Ordinal) && l.Contains("deny.yaml:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Explain_json_shows_a_network_scope_refusing_system_masters_from_elsewhere()
+    {
+        var config = HardenedConfig();
+        var outside = await RunAsync("explain", "--config", config, "--user", "root", "--group", "system:masters", "--source-ip", "203.0.113.5",
+            "delete", "nodes", "n1", "--json");
+
+        Assert.True(outside.ExitCode == 1, outside.ToString());
+        var json = JsonNode.Parse(outside.Stdout)!;
+        Assert.False((bool)json["allowed"]!);
+        Assert.Equal("forbid", (string?)json["decision"]);
+        Assert.Equal("NetworkScope", (string?)json["decidedBy"]);
+        Assert.Equal("network scope networkScopes[0] (Group \"system:masters\") allows only 192.168.1.0/24; the request came from 203.0.113.5", (string?)json["reason"]);
+
+        var inside = await RunAsync("explain", "--config", config, "--user", "root", "--group", "system:masters", "--source-ip", "192.168.1.20",
+            "delete", "nodes", "n1", "--json");
+        Assert.True(inside.ExitCode == 0, inside.ToString());
+        Assert.True((bool)JsonNode.Parse(inside.Stdout)!["allowed"]!);
+    }
+
+    [Fact]
+    public async Task Explain_exits_3_when_an_authorizer_errs_without_an_allow()
+    {
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        } // closed again: connections are refused
+        var kubeconfig = Path.Combine(_dir, "authz.kubeconfig");
+        File.WriteAllText(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: authz
+              cluster: {"{"}server: "https://127.0.0.1:{port}/authorize"{"}"}
+            users:
+            - name: gateway
+              user: {"{"}token: t{"}"}
+            contexts:
+            - name: authz
+              context: {"{"}cluster: authz, user: gateway{"}"}
+            current-context: authz
+            """);
+        var config = Config($"""
+            webhook:
+              configFile: {kubeconfig}
+              timeout: 5s
+            """, modes: "[RBAC, Webhook]");
+
+        var result = await RunAsync("explain", "--config", config, "--user", "vera", "get", "secrets", "-n", "team-a");
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.StartsWith("error: User \"vera\" get secrets", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bad_configuration_or_arguments_exit_2()
+    {
+        var missing = await RunAsync("explain", "--config", Path.Combine(_dir, "nope.yaml"), "--user", "vera", "get", "pods");
+        Assert.True(missing.ExitCode == 2, missing.ToString());
+        Assert.Contains("nope.yaml", missing.Stderr, StringComparison.Ordinal);
+
+        var brokenRbac = Path.Combine(_dir, "broken.yaml");
+        File.WriteAllText(brokenRbac, "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: x}\nrules: [{verbs: [get], resources: 7}]\n");
+        var broken = Config(manifests: $"['{brokenRbac}']");
+        var bad = await RunAsync("explain", "--config", broken, "--user", "vera", "get", "pods");
+        Assert.True(bad.ExitCode == 2, bad.ToString());
+        Assert.Contains("broken.yaml", bad.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", bad.Stdout);
+
+        var whoCan = await RunAsync("who-can", "--config", broken, "get", "pods");
+        Assert.True(whoCan.ExitCode == 2, whoCan.ToString());
+        Assert.Contains("broken.yaml", whoCan.Stderr, StringComparison.Ordinal);
+
+        var config = Config();
+        foreach (var args in new[]
+        {
+            new[] { "explain", "--config", config, "--user", "vera", "--path", "metrics", "get" },
+            ["explain", "--config", config, "--user", "vera", "--path", "/metrics", "get", "pods"],
+            ["explain", "--config", config, "--user", "vera", "--source-ip", "not-an-ip", "get", "pods"],
+            ["explain", "--config", config, "--user", "vera", "get"],
+            ["who-can", "--config", config, "get"],
+        })
+        {
+            var result = await RunAsync(args);
+            Assert.True(result.ExitCode == 2, $"{string.Join(' ', args[3..])}\n{result}");
+            Assert.NotEqual("", result.Stderr);
+        }
+    }
+
+    [Fact]
+    public async Task Who_can_lists_the_subjects_with_their_bindings()
+    {
+        var result = await RunAsync("who-can", "--config", HardenedConfig(), "get", "secrets", "-n", "team-a");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var rows = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split("  ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        Assert.Equal(["SUBJECT", "BINDING", "ROLE"], rows[0]);
+        var table = rows.Skip(1).Where(r => r.Length == 3).Select(r => string.Join(" | ", r)).ToList();
+        Assert.Equal(
+        [
+            "Group system:masters | ClusterRoleBinding/cluster-admin | ClusterRole/cluster-admin",
+            "User system:kube-controller-manager | ClusterRoleBinding/system:kube-controller-manager | ClusterRole/system:kube-controller-manager",
+            "ServiceAccount kube-system/generic-garbage-collector | ClusterRoleBinding/system:controller:generic-garbage-collector | ClusterRole/system:controller:generic-garbage-collector",
+            "ServiceAccount kube-system/namespace-controller | ClusterRoleBinding/system:controller:namespace-controller | ClusterRole/system:controller:namespace-controller",
+            "Group team-a-devs | RoleBinding/team-a/editors | ClusterRole/edit",
+            "ServiceAccount team-a/ci | RoleBinding/team-a/editors | ClusterRole/edit",
+            "User ada | RoleBinding/team-a/admins | ClusterRole/admin",
+        ], table);
+        Assert.DoesNotContain("vera", result.Stdout, StringComparison.Ordinal); // view does not read secrets
+        Assert.DoesNotContain("nobody", result.Stdout, StringComparison.Ordinal); // an SA without namespace in a ClusterRoleBinding matches nobody
+        Assert.Contains("note: members of group system:masters may do anything (the system:masters authorizer runs before the modes)", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("note: the deny list (1 entries) removes matching identities, credentials and networks first", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("note: network scope networkScopes[0] (Group \"system:masters\") allows only 192.168.1.0/24", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Who_can_json_and_non_resource_paths()
+    {
+        var result = await RunAsync("who-can", "--config", Config(), "--path", "/healthz", "get", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var json = JsonNode.Parse(result.Stdout)!;
+        var subjects = json["subjects"]!.AsArray().Select(s => $"{(string?)s!["kind"]} {(string?)s["name"]} {(string?)s["binding"]} {(string?)s["role"]}").ToList();
+        Assert.Contains("Group system:unauthenticated ClusterRoleBinding/system:public-info-viewer ClusterRole/system:public-info-viewer", subjects);
+        Assert.Contains("Group system:authenticated ClusterRoleBinding/system:public-info-viewer ClusterRole/system:public-info-viewer", subjects);
+        Assert.NotEmpty(json["notes"]!.AsArray());
+
+        var nobody = await RunAsync("who-can", "--config", Config(), "--path", "/debug/pprof/heap", "get", "--json");
+        Assert.True(nobody.ExitCode == 0, nobody.ToString());
+        var only = JsonNode.Parse(nobody.Stdout)!["subjects"]!.AsArray().Select(s => (string?)s!["name"]).ToList();
+        Assert.DoesNotContain("system:authenticated", only);
+        Assert.Contains("system:masters", only);
+    }
+}
