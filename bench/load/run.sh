@@ -7,12 +7,14 @@
 #
 #   bench/load/run.sh            # DURATION=10 CONNECTIONS=50
 #   DURATION=5 bench/load/run.sh
+#   DURATION=5 ROUNDS=3 bench/load/run.sh   # gateway variants in 3 rotating rounds, req/s averaged
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 H2_REQUESTS=${H2_REQUESTS:-40000}
+ROUNDS=${ROUNDS:-1}
 for cmd in nginx wrk h2load openssl dotnet curl; do
   command -v "$cmd" >/dev/null || { echo "missing $cmd (apt-get install nginx-light wrk nghttp2-client)"; exit 2; }
 done
@@ -118,7 +120,7 @@ dotnet "$cli" serve --config portcullis.yaml > gateway.log 2>&1 & pids+=($!)
 dotnet "$cli" serve --config portcullis-audit-blocking.yaml > gateway-audit-blocking.log 2>&1 & pids+=($!)
 dotnet "$cli" serve --config portcullis-audit-batch.yaml > gateway-audit-batch.log 2>&1 & pids+=($!)
 
-wait_for() { for _ in $(seq 1 100); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; cat gateway.log; exit 1; }
+wait_for() { for _ in $(seq 1 300); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; cat gateway.log; exit 1; }
 wait_for "https://127.0.0.1:$UP/"; wait_for "https://127.0.0.1:$NG/"; wait_for "http://127.0.0.1:$ADM/healthz"
 wait_for "http://127.0.0.1:$ADMB/healthz"; wait_for "http://127.0.0.1:$ADMT/healthz"
 
@@ -146,18 +148,33 @@ wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GWT$path" >/dev/nul
 [ -z "${ONLY_GATEWAY:-}" ] || { run_wrk gateway "https://127.0.0.1:$GW$path"; cat wrk-gateway.txt; tail -20 gateway.log; exit 0; }
 run_wrk direct "https://127.0.0.1:$UP$path"
 run_wrk nginx "https://127.0.0.1:$NG$path"
-run_wrk gateway "https://127.0.0.1:$GW$path"
-run_wrk audit-blocking "https://127.0.0.1:$GWB$path"
-run_wrk audit-batch "https://127.0.0.1:$GWT$path"
+# The audit-off and audit-on gateways: ROUNDS rounds in rotating order, req/s averaged over the rounds (latencies from the
+# last round), so that a burst of load from elsewhere on the shared machine does not land on one variant only.
+declare -A gwurl=([gateway]="https://127.0.0.1:$GW$path" [audit-blocking]="https://127.0.0.1:$GWB$path" [audit-batch]="https://127.0.0.1:$GWT$path")
+declare -A sum
+gw_rounds() { # wrk|h2
+  local order=(gateway audit-blocking audit-batch) r i t
+  for t in "${order[@]}"; do sum[$1-$t]=0; done
+  for r in $(seq 0 $((ROUNDS - 1))); do
+    for i in 0 1 2; do
+      t=${order[$(((i + r) % 3))]}
+      if [ "$1" = wrk ]; then run_wrk "$t" "${gwurl[$t]}"; v=${rps[$t]}; else run_h2 "$t" "${gwurl[$t]}"; v=${rps[h2-$t]}; fi
+      sum[$1-$t]=$(awk -v a="${sum[$1-$t]}" -v b="${v:-0}" 'BEGIN { print a + b }')
+    done
+  done
+  for t in "${order[@]}"; do
+    v=$(awk -v a="${sum[$1-$t]}" -v n="$ROUNDS" 'BEGIN { printf "%.2f", a / n }')
+    if [ "$1" = wrk ]; then rps[$t]=$v; else rps[h2-$t]=$v; fi
+  done
+}
+gw_rounds wrk
 run_h2 direct "https://127.0.0.1:$UP$path"
 run_h2 nginx "https://127.0.0.1:$NG$path"
-run_h2 gateway "https://127.0.0.1:$GW$path"
-run_h2 audit-blocking "https://127.0.0.1:$GWB$path"
-run_h2 audit-batch "https://127.0.0.1:$GWT$path"
+gw_rounds h2
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
-echo "load: ${DURATION}s per wrk run, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, loopback, 2 cores shared by all processes"
+echo "load: ${DURATION}s per wrk run, $ROUNDS round(s) of the gateway variants, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, loopback, 2 cores shared by all processes"
 printf "%-14s %-8s %12s %10s %10s\n" target proto req/s p50 p99
 for t in direct nginx gateway audit-blocking audit-batch; do
   printf "%-14s %-8s %12s %10s %10s\n" "$t" "http/1.1" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}"
