@@ -43,13 +43,28 @@ public sealed class MetricsFormatTests
             Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
         }
 
+        // The gateway records a request's metrics when its pipeline unwinds, which can be just after the client has the
+        // response (as kube-apiserver does): scrape until the last request is counted, parsing every scrape strictly.
         using var admin = new HttpClient { BaseAddress = gw.AdminUri, Timeout = TimeSpan.FromSeconds(20) };
-        using var response = await admin.GetAsync("/metrics");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
-        var text = await response.Content.ReadAsStringAsync();
-
-        var families = PrometheusText.Parse(text);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        Dictionary<string, PrometheusText.Family> families;
+        while (true)
+        {
+            using var response = await admin.GetAsync("/metrics");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+            families = PrometheusText.Parse(await response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(20)));
+            double Sum(string family, Func<PrometheusText.Sample, bool> where) =>
+                families.TryGetValue(family, out var f) ? f.Samples.Where(where).Sum(s => s.Value) : 0;
+            var done = Sum("apiserver_request_total", s => s.Labels.GetValueOrDefault("verb") is "LIST" or "GET" or "POST") >= 7
+                && Sum("authentication_attempts", _ => true) >= 8
+                && Sum("apiserver_audit_event_total", _ => true) >= 7;
+            if (done || DateTime.UtcNow > deadline)
+            {
+                break;
+            }
+            await Task.Delay(50); // a poll interval with a deadline, not a synchronisation sleep
+        }
 
         var requests = families["apiserver_request_total"];
         Assert.Equal("counter", requests.Type);
