@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Side-by-side load on loopback: a small HTTPS upstream (NGINX answering a fixed PodList), the gateway in front of it
-# (AlwaysAllow, token authentication, Impersonate, no audit), and NGINX as a TLS reverse proxy with the equivalent fair
+# (AlwaysAllow, token authentication, Impersonate, no audit), the same gateway with audit on (Metadata-level policy, log
+# backend to a file in the temp dir; one process in blocking mode, one in batch mode), and NGINX as a TLS reverse proxy with the equivalent fair
 # config (upstream keepalive, HTTP/1.1 upstream, 2 workers). Drives each with wrk (HTTP/1.1) and h2load (HTTP/2) and
-# prints req/s, p50, p99 and the ratios gateway/direct and gateway/nginx. Bounded: DURATION seconds per run, loopback only.
+# prints req/s, p50, p99, the ratios gateway/direct and gateway/nginx, and audit-on/audit-off. Bounded: DURATION seconds per run, loopback only.
 #
 #   bench/load/run.sh            # DURATION=10 CONNECTIONS=50
 #   DURATION=5 bench/load/run.sh
+#   DURATION=5 ROUNDS=3 bench/load/run.sh   # gateway variants in 3 rotating rounds, req/s averaged
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 H2_REQUESTS=${H2_REQUESTS:-40000}
+ROUNDS=${ROUNDS:-1}
 for cmd in nginx wrk h2load openssl dotnet curl; do
   command -v "$cmd" >/dev/null || { echo "missing $cmd (apt-get install nginx-light wrk nghttp2-client)"; exit 2; }
 done
@@ -24,6 +27,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 UP=$(free_port); NG=$(free_port); GW=$(free_port); ADM=$(free_port)
+GWB=$(free_port); ADMB=$(free_port); GWT=$(free_port); ADMT=$(free_port)
 
 cd "$work"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=load-ca" \
@@ -96,11 +100,29 @@ authorization: {modes: [AlwaysAllow]}
 upstream: {kubeconfig: upstream.kubeconfig}
 admin: {address: "127.0.0.1:$ADM", logFormat: text}
 YML
+# Audit on: every request gets one ResponseComplete event at Metadata level, written to a file in the temp dir.
+cat > audit-policy.yaml <<POL
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+POL
+audit_config() { # port admin-port mode
+  sed -e "s/127.0.0.1:$GW/127.0.0.1:$1/" -e "s/127.0.0.1:$ADM/127.0.0.1:$2/" portcullis.yaml
+  echo "audit: {policyFile: audit-policy.yaml, log: {path: audit-$3.log, mode: $3}}"
+}
+audit_config "$GWB" "$ADMB" blocking > portcullis-audit-blocking.yaml
+audit_config "$GWT" "$ADMT" batch > portcullis-audit-batch.yaml
 dotnet build -c Release "$root/src/Portcullis.Cli" -v:q -nologo >/dev/null
-dotnet "$root/src/Portcullis.Cli/bin/Release/net10.0/portcullis.dll" serve --config portcullis.yaml > gateway.log 2>&1 & pids+=($!)
+cli="$root/src/Portcullis.Cli/bin/Release/net10.0/portcullis.dll"
+dotnet "$cli" serve --config portcullis.yaml > gateway.log 2>&1 & pids+=($!)
+dotnet "$cli" serve --config portcullis-audit-blocking.yaml > gateway-audit-blocking.log 2>&1 & pids+=($!)
+dotnet "$cli" serve --config portcullis-audit-batch.yaml > gateway-audit-batch.log 2>&1 & pids+=($!)
 
-wait_for() { for _ in $(seq 1 100); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; cat gateway.log; exit 1; }
+wait_for() { for _ in $(seq 1 300); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; cat gateway.log; exit 1; }
 wait_for "https://127.0.0.1:$UP/"; wait_for "https://127.0.0.1:$NG/"; wait_for "http://127.0.0.1:$ADM/healthz"
+wait_for "http://127.0.0.1:$ADMB/healthz"; wait_for "http://127.0.0.1:$ADMT/healthz"
 
 path=/api/v1/namespaces/default/pods
 auth="Authorization: Bearer $TOKEN"
@@ -120,26 +142,53 @@ run_h2() { # name url
 # Warm-up (JIT, TLS session caches, upstream keepalive pools), not measured.
 wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GW$path" >/dev/null 2>&1 || true
 wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$NG$path" >/dev/null 2>&1 || true
+wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GWB$path" >/dev/null 2>&1 || true
+wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GWT$path" >/dev/null 2>&1 || true
 
 [ -z "${ONLY_GATEWAY:-}" ] || { run_wrk gateway "https://127.0.0.1:$GW$path"; cat wrk-gateway.txt; tail -20 gateway.log; exit 0; }
 run_wrk direct "https://127.0.0.1:$UP$path"
 run_wrk nginx "https://127.0.0.1:$NG$path"
-run_wrk gateway "https://127.0.0.1:$GW$path"
+# The audit-off and audit-on gateways: ROUNDS rounds in rotating order, req/s averaged over the rounds (latencies from the
+# last round), so that a burst of load from elsewhere on the shared machine does not land on one variant only.
+declare -A gwurl=([gateway]="https://127.0.0.1:$GW$path" [audit-blocking]="https://127.0.0.1:$GWB$path" [audit-batch]="https://127.0.0.1:$GWT$path")
+declare -A sum
+gw_rounds() { # wrk|h2
+  local order=(gateway audit-blocking audit-batch) r i t
+  for t in "${order[@]}"; do sum[$1-$t]=0; done
+  for r in $(seq 0 $((ROUNDS - 1))); do
+    for i in 0 1 2; do
+      t=${order[$(((i + r) % 3))]}
+      if [ "$1" = wrk ]; then run_wrk "$t" "${gwurl[$t]}"; v=${rps[$t]}; else run_h2 "$t" "${gwurl[$t]}"; v=${rps[h2-$t]}; fi
+      sum[$1-$t]=$(awk -v a="${sum[$1-$t]}" -v b="${v:-0}" 'BEGIN { print a + b }')
+    done
+  done
+  for t in "${order[@]}"; do
+    v=$(awk -v a="${sum[$1-$t]}" -v n="$ROUNDS" 'BEGIN { printf "%.2f", a / n }')
+    if [ "$1" = wrk ]; then rps[$t]=$v; else rps[h2-$t]=$v; fi
+  done
+}
+gw_rounds wrk
 run_h2 direct "https://127.0.0.1:$UP$path"
 run_h2 nginx "https://127.0.0.1:$NG$path"
-run_h2 gateway "https://127.0.0.1:$GW$path"
+gw_rounds h2
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
-echo "load: ${DURATION}s per wrk run, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, loopback, 2 cores shared by all processes"
-printf "%-10s %-8s %12s %10s %10s\n" target proto req/s p50 p99
-for t in direct nginx gateway; do
-  printf "%-10s %-8s %12s %10s %10s\n" "$t" "http/1.1" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}"
+echo "load: ${DURATION}s per wrk run, $ROUNDS round(s) of the gateway variants, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, loopback, 2 cores shared by all processes"
+printf "%-14s %-8s %12s %10s %10s\n" target proto req/s p50 p99
+for t in direct nginx gateway audit-blocking audit-batch; do
+  printf "%-14s %-8s %12s %10s %10s\n" "$t" "http/1.1" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}"
 done
-for t in direct nginx gateway; do
-  printf "%-10s %-8s %12s %10s %10s\n" "$t" "h2" "${rps[h2-$t]}" "${p50[h2-$t]}" "-"
+for t in direct nginx gateway audit-blocking audit-batch; do
+  printf "%-14s %-8s %12s %10s %10s\n" "$t" "h2" "${rps[h2-$t]}" "${p50[h2-$t]}" "-"
 done
 echo "ratio http/1.1 gateway/direct $(ratio "${rps[gateway]}" "${rps[direct]}")  gateway/nginx $(ratio "${rps[gateway]}" "${rps[nginx]}")"
 echo "ratio h2       gateway/direct $(ratio "${rps[h2-gateway]}" "${rps[h2-direct]}")  gateway/nginx $(ratio "${rps[h2-gateway]}" "${rps[h2-nginx]}")"
-errors=$(grep -h "Non-2xx" wrk-gateway.txt || true)
-[ -z "$errors" ] || echo "gateway: $errors"
+echo "ratio http/1.1 audit-on/audit-off blocking $(ratio "${rps[audit-blocking]}" "${rps[gateway]}")  batch $(ratio "${rps[audit-batch]}" "${rps[gateway]}")"
+echo "ratio h2       audit-on/audit-off blocking $(ratio "${rps[h2-audit-blocking]}" "${rps[h2-gateway]}")  batch $(ratio "${rps[h2-audit-batch]}" "${rps[h2-gateway]}")"
+for t in gateway audit-blocking audit-batch; do
+  errors=$(grep -h "Non-2xx" "wrk-$t.txt" || true)
+  [ -z "$errors" ] || echo "$t: $errors"
+done
+# Sanity: the audit-on gateways really wrote events (lines so far; batch may still hold its last batch).
+for m in blocking batch; do echo "audit-$m.log: $(cat audit-$m.log* 2>/dev/null | wc -l) events"; done
