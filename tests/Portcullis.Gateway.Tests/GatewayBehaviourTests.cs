@@ -143,6 +143,7 @@ public sealed class GatewayBehaviourTests
         var metrics = await admin.GetStringAsync("/metrics");
         Assert.Contains("apiserver_request_total{verb=\"LIST\",dry_run=\"\",group=\"\",version=\"v1\",resource=\"pods\",subresource=\"\",scope=\"namespace\",component=\"apiserver\",code=\"200\"} 1", metrics);
         Assert.Contains("authentication_attempts{result=\"success\"} 1", metrics);
+        Assert.Contains("portcullis_authentication_attempts_total{authenticator=\"x509\",result=\"success\"} 1", metrics);
         Assert.Contains("portcullis_config_reload_failures_total 0", metrics);
     }
 

@@ -261,6 +261,8 @@ public sealed class GatewayHost : IAsyncDisposable
         logging.SetMinimumLevel(minimum);
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // A failed bind is reported once, by the caller, as one line naming the address: no stack trace on the console.
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         logging.AddFilter("Yarp", LogLevel.Warning);
         if (format == "json")
         {

@@ -18,6 +18,8 @@ internal sealed class GatewayMetrics
     public Counter RequestsRejected { get; }
     public Counter AuthenticationAttempts { get; }
     public Histogram AuthenticationDuration { get; }
+    /// <summary>Per authenticator (x509, token-file, oidc issuer, webhook, anonymous — a fixed set, never a user).</summary>
+    public Counter AuthenticatorAttempts { get; }
     public Counter RequestTotal { get; }
     public Histogram RequestDuration { get; }
     public Gauge UpstreamUp { get; }
@@ -36,6 +38,8 @@ internal sealed class GatewayMetrics
         AuthenticationAttempts = factory.CreateCounter("authentication_attempts", "Counter of authenticated attempts.", new CounterConfiguration { LabelNames = ["result"] });
         AuthenticationDuration = factory.CreateHistogram("authentication_duration_seconds", "Authentication duration in seconds broken out by result.",
             new HistogramConfiguration { LabelNames = ["result"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
+        AuthenticatorAttempts = factory.CreateCounter("portcullis_authentication_attempts_total", "Authentication attempts by the authenticator that decided and the result.",
+            new CounterConfiguration { LabelNames = ["authenticator", "result"] });
         RequestTotal = factory.CreateCounter("apiserver_request_total",
             "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
             new CounterConfiguration { LabelNames = ["verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component", "code"] });
