@@ -61,33 +61,101 @@ public sealed class AuditLogBackend : AuditBackendBase
 
     protected override ValueTask WriteBatchAsync(IReadOnlyList<AuditEvent> events, CancellationToken cancellationToken)
     {
-        // Serialize outside the lock so concurrent blocking writers format in parallel and only the write is serial.
+        // Serialize outside any lock so concurrent writers format in parallel.
         var total = 0;
         for (var i = 0; i < events.Count; i++)
         {
             total += events[i].Json.Length + 1;
         }
-        var buffer = ArrayPool<byte>.Shared.Rent(total);
-        try
+        var buffer = new byte[total];
+        var at = 0;
+        for (var i = 0; i < events.Count; i++)
         {
-            var at = 0;
-            for (var i = 0; i < events.Count; i++)
+            var json = events[i].Json.Span;
+            json.CopyTo(buffer.AsSpan(at));
+            at += json.Length;
+            buffer[at++] = (byte)'\n';
+        }
+        // Group commit: every caller queues its lines and awaits them; whoever finds no writer active becomes the
+        // writer and writes everything queued in one write, completing each caller once its lines are in the file.
+        // Blocking callers therefore wait asynchronously instead of queueing on a lock, one syscall serves many.
+        var pending = new PendingWrite(buffer);
+        _queue.Enqueue(pending);
+        DrainIfIdle();
+        return new ValueTask(pending.Done.Task);
+    }
+
+    private sealed class PendingWrite(byte[] buffer)
+    {
+        public byte[] Buffer { get; } = buffer;
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingWrite> _queue = new();
+    private int _draining;
+
+    private void DrainIfIdle()
+    {
+        while (!_queue.IsEmpty && Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
+        {
+            try
             {
-                var json = events[i].Json.Span;
-                json.CopyTo(buffer.AsSpan(at));
-                at += json.Length;
-                buffer[at++] = (byte)'\n';
+                var batch = new List<PendingWrite>();
+                while (_queue.TryDequeue(out var item))
+                {
+                    batch.Add(item);
+                }
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+                var length = 0;
+                foreach (var item in batch)
+                {
+                    length += item.Buffer.Length;
+                }
+                var joined = batch.Count == 1 ? batch[0].Buffer : ArrayPool<byte>.Shared.Rent(length);
+                try
+                {
+                    if (batch.Count > 1)
+                    {
+                        var offset = 0;
+                        foreach (var item in batch)
+                        {
+                            item.Buffer.CopyTo(joined, offset);
+                            offset += item.Buffer.Length;
+                        }
+                    }
+                    lock (_gate)
+                    {
+                        WriteLocked(joined, length);
+                    }
+                    foreach (var item in batch)
+                    {
+                        item.Done.TrySetResult();
+                    }
+                }
+                catch (Exception ex)
+                {
+                    // Every waiter must complete: a caller of a blocking backend fails closed on this.
+                    foreach (var item in batch)
+                    {
+                        item.Done.TrySetException(ex);
+                    }
+                }
+                finally
+                {
+                    if (batch.Count > 1)
+                    {
+                        ArrayPool<byte>.Shared.Return(joined);
+                    }
+                }
             }
-            lock (_gate)
+            finally
             {
-                WriteLocked(buffer, total);
+                Volatile.Write(ref _draining, 0);
             }
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-        return default;
     }
 
     private void WriteLocked(byte[] buffer, int length)
