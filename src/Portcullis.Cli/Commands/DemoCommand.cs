@@ -55,20 +55,13 @@ internal static class DemoCommand
         }
 
         // Ctrl+C (SIGINT) and SIGTERM both mean "stop both servers cleanly and exit 0", also while starting.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        void OnSignal(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var stop = StopSignal.Register(cancellationToken);
 
         try
         {
             return await RunServersAsync(files, port, adminPort, sandboxPort, stop.Token);
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsRequested)
         {
             await Console.Out.WriteLineAsync("portcullis demo: stopped before it was ready");
             return 0;

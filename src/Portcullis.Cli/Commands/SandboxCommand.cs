@@ -50,15 +50,7 @@ internal static class SandboxCommand
                 return 2;
             }
 
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            // Ctrl+C (SIGINT) and SIGTERM both mean "stop cleanly and exit 0".
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            }
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var stop = StopSignal.Register(cancellationToken);
             SandboxServer server;
             try
             {

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
 
@@ -31,6 +30,8 @@ internal static class ServeCommand
             ReportErrors(configPath, ex.Errors);
             return 2;
         }
+        // Registered before start so a signal during startup also ends in a clean stop.
+        using var stop = StopSignal.Register(cancellationToken);
         await using (host)
         {
             try
@@ -42,7 +43,7 @@ internal static class ServeCommand
                 await Console.Error.WriteLineAsync($"portcullis: {ex.Message}");
                 return 1;
             }
-            await WaitForSignalAsync(cancellationToken);
+            await stop.WaitAsync();
             await host.StopAsync(CancellationToken.None);
         }
         return 0;
@@ -55,15 +56,5 @@ internal static class ServeCommand
         {
             Console.Error.WriteLine("  " + error);
         }
-    }
-
-    /// <summary>Completes on SIGINT, SIGTERM or cancellation.</summary>
-    internal static async Task WaitForSignalAsync(CancellationToken cancellationToken)
-    {
-        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.TrySetResult(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.TrySetResult(); });
-        await using var registration = cancellationToken.Register(() => stop.TrySetResult());
-        await stop.Task;
     }
 }
