@@ -85,10 +85,10 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
             var headers = proxyRequest.Headers;
-            var nominated = HeaderHygiene.ConnectionNominated(httpContext.Request.Headers).Select(HeaderHygiene.Normalize).ToHashSet(StringComparer.Ordinal);
+            var nominated = feature.ConnectionNominated;
             foreach (var name in headers.Select(h => h.Key).ToList())
             {
-                if (HeaderHygiene.IsProtected(name) || nominated.Contains(HeaderHygiene.Normalize(name)))
+                if (HeaderHygiene.IsProtected(name) || (nominated?.Contains(HeaderHygiene.Normalize(name)) ?? false))
                 {
                     headers.Remove(name);
                 }
@@ -97,7 +97,7 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
             {
                 foreach (var name in proxyRequest.Content.Headers.Select(h => h.Key).ToList())
                 {
-                    if (HeaderHygiene.IsProtected(name) || nominated.Contains(HeaderHygiene.Normalize(name)))
+                    if (HeaderHygiene.IsProtected(name) || (nominated?.Contains(HeaderHygiene.Normalize(name)) ?? false))
                     {
                         proxyRequest.Content.Headers.Remove(name);
                     }

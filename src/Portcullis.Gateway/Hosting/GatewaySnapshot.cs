@@ -19,7 +19,6 @@ internal sealed class GatewaySnapshot
     public required SslStreamCertificateContext ServerCertificate { get; init; }
     public required SslProtocols TlsProtocols { get; init; }
     public CipherSuitesPolicy? CipherSuites { get; init; }
-    public X509Certificate2Collection? ClientCA { get; init; }
     public required CidrSet Allow { get; init; }
     public required CidrSet Deny { get; init; }
     /// <summary>L6: the audit policy (null: audit off), validated with the rest so a bad policy keeps the old one.</summary>
@@ -73,24 +72,10 @@ internal sealed class GatewaySnapshot
                 $"cannot load the server certificate {config.Resolve(tls.CertFile)} with key {config.Resolve(tls.KeyFile)}: {ex.Message}"));
         }
 
-        X509Certificate2Collection? clientCA = null;
         if (tls.ClientCAFile.Length > 0)
         {
-            var caPath = config.Resolve(tls.ClientCAFile);
-            watched.Add(caPath);
-            try
-            {
-                clientCA = [];
-                clientCA.ImportFromPemFile(caPath);
-                if (clientCA.Count == 0)
-                {
-                    errors.Add(new ConfigError(file, 0, "tls.clientCAFile", $"{caPath} holds no PEM certificate"));
-                }
-            }
-            catch (Exception ex) when (ex is CryptographicException or IOException)
-            {
-                errors.Add(new ConfigError(file, 0, "tls.clientCAFile", $"cannot read {caPath}: {ex.Message}"));
-            }
+            // Loaded and verified by the authenticator chain's certificate validator; watched here for reload.
+            watched.Add(config.Resolve(tls.ClientCAFile));
         }
 
         AuthenticatorChain? authenticator = null;
@@ -180,7 +165,6 @@ internal sealed class GatewaySnapshot
             ServerCertificate = serverCert,
             TlsProtocols = protocols,
             CipherSuites = suites,
-            ClientCA = clientCA,
             Allow = CidrSet.Parse(config.Network.Allow),
             Deny = CidrSet.Parse(config.Network.Deny),
             Authenticator = authenticator,

@@ -35,6 +35,9 @@ internal sealed class GatewayRequestFeature
     public string? TokenSha256 { get; set; }
     /// <summary>Serial number of the client certificate that authenticated the request (for the deny list).</summary>
     public string? CertificateSerial { get; set; }
+    /// <summary>Normalized names the client listed in <c>Connection</c> (hop-by-hop: never forwarded); null when none.</summary>
+    public HashSet<string>? ConnectionNominated { get; init; }
+
     /// <summary>The peer address (L1 has already admitted it).</summary>
     public System.Net.IPAddress? SourceAddress { get; init; }
 

@@ -28,6 +28,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             return Task.CompletedTask;
         }, context);
 
+        HashSet<string>? nominatedHeaders = null;
         foreach (var nominated in HeaderHygiene.ConnectionNominated(request.Headers))
         {
             if (HeaderHygiene.IsIdentityHeader(nominated))
@@ -35,6 +36,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
                 context.Response.Headers.Connection = "close"; // a client that tries this gets no second request on the connection
                 return StatusResponses.BadRequestAsync(context, $"the Connection header may not nominate the {nominated} header");
             }
+            (nominatedHeaders ??= new(StringComparer.Ordinal)).Add(HeaderHygiene.Normalize(nominated));
         }
 
         RequestInfo info;
@@ -62,6 +64,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             AuditId = auditId,
             RequestInfo = info,
             ReceivedAt = time.GetUtcNow(),
+            ConnectionNominated = nominatedHeaders,
             SourceAddress = context.Connection.RemoteIpAddress is { } ip ? Portcullis.Network.Cidr.Normalize(ip) : null,
         };
         context.Features.Set(feature);

@@ -27,7 +27,7 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metr
                 EnabledSslProtocols = snapshot.TlsProtocols,
                 CipherSuitesPolicy = snapshot.CipherSuites,
                 ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
-                ClientCertificateRequired = snapshot.ClientCA is not null,
+                ClientCertificateRequired = snapshot.Authenticator.CertificateValidator is not null,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             };
             if (snapshot.Authenticator.CertificateValidator is { } validator)
