@@ -69,7 +69,13 @@ public sealed class SandboxServer : IAsyncDisposable
         var stopping = new CancellationTokenSource();
         var roots = new X509Certificate2Collection(options.ClientCA);
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            // No host file watching: a recursive watch of the working directory would wake the process for every
+            // write below it (the demo keeps its audit log there); the sandbox reads no appsettings.json either.
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.ClearProviders();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -4,22 +4,41 @@ namespace Portcullis.Gateway.Hosting;
 /// Watches the configuration file and every file the current snapshot names; a burst of changes is folded into one
 /// reload after a short quiet period. The watched set follows the snapshot after each successful reload.
 /// </summary>
+/// <remarks>
+/// Two mechanisms, so that a file the gateway writes itself never wakes it: inotify (through FileSystemWatcher) for
+/// names only (create, delete, rename, attribute change: a ConfigMap volume's symlink swap, an editor's
+/// write-and-rename, <c>touch</c>), and a poll of each watched file's size and modification time for in-place writes.
+/// Subscribing to in-place writes of a whole directory would deliver one wake-up per write of every file in it,
+/// such as an audit log kept beside the configuration.
+/// </remarks>
 internal sealed class ConfigurationWatcher : IDisposable
 {
+    /// <summary>How often watched files are checked for in-place writes.</summary>
+    public static readonly TimeSpan DefaultPollInterval = TimeSpan.FromMilliseconds(250);
+
+    // Names only: FileName/DirectoryName give IN_CREATE, IN_DELETE and IN_MOVED_*; CreationTime gives IN_ATTRIB.
+    // LastWrite and Size would add IN_MODIFY for every write to every file in the directory.
+    private const NotifyFilters NameFilters = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.CreationTime;
+
     private readonly SnapshotHolder _holder;
     private readonly TimeSpan _quiet;
     private readonly Lock _lock = new();
     private readonly List<FileSystemWatcher> _watchers = [];
     private readonly Timer _timer;
+    private readonly Timer _poll;
+    private IReadOnlyList<string> _files = [];
+    private Dictionary<string, (long Length, DateTime Modified)> _seen = new(StringComparer.Ordinal);
     private bool _disposed;
 
-    public ConfigurationWatcher(SnapshotHolder holder, TimeSpan quiet)
+    public ConfigurationWatcher(SnapshotHolder holder, TimeSpan quiet, TimeSpan? pollInterval = null)
     {
         _holder = holder;
         _quiet = quiet;
         _timer = new Timer(_ => OnQuiet(), null, Timeout.Infinite, Timeout.Infinite);
         Watch(holder.Current.WatchedFiles);
         holder.Swapped += s => Watch(s.WatchedFiles);
+        var every = pollInterval ?? DefaultPollInterval;
+        _poll = new Timer(_ => Poll(), null, every, every);
     }
 
     private void Watch(IReadOnlyList<string> files)
@@ -35,11 +54,13 @@ internal sealed class ConfigurationWatcher : IDisposable
                 w.Dispose();
             }
             _watchers.Clear();
+            _files = files;
+            _seen = Stamp(files);
             // A watched folder (RBAC manifests) reloads on any change inside it.
             var folders = files.Where(Directory.Exists).ToHashSet();
             foreach (var folder in folders)
             {
-                var all = new FileSystemWatcher(folder) { IncludeSubdirectories = true, NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size };
+                var all = new FileSystemWatcher(folder) { IncludeSubdirectories = true, NotifyFilter = NameFilters };
                 all.Changed += (_, _) => Poke();
                 all.Created += (_, _) => Poke();
                 all.Deleted += (_, _) => Poke();
@@ -52,11 +73,7 @@ internal sealed class ConfigurationWatcher : IDisposable
             foreach (var dir in plainFiles.Select(Path.GetDirectoryName).Where(d => d is not null && Directory.Exists(d)).Distinct())
             {
                 var names = plainFiles.Where(f => Path.GetDirectoryName(f) == dir).Select(Path.GetFileName).ToHashSet();
-                var watcher = new FileSystemWatcher(dir!)
-                {
-                    NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
-                    IncludeSubdirectories = false,
-                };
+                var watcher = new FileSystemWatcher(dir!) { NotifyFilter = NameFilters, IncludeSubdirectories = false };
                 FileSystemEventHandler handler = (_, e) =>
                 {
                     if (names.Contains(e.Name) || e.Name?.StartsWith("..", StringComparison.Ordinal) == true)
@@ -72,6 +89,81 @@ internal sealed class ConfigurationWatcher : IDisposable
                 _watchers.Add(watcher);
             }
         }
+    }
+
+    /// <summary>Size and modification time of every watched file, and of every file below a watched folder.</summary>
+    private static Dictionary<string, (long, DateTime)> Stamp(IReadOnlyList<string> files)
+    {
+        var stamps = new Dictionary<string, (long, DateTime)>(StringComparer.Ordinal);
+        foreach (var path in files)
+        {
+            try
+            {
+                if (Directory.Exists(path))
+                {
+                    foreach (var file in new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories))
+                    {
+                        stamps[file.FullName] = (file.Length, file.LastWriteTimeUtc);
+                    }
+                }
+                else
+                {
+                    // A missing file is stamped too, so that its appearance counts as a change.
+                    var file = new FileInfo(path);
+                    stamps[path] = file.Exists ? (file.Length, file.LastWriteTimeUtc) : (-1, DateTime.MinValue);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                stamps[path] = (-2, DateTime.MinValue);
+            }
+        }
+        return stamps;
+    }
+
+    private void Poll()
+    {
+        IReadOnlyList<string> files;
+        Dictionary<string, (long, DateTime)> seen;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            files = _files;
+            seen = _seen;
+        }
+        var now = Stamp(files);
+        if (Same(now, seen))
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            // A reload that swapped in a new watched set meanwhile has stamped it already.
+            if (ReferenceEquals(_seen, seen))
+            {
+                _seen = now;
+            }
+        }
+        Poke();
+    }
+
+    private static bool Same(Dictionary<string, (long, DateTime)> a, Dictionary<string, (long, DateTime)> b)
+    {
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+        foreach (var (path, stamp) in a)
+        {
+            if (!b.TryGetValue(path, out var other) || other != stamp)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void Poke() => _timer.Change(_quiet, Timeout.InfiniteTimeSpan);
@@ -99,6 +191,7 @@ internal sealed class ConfigurationWatcher : IDisposable
             }
             _watchers.Clear();
         }
+        _poll.Dispose();
         _timer.Dispose();
     }
 }

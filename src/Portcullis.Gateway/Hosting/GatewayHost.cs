@@ -34,6 +34,8 @@ public sealed class GatewayHostOptions
     public string? AdminOverride { get; init; }
     /// <summary>Quiet period before a changed file is reloaded.</summary>
     public TimeSpan ReloadDelay { get; init; } = TimeSpan.FromMilliseconds(300);
+    /// <summary>How often watched files are checked for in-place writes (renames and creations are seen at once).</summary>
+    public TimeSpan ReloadPollInterval { get; init; } = ConfigurationWatcher.DefaultPollInterval;
     public TimeSpan UpstreamProbeInterval { get; init; } = TimeSpan.FromSeconds(5);
     public LogLevel MinimumLogLevel { get; init; } = LogLevel.Information;
     public TimeProvider Time { get; init; } = TimeProvider.System;
@@ -115,7 +117,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var auditLogger = logs.CreateLogger("Portcullis.Audit");
         var auditSink = AuditSink.Create(snapshot.Config, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time);
 
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(builder.Logging, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = snapshot.Config.Admin.DrainTimeout);
         builder.Services.AddSingleton(snapshots);
@@ -159,7 +161,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.Run(forwarding.InvokeAsync);
 
         var probe = new UpstreamProbe(snapshots, metrics, logger, options.UpstreamProbeInterval);
-        var adminBuilder = WebApplication.CreateSlimBuilder();
+        var adminBuilder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(adminBuilder.Logging, snapshot.Config.Admin.LogFormat, LogLevel.Warning);
         adminBuilder.WebHost.ConfigureKestrel(k =>
         {
@@ -169,12 +171,24 @@ public sealed class GatewayHost : IAsyncDisposable
         var admin = adminBuilder.Build();
         AdminEndpoints.Map(admin, snapshots, probe, metrics);
 
-        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay);
+        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
         snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
         return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs);
     }
+
+    /// <summary>
+    /// Builder options for both listeners: the gateway reads only its own configuration, so the content root is the
+    /// program's folder (an <c>appsettings.json</c> in the working directory changes nothing) and the host does not
+    /// watch it for changes (a recursive watch of the working directory would wake the process for every write below
+    /// it, audit log lines included).
+    /// </summary>
+    internal static WebApplicationOptions HostOptionsWithoutFiles() => new()
+    {
+        Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        ContentRootPath = AppContext.BaseDirectory,
+    };
 
     /// <summary>Starts both listeners; if either cannot bind, neither is left running.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)

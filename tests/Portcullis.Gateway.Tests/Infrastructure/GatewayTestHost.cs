@@ -56,7 +56,9 @@ public sealed class GatewayTestHost : IAsyncDisposable
             """);
         foreach (var (name, text) in files ?? [])
         {
-            File.WriteAllText(Path.Combine(t.Dir, name), text);
+            var path = Path.Combine(t.Dir, name);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, text);
         }
         if (denyList is not null)
         {
@@ -70,6 +72,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
             AdminOverride = "127.0.0.1:0",
             MinimumLogLevel = LogLevel.Warning,
             ReloadDelay = TimeSpan.FromMilliseconds(100),
+            ReloadPollInterval = TimeSpan.FromMilliseconds(200),
             UpstreamProbeInterval = TimeSpan.FromMilliseconds(200),
         });
         await t.Host.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
