@@ -8,6 +8,10 @@
 #   bench/load/run.sh            # DURATION=10 CONNECTIONS=50
 #   DURATION=5 bench/load/run.sh
 #   DURATION=5 ROUNDS=3 bench/load/run.sh   # gateway variants in 3 rotating rounds, req/s averaged
+#   WARMUP=20 (default) seconds of load on each gateway before anything is measured: on 2 shared cores the .NET
+#   tiered JIT is still compiling and instrumenting (PGO) for 10 s and more, which alone halves req/s.
+# Besides req/s, each gateway's CPU time per request (utime+stime from /proc over the measured wrk run) is printed:
+# it depends far less on what else the shared machine is doing than req/s does.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -15,6 +19,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 H2_REQUESTS=${H2_REQUESTS:-40000}
 ROUNDS=${ROUNDS:-1}
+WARMUP=${WARMUP:-20}
 for cmd in nginx wrk h2load openssl dotnet curl; do
   command -v "$cmd" >/dev/null || { echo "missing $cmd (apt-get install nginx-light wrk nghttp2-client)"; exit 2; }
 done
@@ -116,9 +121,10 @@ audit_config "$GWB" "$ADMB" blocking > portcullis-audit-blocking.yaml
 audit_config "$GWT" "$ADMT" batch > portcullis-audit-batch.yaml
 dotnet build -c Release "$root/src/Portcullis.Cli" -v:q -nologo >/dev/null
 cli="$root/src/Portcullis.Cli/bin/Release/net10.0/portcullis.dll"
-dotnet "$cli" serve --config portcullis.yaml > gateway.log 2>&1 & pids+=($!)
-dotnet "$cli" serve --config portcullis-audit-blocking.yaml > gateway-audit-blocking.log 2>&1 & pids+=($!)
-dotnet "$cli" serve --config portcullis-audit-batch.yaml > gateway-audit-batch.log 2>&1 & pids+=($!)
+declare -A gwpid
+dotnet "$cli" serve --config portcullis.yaml > gateway.log 2>&1 & pids+=($!); gwpid[gateway]=$!
+dotnet "$cli" serve --config portcullis-audit-blocking.yaml > gateway-audit-blocking.log 2>&1 & pids+=($!); gwpid[audit-blocking]=$!
+dotnet "$cli" serve --config portcullis-audit-batch.yaml > gateway-audit-batch.log 2>&1 & pids+=($!); gwpid[audit-batch]=$!
 
 wait_for() { for _ in $(seq 1 300); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; cat gateway.log; exit 1; }
 wait_for "https://127.0.0.1:$UP/"; wait_for "https://127.0.0.1:$NG/"; wait_for "http://127.0.0.1:$ADM/healthz"
@@ -126,10 +132,15 @@ wait_for "http://127.0.0.1:$ADMB/healthz"; wait_for "http://127.0.0.1:$ADMT/heal
 
 path=/api/v1/namespaces/default/pods
 auth="Authorization: Bearer $TOKEN"
-declare -A rps p50 p99
+declare -A rps p50 p99 cpu cpusum
+ticks() { [ -n "${gwpid[$1]:-}" ] && awk '{print $14 + $15}' "/proc/${gwpid[$1]}/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
 run_wrk() { # name url
+  local t0; t0=$(ticks "$1")
   wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$auth" "$2" > "wrk-$1.txt" 2>&1 || true
   rps[$1]=$(awk '/Requests\/sec/ {print $2}' "wrk-$1.txt")
+  # CPU microseconds the gateway process spent per request during this run (none for direct and nginx).
+  cpu[$1]=$(awk -v a="$t0" -v b="$(ticks "$1")" -v hz="$hz" '/requests in/ { if (b > a) printf "%.1f", (b - a) * 1e6 / hz / $1 }' "wrk-$1.txt")
   p50[$1]=$(awk '$1=="50%" {print $2}' "wrk-$1.txt")
   p99[$1]=$(awk '$1=="99%" {print $2}' "wrk-$1.txt")
 }
@@ -139,11 +150,13 @@ run_h2() { # name url
   p50[h2-$1]=$(awk '/^time for request:/ {print $6}' "h2-$1.txt")
   p99[h2-$1]="(max ${p50[h2-$1]:+$(awk '/^time for request:/ {print $5}' "h2-$1.txt")})"
 }
-# Warm-up (JIT, TLS session caches, upstream keepalive pools), not measured.
-wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GW$path" >/dev/null 2>&1 || true
+# Warm-up (JIT tiering and PGO, TLS session caches, upstream keepalive pools), not measured; h2 too, so its code is
+# compiled before the h2 runs.
 wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$NG$path" >/dev/null 2>&1 || true
-wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GWB$path" >/dev/null 2>&1 || true
-wrk -t2 -c"$CONNECTIONS" -d2s -H "$auth" "https://127.0.0.1:$GWT$path" >/dev/null 2>&1 || true
+for port in "$GW" "$GWB" "$GWT"; do
+  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP}s" -H "$auth" "https://127.0.0.1:$port$path" >/dev/null 2>&1 || true
+  h2load -n5000 -c"$CONNECTIONS" -m10 -H "authorization: Bearer $TOKEN" "https://127.0.0.1:$port$path" >/dev/null 2>&1 || true
+done
 
 [ -z "${ONLY_GATEWAY:-}" ] || { run_wrk gateway "https://127.0.0.1:$GW$path"; cat wrk-gateway.txt; tail -20 gateway.log; exit 0; }
 run_wrk direct "https://127.0.0.1:$UP$path"
@@ -158,13 +171,24 @@ gw_rounds() { # wrk|h2
   for r in $(seq 0 $((ROUNDS - 1))); do
     for i in 0 1 2; do
       t=${order[$(((i + r) % 3))]}
-      if [ "$1" = wrk ]; then run_wrk "$t" "${gwurl[$t]}"; v=${rps[$t]}; else run_h2 "$t" "${gwurl[$t]}"; v=${rps[h2-$t]}; fi
+      if [ "$1" = wrk ]; then
+        run_wrk "$t" "${gwurl[$t]}"; v=${rps[$t]}
+        cpusum[$t]=$(awk -v a="${cpusum[$t]:-0}" -v b="${cpu[$t]:-0}" 'BEGIN { print a + b }')
+      else
+        run_h2 "$t" "${gwurl[$t]}"; v=${rps[h2-$t]}
+      fi
       sum[$1-$t]=$(awk -v a="${sum[$1-$t]}" -v b="${v:-0}" 'BEGIN { print a + b }')
+      if [ "$1" = wrk ]; then echo "round $((r + 1)) $1 $t ${v:-0} req/s ${cpu[$t]:-?} cpu-us/req"; else echo "round $((r + 1)) $1 $t ${v:-0} req/s"; fi
     done
   done
   for t in "${order[@]}"; do
     v=$(awk -v a="${sum[$1-$t]}" -v n="$ROUNDS" 'BEGIN { printf "%.2f", a / n }')
-    if [ "$1" = wrk ]; then rps[$t]=$v; else rps[h2-$t]=$v; fi
+    if [ "$1" = wrk ]; then
+      rps[$t]=$v
+      cpu[$t]=$(awk -v a="${cpusum[$t]}" -v n="$ROUNDS" 'BEGIN { printf "%.1f", a / n }')
+    else
+      rps[h2-$t]=$v
+    fi
   done
 }
 gw_rounds wrk
@@ -174,10 +198,10 @@ gw_rounds h2
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
-echo "load: ${DURATION}s per wrk run, $ROUNDS round(s) of the gateway variants, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, loopback, 2 cores shared by all processes"
-printf "%-14s %-8s %12s %10s %10s\n" target proto req/s p50 p99
+echo "load: ${DURATION}s per wrk run, $ROUNDS round(s) of the gateway variants, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, ${WARMUP}s warm-up per gateway, loopback, 2 cores shared by all processes"
+printf "%-14s %-8s %12s %10s %10s %14s\n" target proto req/s p50 p99 "cpu us/req"
 for t in direct nginx gateway audit-blocking audit-batch; do
-  printf "%-14s %-8s %12s %10s %10s\n" "$t" "http/1.1" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}"
+  printf "%-14s %-8s %12s %10s %10s %14s\n" "$t" "http/1.1" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}" "${cpu[$t]:--}"
 done
 for t in direct nginx gateway audit-blocking audit-batch; do
   printf "%-14s %-8s %12s %10s %10s\n" "$t" "h2" "${rps[h2-$t]}" "${p50[h2-$t]}" "-"
@@ -185,6 +209,7 @@ done
 echo "ratio http/1.1 gateway/direct $(ratio "${rps[gateway]}" "${rps[direct]}")  gateway/nginx $(ratio "${rps[gateway]}" "${rps[nginx]}")"
 echo "ratio h2       gateway/direct $(ratio "${rps[h2-gateway]}" "${rps[h2-direct]}")  gateway/nginx $(ratio "${rps[h2-gateway]}" "${rps[h2-nginx]}")"
 echo "ratio http/1.1 audit-on/audit-off blocking $(ratio "${rps[audit-blocking]}" "${rps[gateway]}")  batch $(ratio "${rps[audit-batch]}" "${rps[gateway]}")"
+echo "ratio http/1.1 cpu per request, audit-on/audit-off blocking $(ratio "${cpu[audit-blocking]}" "${cpu[gateway]}")  batch $(ratio "${cpu[audit-batch]}" "${cpu[gateway]}")"
 echo "ratio h2       audit-on/audit-off blocking $(ratio "${rps[h2-audit-blocking]}" "${rps[h2-gateway]}")  batch $(ratio "${rps[h2-audit-batch]}" "${rps[h2-gateway]}")"
 for t in gateway audit-blocking audit-batch; do
   errors=$(grep -h "Non-2xx" "wrk-$t.txt" || true)
