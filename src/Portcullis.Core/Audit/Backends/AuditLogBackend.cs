@@ -76,6 +76,26 @@ public sealed class AuditLogBackend : AuditBackendBase
             at += json.Length;
             buffer[at++] = (byte)'\n';
         }
+        // Fast path: no writer active and nothing queued: write on this thread, with no waiter to complete.
+        if (_queue.IsEmpty && Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
+        {
+            try
+            {
+                lock (_gate)
+                {
+                    WriteLocked(buffer, buffer.Length);
+                }
+            }
+            catch (Exception ex)
+            {
+                Volatile.Write(ref _draining, 0);
+                DrainIfIdle();
+                return ValueTask.FromException(ex);
+            }
+            Volatile.Write(ref _draining, 0);
+            DrainIfIdle(); // lines queued by others while this one was written
+            return default;
+        }
         // Group commit: every caller queues its lines and awaits them; whoever finds no writer active becomes the
         // writer and writes everything queued in one write, completing each caller once its lines are in the file.
         // Blocking callers therefore wait asynchronously instead of queueing on a lock, one syscall serves many.
