@@ -12,6 +12,8 @@
 #   tiered JIT is still compiling and instrumenting (PGO) for 10 s and more, which alone halves req/s.
 # Besides req/s, each gateway's CPU time per request (utime+stime from /proc over the measured wrk run) is printed:
 # it depends far less on what else the shared machine is doing than req/s does.
+#   PAIRED=10 bench/load/run.sh   # also 10 paired rounds: audit-off and one audit-on gateway loaded at the same time
+#   (wrk -t1 -c25 each, DURATION s), so that load from elsewhere hits both alike; prints their CPU per request ratio.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -197,6 +199,28 @@ run_h2 nginx "https://127.0.0.1:$NG$path"
 gw_rounds h2
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# Paired rounds: the audit-off gateway and one audit-on gateway under equal load at the same time. Their CPU time per
+# request is compared within each round; the rounds' ratios are averaged.
+declare -A paired
+PAIRED=${PAIRED:-0}
+if [ "$PAIRED" -gt 0 ]; then
+  for t in audit-blocking audit-batch; do
+    sumr=0
+    for r in $(seq 1 "$PAIRED"); do
+      a0=$(ticks gateway); b0=$(ticks "$t")
+      wrk -t1 -c$((CONNECTIONS / 2)) -d"${DURATION}s" -H "$auth" "${gwurl[gateway]}" > "pair-off.txt" 2>&1 & w1=$!
+      wrk -t1 -c$((CONNECTIONS / 2)) -d"${DURATION}s" -H "$auth" "${gwurl[$t]}" > "pair-on.txt" 2>&1 & w2=$!
+      wait "$w1" "$w2" || true
+      a1=$(ticks gateway); b1=$(ticks "$t")
+      na=$(awk '/requests in/ {print $1}' pair-off.txt); nb=$(awk '/requests in/ {print $1}' pair-on.txt)
+      q=$(awk -v ca=$((a1 - a0)) -v cb=$((b1 - b0)) -v na="${na:-0}" -v nb="${nb:-0}" 'BEGIN { if (na > 0 && nb > 0 && ca > 0) printf "%.3f", (cb / nb) / (ca / na); else print 0 }')
+      echo "paired round $r $t: audit-off $na requests, $t $nb requests, cpu per request on/off $q"
+      sumr=$(awk -v a="$sumr" -v b="$q" 'BEGIN { print a + b }')
+    done
+    paired[$t]=$(awk -v a="$sumr" -v n="$PAIRED" 'BEGIN { printf "%.3f", a / n }')
+  done
+fi
 echo
 echo "load: ${DURATION}s per wrk run, $ROUNDS round(s) of the gateway variants, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, ${WARMUP}s warm-up per gateway, loopback, 2 cores shared by all processes"
 printf "%-14s %-8s %12s %10s %10s %14s\n" target proto req/s p50 p99 "cpu us/req"
@@ -210,6 +234,7 @@ echo "ratio http/1.1 gateway/direct $(ratio "${rps[gateway]}" "${rps[direct]}") 
 echo "ratio h2       gateway/direct $(ratio "${rps[h2-gateway]}" "${rps[h2-direct]}")  gateway/nginx $(ratio "${rps[h2-gateway]}" "${rps[h2-nginx]}")"
 echo "ratio http/1.1 audit-on/audit-off blocking $(ratio "${rps[audit-blocking]}" "${rps[gateway]}")  batch $(ratio "${rps[audit-batch]}" "${rps[gateway]}")"
 echo "ratio http/1.1 cpu per request, audit-on/audit-off blocking $(ratio "${cpu[audit-blocking]}" "${cpu[gateway]}")  batch $(ratio "${cpu[audit-batch]}" "${cpu[gateway]}")"
+[ "$PAIRED" -gt 0 ] && echo "paired ($PAIRED rounds) cpu per request, audit-on/audit-off blocking ${paired[audit-blocking]}  batch ${paired[audit-batch]}"
 echo "ratio h2       audit-on/audit-off blocking $(ratio "${rps[h2-audit-blocking]}" "${rps[h2-gateway]}")  batch $(ratio "${rps[h2-audit-batch]}" "${rps[h2-gateway]}")"
 for t in gateway audit-blocking audit-batch; do
   errors=$(grep -h "Non-2xx" "wrk-$t.txt" || true)
