@@ -79,6 +79,7 @@ public sealed class AuditLogBackend : AuditBackendBase
         // Fast path: no writer active and nothing queued: write on this thread, with no waiter to complete.
         if (_queue.IsEmpty && Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
         {
+            Exception? failure = null;
             try
             {
                 lock (_gate)
@@ -88,13 +89,14 @@ public sealed class AuditLogBackend : AuditBackendBase
             }
             catch (Exception ex)
             {
-                Volatile.Write(ref _draining, 0);
-                DrainIfIdle();
-                return ValueTask.FromException(ex);
+                failure = ex;
             }
-            Volatile.Write(ref _draining, 0);
+            finally
+            {
+                Volatile.Write(ref _draining, 0);
+            }
             DrainIfIdle(); // lines queued by others while this one was written
-            return default;
+            return failure is null ? default : ValueTask.FromException(failure);
         }
         // Group commit: every caller queues its lines and awaits them; whoever finds no writer active becomes the
         // writer and writes everything queued in one write, completing each caller once its lines are in the file.
