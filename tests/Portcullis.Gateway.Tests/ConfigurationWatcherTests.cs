@@ -34,6 +34,23 @@ public sealed class ConfigurationWatcherTests
     }
 
     [Fact]
+    public async Task The_hosts_watch_neither_the_working_directory_nor_the_program_folder()
+    {
+        await using var gw = await GatewayTestHost.StartAsync();
+        using var client = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+        using (var response = await client.GetAsync("/api/v1/pods"))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // Kestrel hosts built with the defaults watch their content root (the working directory) recursively for
+        // appsettings.json; every write below it would then wake the gateway. (The test's upstream stand-in uses the
+        // gateway's host options too, so any watch here would be the gateway's.)
+        Assert.Empty(InotifyMasks(Inode(Environment.CurrentDirectory)));
+        Assert.Empty(InotifyMasks(Inode(AppContext.BaseDirectory)));
+    }
+
+    [Fact]
     public async Task A_token_appended_in_place_is_picked_up_by_the_poll()
     {
         await using var gw = await GatewayTestHost.StartAsync();

@@ -48,7 +48,9 @@ public sealed class RecordingUpstream : IAsyncDisposable
 
     public static async Task<RecordingUpstream> StartAsync(X509Certificate2 serverCertificate, X509Certificate2 clientCA)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // The gateway's host options: no watch of the working directory, which ConfigurationWatcherTests checks for
+        // the whole test process.
+        var builder = WebApplication.CreateSlimBuilder(Portcullis.Gateway.Hosting.GatewayHost.HostOptionsWithoutFiles());
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, lo =>
         {
