@@ -176,11 +176,12 @@ gw_rounds() { # wrk|h2
       if [ "$1" = wrk ]; then
         run_wrk "$t" "${gwurl[$t]}"; v=${rps[$t]}
         cpusum[$t]=$(awk -v a="${cpusum[$t]:-0}" -v b="${cpu[$t]:-0}" 'BEGIN { print a + b }')
+        echo "round $((r + 1)) $1 $t ${v:-0} req/s ${cpu[$t]:-?} cpu-us/req"
       else
         run_h2 "$t" "${gwurl[$t]}"; v=${rps[h2-$t]}
+        echo "round $((r + 1)) $1 $t ${v:-0} req/s"
       fi
       sum[$1-$t]=$(awk -v a="${sum[$1-$t]}" -v b="${v:-0}" 'BEGIN { print a + b }')
-      if [ "$1" = wrk ]; then echo "round $((r + 1)) $1 $t ${v:-0} req/s ${cpu[$t]:-?} cpu-us/req"; else echo "round $((r + 1)) $1 $t ${v:-0} req/s"; fi
     done
   done
   for t in "${order[@]}"; do
@@ -206,7 +207,7 @@ declare -A paired
 PAIRED=${PAIRED:-0}
 if [ "$PAIRED" -gt 0 ]; then
   for t in audit-blocking audit-batch; do
-    sumr=0
+    sumr=0; counted=0
     for r in $(seq 1 "$PAIRED"); do
       a0=$(ticks gateway); b0=$(ticks "$t")
       wrk -t1 -c$((CONNECTIONS / 2)) -d"${DURATION}s" -H "$auth" "${gwurl[gateway]}" > "pair-off.txt" 2>&1 & w1=$!
@@ -214,11 +215,12 @@ if [ "$PAIRED" -gt 0 ]; then
       wait "$w1" "$w2" || true
       a1=$(ticks gateway); b1=$(ticks "$t")
       na=$(awk '/requests in/ {print $1}' pair-off.txt); nb=$(awk '/requests in/ {print $1}' pair-on.txt)
-      q=$(awk -v ca=$((a1 - a0)) -v cb=$((b1 - b0)) -v na="${na:-0}" -v nb="${nb:-0}" 'BEGIN { if (na > 0 && nb > 0 && ca > 0) printf "%.3f", (cb / nb) / (ca / na); else print 0 }')
-      echo "paired round $r $t: audit-off $na requests, $t $nb requests, cpu per request on/off $q"
-      sumr=$(awk -v a="$sumr" -v b="$q" 'BEGIN { print a + b }')
+      q=$(awk -v ca=$((a1 - a0)) -v cb=$((b1 - b0)) -v na="${na:-0}" -v nb="${nb:-0}" 'BEGIN { if (na > 0 && nb > 0 && ca > 0) printf "%.3f", (cb / nb) / (ca / na) }')
+      echo "paired round $r $t: audit-off ${na:-0} requests, $t ${nb:-0} requests, cpu per request on/off ${q:-n/a}"
+      # A round that measured nothing (a failed wrk) is left out rather than averaged in as 0.
+      [ -z "$q" ] || { sumr=$(awk -v a="$sumr" -v b="$q" 'BEGIN { print a + b }'); counted=$((counted + 1)); }
     done
-    paired[$t]=$(awk -v a="$sumr" -v n="$PAIRED" 'BEGIN { printf "%.3f", a / n }')
+    paired[$t]=$(awk -v a="$sumr" -v n="$counted" 'BEGIN { if (n > 0) printf "%.3f", a / n; else print "n/a" }')
   done
 fi
 echo
