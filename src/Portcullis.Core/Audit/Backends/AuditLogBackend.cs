@@ -61,20 +61,28 @@ public sealed class AuditLogBackend : AuditBackendBase
 
     protected override ValueTask WriteBatchAsync(IReadOnlyList<AuditEvent> events, CancellationToken cancellationToken)
     {
-        // Serialize outside any lock so concurrent writers format in parallel.
-        var total = 0;
-        for (var i = 0; i < events.Count; i++)
+        // Serialize outside any lock so concurrent writers format in parallel. One event (every blocking write) is
+        // written from its own line array; a batch is joined into one buffer for one write.
+        byte[] buffer;
+        if (events.Count == 1)
         {
-            total += events[i].Json.Length + 1;
+            buffer = events[0].LineArray;
         }
-        var buffer = new byte[total];
-        var at = 0;
-        for (var i = 0; i < events.Count; i++)
+        else
         {
-            var json = events[i].Json.Span;
-            json.CopyTo(buffer.AsSpan(at));
-            at += json.Length;
-            buffer[at++] = (byte)'\n';
+            var total = 0;
+            for (var i = 0; i < events.Count; i++)
+            {
+                total += events[i].LineArray.Length;
+            }
+            buffer = new byte[total];
+            var at = 0;
+            for (var i = 0; i < events.Count; i++)
+            {
+                var line = events[i].LineArray;
+                line.CopyTo(buffer, at);
+                at += line.Length;
+            }
         }
         // Fast path: no writer active and nothing queued: write on this thread, with no waiter to complete.
         if (_queue.IsEmpty && Interlocked.CompareExchange(ref _draining, 1, 0) == 0)

@@ -12,7 +12,7 @@ public sealed class AuditEvent
     public const string EventKind = "Event";
     public const string EventApiVersion = "audit.k8s.io/v1";
 
-    private byte[]? _json;
+    private byte[]? _line;
 
     public required AuditLevel Level { get; init; }
     public required string AuditId { get; init; }
@@ -41,15 +41,16 @@ public sealed class AuditEvent
     {
         get
         {
-            var json = _json;
-            if (json is null)
-            {
-                json = AuditEventSerializer.Serialize(this);
-                _json = json;
-            }
-            return json;
+            var line = LineArray;
+            return line.AsMemory(0, line.Length - 1);
         }
     }
+
+    /// <summary>
+    /// The event's JSON followed by <c>\n</c>, as the log backend writes it: the same bytes as <see cref="Json"/>, in one
+    /// array computed once, so that a single event is written without another copy. Never modify it.
+    /// </summary>
+    internal byte[] LineArray => _line ??= AuditEventSerializer.SerializeLine(this);
 }
 
 /// <summary>

@@ -21,9 +21,16 @@ public static class AuditEventSerializer
     public static byte[] Serialize(AuditEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
+        return e.Json.ToArray();
+    }
+
+    /// <summary>The event as UTF-8 JSON followed by a newline, in one exact-size array.</summary>
+    internal static byte[] SerializeLine(AuditEvent e)
+    {
         var w = t_writer ??= new GoJsonWriter(4096);
         w.Clear();
         Write(w, e);
+        w.Raw((byte)'\n');
         var result = w.ToArray();
         if (w.Length > 1 << 20)
         {
