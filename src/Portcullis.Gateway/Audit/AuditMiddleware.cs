@@ -33,6 +33,10 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
     {
         if (feature.RejectedBy == "authentication")
         {
+            if (!sink.IsEnabled)
+            {
+                return;
+            }
             await sink.AuditFailedAuthenticationAsync(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb,
                 SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime);
             return;

@@ -15,6 +15,12 @@ internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink,
 {
     public async Task InvokeAsync(HttpContext context)
     {
+        if (!sink.IsEnabled)
+        {
+            // Audit off (no policy or no backend): nothing to compute for a record that would be discarded.
+            await next(context);
+            return;
+        }
         var feature = context.GetGatewayFeature();
         var audit = sink.BeginRequest(feature.AuditId, AuditMiddleware.RequestUri(context), feature.RequestInfo.Verb, feature.User,
             AuditMiddleware.SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime);
