@@ -14,6 +14,10 @@
 # it depends far less on what else the shared machine is doing than req/s does.
 #   PAIRED=10 bench/load/run.sh   # also 10 paired rounds: audit-off and one audit-on gateway loaded at the same time
 #   (wrk -t1 -c25 each, DURATION s), so that load from elsewhere hits both alike; prints their CPU per request ratio.
+#   TOGGLE=12 bench/load/run.sh   # also 12 toggled rounds: each audit-on gateway runs at the harness's Metadata policy
+#   and at level None in turn, switched by hot reload within the same process (ABBA order); prints the mean of the
+#   rounds' Metadata/None ratios of req/s and CPU per request. ONLY_TOGGLE=1 skips everything else;
+#   TOGGLE_LEVEL=None toggles None against None (the method's A/A check).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -137,12 +141,12 @@ auth="Authorization: Bearer $TOKEN"
 declare -A rps p50 p99 cpu cpusum
 ticks() { [ -n "${gwpid[$1]:-}" ] && awk '{print $14 + $15}' "/proc/${gwpid[$1]}/stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
-run_wrk() { # name url
-  local t0; t0=$(ticks "$1")
+run_wrk() { # name url [gateway whose CPU to count, default name]
+  local key=${3:-$1} t0; t0=$(ticks "$key")
   wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$auth" "$2" > "wrk-$1.txt" 2>&1 || true
   rps[$1]=$(awk '/Requests\/sec/ {print $2}' "wrk-$1.txt")
   # CPU microseconds the gateway process spent per request during this run (none for direct and nginx).
-  cpu[$1]=$(awk -v a="$t0" -v b="$(ticks "$1")" -v hz="$hz" '/requests in/ { if (b > a) printf "%.1f", (b - a) * 1e6 / hz / $1 }' "wrk-$1.txt")
+  cpu[$1]=$(awk -v a="$t0" -v b="$(ticks "$key")" -v hz="$hz" '/requests in/ { if (b > a) printf "%.1f", (b - a) * 1e6 / hz / $1 }' "wrk-$1.txt")
   p50[$1]=$(awk '$1=="50%" {print $2}' "wrk-$1.txt")
   p99[$1]=$(awk '$1=="99%" {print $2}' "wrk-$1.txt")
 }
@@ -161,10 +165,69 @@ for port in "$GW" "$GWB" "$GWT"; do
 done
 
 [ -z "${ONLY_GATEWAY:-}" ] || { run_wrk gateway "https://127.0.0.1:$GW$path"; cat wrk-gateway.txt; tail -20 gateway.log; exit 0; }
+
+# Toggled rounds: each audit-on gateway alternates, within the same process, between the harness's policy (level
+# TOGGLE_LEVEL, default Metadata: state "on") and a policy of level None (state "off": the policy is evaluated,
+# nothing is recorded or written), switched by hot reload of audit-policy.yaml. Same process, same compiled code and
+# memory layout for both halves of each pair, so the ratio is free of the process-to-process spread (dynamic PGO,
+# placement) that separate gateways show. TOGGLE_LEVEL=None is the A/A check of the method itself.
+declare -A toggled
+TOGGLE=${TOGGLE:-0}
+TOGGLE_LEVEL=${TOGGLE_LEVEL:-Metadata}
+level_count() { # admin-port level
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v k="apiserver_audit_level_total{level=\"$2\"}" '$1 == k {print $2}'
+}
+set_level() { # level [marker]: rewrite the policy, then wait until both audit gateways count requests at that level.
+  # The marker comment makes each rewrite a change, so that an A/A toggle (None to None) is reloaded too.
+  local level=$1 pair port adm before after i
+  printf '# %s\napiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: %s\n' "${2:-}" "$level" > audit-policy.yaml.new
+  mv audit-policy.yaml.new audit-policy.yaml
+  for pair in "$GWB:$ADMB" "$GWT:$ADMT"; do
+    port=${pair%%:*}; adm=${pair##*:}
+    for i in $(seq 1 100); do
+      before=$(level_count "$adm" "$level")
+      curl -ks -o /dev/null -H "$auth" "https://127.0.0.1:$port$path"
+      after=$(level_count "$adm" "$level")
+      [ "$before" = "$after" ] || break
+      [ "$i" -lt 100 ] || { echo "audit level $level not in force on port $port"; exit 1; }
+      sleep 0.1
+    done
+  done
+}
+toggle_rounds() {
+  local r s t q m level
+  declare -A qsum qn
+  for r in $(seq 1 "$TOGGLE"); do
+    # ABBA order across rounds so drift in machine load does not favour one state.
+    local states=(on off); [ $((r % 2)) -eq 1 ] || states=(off on)
+    for s in "${states[@]}"; do
+      level=None; [ "$s" = off ] || level=$TOGGLE_LEVEL
+      set_level "$level" "round $r $s"
+      for t in audit-blocking audit-batch; do
+        run_wrk "$t-$s" "${gwurl[$t]}" "$t"
+        echo "toggle round $r $t $s (level $level) ${rps[$t-$s]:-0} req/s ${cpu[$t-$s]:-?} cpu-us/req"
+      done
+    done
+    for t in audit-blocking audit-batch; do
+      for m in rps cpu; do
+        if [ "$m" = rps ]; then q=$(ratio "${rps[$t-on]:-0}" "${rps[$t-off]:-0}" %.3f); else q=$(ratio "${cpu[$t-on]:-0}" "${cpu[$t-off]:-0}" %.3f); fi
+        [ "$q" = n/a ] && continue
+        qsum[$t-$m]=$(awk -v a="${qsum[$t-$m]:-0}" -v b="$q" 'BEGIN { print a + b }'); qn[$t-$m]=$(( ${qn[$t-$m]:-0} + 1 ))
+      done
+    done
+  done
+  for t in audit-blocking audit-batch; do
+    for m in rps cpu; do
+      toggled[$t-$m]=$(awk -v a="${qsum[$t-$m]:-0}" -v n="${qn[$t-$m]:-0}" 'BEGIN { if (n > 0) printf "%.3f", a / n; else print "n/a" }')
+    done
+  done
+  set_level Metadata restored
+}
 run_wrk direct "https://127.0.0.1:$UP$path"
 run_wrk nginx "https://127.0.0.1:$NG$path"
 # The audit-off and audit-on gateways: ROUNDS rounds in rotating order, req/s averaged over the rounds (latencies from the
 # last round), so that a burst of load from elsewhere on the shared machine does not land on one variant only.
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b > 0) printf f, a / b; else print "n/a" }'; }
 declare -A gwurl=([gateway]="https://127.0.0.1:$GW$path" [audit-blocking]="https://127.0.0.1:$GWB$path" [audit-batch]="https://127.0.0.1:$GWT$path")
 declare -A sum
 gw_rounds() { # wrk|h2
@@ -194,12 +257,19 @@ gw_rounds() { # wrk|h2
     fi
   done
 }
+if [ -n "${ONLY_TOGGLE:-}" ]; then
+  [ "$TOGGLE" -gt 0 ] || TOGGLE=4
+  toggle_rounds
+  echo
+  echo "toggled ($TOGGLE rounds, ${DURATION}s wrk runs, $CONNECTIONS connections, HTTP/1.1) audit $TOGGLE_LEVEL / None in the same process:"
+  echo "  blocking: req/s ${toggled[audit-blocking-rps]}  cpu per request ${toggled[audit-blocking-cpu]}"
+  echo "  batch:    req/s ${toggled[audit-batch-rps]}  cpu per request ${toggled[audit-batch-cpu]}"
+  exit 0
+fi
 gw_rounds wrk
 run_h2 direct "https://127.0.0.1:$UP$path"
 run_h2 nginx "https://127.0.0.1:$NG$path"
 gw_rounds h2
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 # Paired rounds: the audit-off gateway and one audit-on gateway under equal load at the same time. Their CPU time per
 # request is compared within each round; the rounds' ratios are averaged.
@@ -223,6 +293,7 @@ if [ "$PAIRED" -gt 0 ]; then
     paired[$t]=$(awk -v a="$sumr" -v n="$counted" 'BEGIN { if (n > 0) printf "%.3f", a / n; else print "n/a" }')
   done
 fi
+[ "$TOGGLE" -eq 0 ] || toggle_rounds
 echo
 echo "load: ${DURATION}s per wrk run, $ROUNDS round(s) of the gateway variants, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, ${WARMUP}s warm-up per gateway, loopback, 2 cores shared by all processes"
 printf "%-14s %-8s %12s %10s %10s %14s\n" target proto req/s p50 p99 "cpu us/req"
@@ -236,6 +307,7 @@ echo "ratio http/1.1 gateway/direct $(ratio "${rps[gateway]}" "${rps[direct]}") 
 echo "ratio h2       gateway/direct $(ratio "${rps[h2-gateway]}" "${rps[h2-direct]}")  gateway/nginx $(ratio "${rps[h2-gateway]}" "${rps[h2-nginx]}")"
 echo "ratio http/1.1 audit-on/audit-off blocking $(ratio "${rps[audit-blocking]}" "${rps[gateway]}")  batch $(ratio "${rps[audit-batch]}" "${rps[gateway]}")"
 echo "ratio http/1.1 cpu per request, audit-on/audit-off blocking $(ratio "${cpu[audit-blocking]}" "${cpu[gateway]}")  batch $(ratio "${cpu[audit-batch]}" "${cpu[gateway]}")"
+[ "$TOGGLE" -eq 0 ] || echo "toggled ($TOGGLE rounds, same process) audit $TOGGLE_LEVEL/None blocking: req/s ${toggled[audit-blocking-rps]} cpu per request ${toggled[audit-blocking-cpu]}; batch: req/s ${toggled[audit-batch-rps]} cpu per request ${toggled[audit-batch-cpu]}"
 [ "$PAIRED" -gt 0 ] && echo "paired ($PAIRED rounds) cpu per request, audit-on/audit-off blocking ${paired[audit-blocking]}  batch ${paired[audit-batch]}"
 echo "ratio h2       audit-on/audit-off blocking $(ratio "${rps[h2-audit-blocking]}" "${rps[h2-gateway]}")  batch $(ratio "${rps[h2-audit-batch]}" "${rps[h2-gateway]}")"
 for t in gateway audit-blocking audit-batch; do
