@@ -196,7 +196,7 @@ set_level() { # level [marker]: rewrite the policy, then wait until both audit g
 }
 toggle_rounds() {
   local r s t q m level
-  declare -A qsum qn
+  declare -A qsum qsq qn
   for r in $(seq 1 "$TOGGLE"); do
     # ABBA order across rounds so drift in machine load does not favour one state.
     local states=(on off); [ $((r % 2)) -eq 1 ] || states=(off on)
@@ -213,12 +213,16 @@ toggle_rounds() {
         if [ "$m" = rps ]; then q=$(ratio "${rps[$t-on]:-0}" "${rps[$t-off]:-0}" %.3f); else q=$(ratio "${cpu[$t-on]:-0}" "${cpu[$t-off]:-0}" %.3f); fi
         [ "$q" = n/a ] && continue
         qsum[$t-$m]=$(awk -v a="${qsum[$t-$m]:-0}" -v b="$q" 'BEGIN { print a + b }'); qn[$t-$m]=$(( ${qn[$t-$m]:-0} + 1 ))
+        qsq[$t-$m]=$(awk -v a="${qsq[$t-$m]:-0}" -v b="$q" 'BEGIN { print a + b * b }')
       done
     done
   done
   for t in audit-blocking audit-batch; do
     for m in rps cpu; do
-      toggled[$t-$m]=$(awk -v a="${qsum[$t-$m]:-0}" -v n="${qn[$t-$m]:-0}" 'BEGIN { if (n > 0) printf "%.3f", a / n; else print "n/a" }')
+      # The mean of the rounds' ratios, with its standard error (the rounds' spread / sqrt(rounds)).
+      toggled[$t-$m]=$(awk -v a="${qsum[$t-$m]:-0}" -v q="${qsq[$t-$m]:-0}" -v n="${qn[$t-$m]:-0}" 'BEGIN {
+        if (n == 0) { print "n/a"; exit } m = a / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0; if (v < 0) v = 0
+        printf "%.3f (se %.3f, %d rounds)", m, sqrt(v / n), n }')
     done
   done
   set_level Metadata restored
