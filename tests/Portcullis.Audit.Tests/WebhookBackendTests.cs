@@ -216,7 +216,7 @@ public sealed class WebhookBackendTests : IDisposable
 
         var error = Assert.Single(ex.Errors);
         Assert.Equal(path, error.File);
-        Assert.Equal("cluster.server", error.Field);
+        Assert.Equal("clusters.cluster.server", error.Field);
         Assert.Equal(6, error.Line);
     }
 
@@ -248,7 +248,7 @@ public sealed class WebhookBackendTests : IDisposable
         var ex = Assert.Throws<ConfigurationException>(() => new AuditWebhookBackend(new AuditWebhookOptions { KubeconfigPath = path }, new AuditMetrics()));
 
         var error = Assert.Single(ex.Errors);
-        Assert.Equal("user.auth-provider", error.Field);
+        Assert.Equal("users.user.auth-provider", error.Field);
         Assert.Equal(path, error.File);
     }
 

@@ -67,4 +67,97 @@ public class KubeconfigTests
         KubeconfigFile.Parse("apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster:\n    certificate-authority: ca.pem\n", "k.yaml", errors);
         Assert.Contains(errors, e => e.Field == "clusters.cluster.server" && e.Line == 6);
     }
+
+    [Fact]
+    public void A_credential_plugin_is_refused_with_its_line_rather_than_sending_no_credentials()
+    {
+        var (file, errors) = Parse("""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: c
+              cluster: {server: "https://127.0.0.1:1/"}
+            users:
+            - name: eks
+              user:
+                exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws}
+            contexts:
+            - name: x
+              context: {cluster: c, user: eks}
+            current-context: x
+            """);
+        Assert.Empty(errors);
+        var resolveErrors = new List<Portcullis.Configuration.ConfigError>();
+        Assert.Null(file.TryResolve(resolveErrors));
+        var error = Assert.Single(resolveErrors);
+        Assert.Equal("users.user.exec", error.Field);
+        Assert.Equal(9, error.Line);
+        Assert.Throws<InvalidOperationException>(() => file.Resolve());
+    }
+
+    [Fact]
+    public void A_token_file_takes_precedence_over_a_token_as_in_client_go()
+    {
+        var dir = Directory.CreateTempSubdirectory("portcullis-kubeconfig-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "token"), "from-the-file\n");
+            var (file, errors) = Parse("""
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: c, cluster: {server: "https://127.0.0.1:1/"}}]
+                users: [{name: u, user: {token: inline-token, tokenFile: token}}]
+                """, Path.Combine(dir.FullName, "config"));
+            Assert.Empty(errors);
+            Assert.Equal("from-the-file", file.Resolve().Token);
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void Resolve_errors_name_the_field_and_line_and_never_the_token()
+    {
+        var (file, errors) = Parse("""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: c
+              cluster:
+                server: "https://127.0.0.1:1/"
+                certificate-authority: /nonexistent/ca.pem
+            users:
+            - name: u
+              user:
+                token: secret-bearer-token-value
+                client-certificate-data: "%%%"
+            contexts:
+            - name: x
+              context: {cluster: c, user: u}
+            - name: y
+              context: {cluster: c, user: nobody}
+            current-context: x
+            """);
+        Assert.Empty(errors);
+        var resolveErrors = new List<Portcullis.Configuration.ConfigError>();
+        Assert.Null(file.TryResolve(resolveErrors));
+        Assert.Contains(resolveErrors, e => e.Field == "clusters.cluster.certificate-authority" && e.Line == 6 && e.Message.Contains("/nonexistent/ca.pem", StringComparison.Ordinal));
+        Assert.Contains(resolveErrors, e => e.Field == "users.user.client-certificate-data" && e.Line == 11);
+        Assert.DoesNotContain(resolveErrors, e => e.ToString().Contains("secret-bearer-token-value", StringComparison.Ordinal));
+
+        var other = new List<Portcullis.Configuration.ConfigError>();
+        Assert.Null(file.TryResolve(other, "y"));
+        var missing = Assert.Single(other);
+        Assert.Equal("contexts.context.user", missing.Field);
+        Assert.Equal(17, missing.Line);
+    }
+
+    private static (KubeconfigFile File, List<Portcullis.Configuration.ConfigError> Errors) Parse(string text, string path = "/tmp/k.yaml")
+    {
+        var errors = new List<Portcullis.Configuration.ConfigError>();
+        var file = KubeconfigFile.Parse(text, path, errors);
+        return (file!, errors);
+    }
 }

@@ -157,6 +157,38 @@ public sealed class GatewayBehaviourTests
     }
 
     [Fact]
+    public async Task An_upstream_kubeconfig_with_an_exec_plugin_is_refused_with_file_line_and_field()
+    {
+        await using var gw = await GatewayTestHost.StartAsync();
+        var kubeconfig = Path.Combine(gw.Dir, "upstream.kubeconfig");
+        File.WriteAllText(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: upstream
+              cluster: {"{"}server: "{gw.Upstream.Uri}", certificate-authority: ca.crt{"}"}
+            users:
+            - name: eks
+              user:
+                exec: {"{"}apiVersion: client.authentication.k8s.io/v1beta1, command: aws{"}"}
+            contexts:
+            - name: upstream
+              context: {"{"}cluster: upstream, user: eks{"}"}
+            current-context: upstream
+            """);
+
+        var errors = gw.Host.Reload();
+
+        var error = Assert.Single(errors);
+        Assert.Equal(Path.GetFullPath(kubeconfig), error.File);
+        Assert.Equal(9, error.Line);
+        Assert.Equal("users.user.exec", error.Field);
+        using var client = gw.Client(gw.Pki.IssueClient("jane"));
+        using var response = await client.GetAsync("/api/v1/pods");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the old configuration keeps serving
+    }
+
+    [Fact]
     public async Task Invalid_reload_keeps_serving_the_old_configuration()
     {
         await using var gw = await GatewayTestHost.StartAsync();

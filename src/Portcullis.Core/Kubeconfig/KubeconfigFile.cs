@@ -9,14 +9,15 @@ namespace Portcullis.Kubeconfig;
 
 /// <summary>One cluster entry: <c>clusters[].cluster</c>.</summary>
 public sealed record KubeconfigCluster(string Name, string Server, string CertificateAuthority, string CertificateAuthorityData,
-    bool InsecureSkipTlsVerify, string TlsServerName);
+    bool InsecureSkipTlsVerify, string TlsServerName, int Line = 0);
 
-/// <summary>One user entry: <c>users[].user</c>.</summary>
+/// <summary>One user entry: <c>users[].user</c>. <paramref name="Plugin"/> names a credential plugin field
+/// (<c>auth-provider</c> or <c>exec</c>) when the entry has one: Portcullis runs none, so resolving such a user fails.</summary>
 public sealed record KubeconfigUser(string Name, string ClientCertificate, string ClientCertificateData, string ClientKey,
-    string ClientKeyData, string Token, string TokenFile);
+    string ClientKeyData, string Token, string TokenFile, string Plugin = "", int Line = 0);
 
 /// <summary>One context entry: <c>contexts[].context</c>.</summary>
-public sealed record KubeconfigContext(string Name, string Cluster, string User, string Namespace);
+public sealed record KubeconfigContext(string Name, string Cluster, string User, string Namespace, int Line = 0);
 
 /// <summary>
 /// A kubeconfig file (<c>kind: Config</c>) as kube-apiserver reads webhook configs: clusters, users, contexts and
@@ -75,18 +76,19 @@ public sealed class KubeconfigFile
                 binder.Error(inner ?? node, "clusters.cluster.server", $"cluster \"{name}\" has no server");
             }
             clusters.Add(new KubeconfigCluster(name, server, Str(inner, "certificate-authority"), Str(inner, "certificate-authority-data"),
-                Str(inner, "insecure-skip-tls-verify") == "true", Str(inner, "tls-server-name")));
+                Str(inner, "insecure-skip-tls-verify") == "true", Str(inner, "tls-server-name"), LineOf(inner ?? node)));
         }
         var users = new List<KubeconfigUser>();
         foreach (var (node, inner) in Items(root, "users", "user"))
         {
+            var plugin = inner is null ? "" : Array.Find(CredentialPlugins, p => inner.Children.ContainsKey(new YamlScalarNode(p))) ?? "";
             users.Add(new KubeconfigUser(Str(node, "name"), Str(inner, "client-certificate"), Str(inner, "client-certificate-data"),
-                Str(inner, "client-key"), Str(inner, "client-key-data"), Str(inner, "token"), Str(inner, "tokenFile")));
+                Str(inner, "client-key"), Str(inner, "client-key-data"), Str(inner, "token"), Str(inner, "tokenFile"), plugin, LineOf(inner ?? node)));
         }
         var contexts = new List<KubeconfigContext>();
         foreach (var (node, inner) in Items(root, "contexts", "context"))
         {
-            contexts.Add(new KubeconfigContext(Str(node, "name"), Str(inner, "cluster"), Str(inner, "user"), Str(inner, "namespace")));
+            contexts.Add(new KubeconfigContext(Str(node, "name"), Str(inner, "cluster"), Str(inner, "user"), Str(inner, "namespace"), LineOf(inner ?? node)));
         }
         return new KubeconfigFile
         {
@@ -101,10 +103,23 @@ public sealed class KubeconfigFile
     /// <summary>
     /// The endpoint of <paramref name="contextName"/> (default: current-context; with no contexts at all, the first
     /// cluster and first user, as kube-apiserver's webhook loader accepts). Throws <see cref="InvalidOperationException"/>
-    /// with a message naming the file when something is missing or unreadable.
+    /// with every problem (file:line, field) when something is missing or unreadable.
     /// </summary>
     public KubeconfigEndpoint Resolve(string? contextName = null)
     {
+        var errors = new List<ConfigError>();
+        return TryResolve(errors, contextName) ?? throw new InvalidOperationException(string.Join("; ", errors));
+    }
+
+    /// <summary>
+    /// As <see cref="Resolve"/>, but adds each problem to <paramref name="errors"/> (file:line, field) and returns null.
+    /// A user with a credential plugin (auth-provider, exec) is refused rather than sent without credentials. Messages
+    /// name files and fields, never a token or key.
+    /// </summary>
+    public KubeconfigEndpoint? TryResolve(List<ConfigError> errors, string? contextName = null)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        var before = errors.Count;
         var name = string.IsNullOrEmpty(contextName) ? CurrentContext : contextName;
         KubeconfigCluster? cluster;
         KubeconfigUser? user;
@@ -115,63 +130,132 @@ public sealed class KubeconfigFile
         }
         else
         {
-            var context = Contexts.FirstOrDefault(c => c.Name == name)
-                ?? throw new InvalidOperationException($"{Path}: context \"{name}\" not found");
-            cluster = Clusters.FirstOrDefault(c => c.Name == context.Cluster)
-                ?? throw new InvalidOperationException($"{Path}: cluster \"{context.Cluster}\" of context \"{name}\" not found");
-            user = context.User.Length == 0 ? null : Users.FirstOrDefault(u => u.Name == context.User)
-                ?? throw new InvalidOperationException($"{Path}: user \"{context.User}\" of context \"{name}\" not found");
+            var context = Contexts.FirstOrDefault(c => c.Name == name);
+            if (context is null)
+            {
+                errors.Add(new ConfigError(Path, 0, "current-context", $"context \"{name}\" not found in contexts"));
+                return null;
+            }
+            cluster = Clusters.FirstOrDefault(c => c.Name == context.Cluster);
+            if (cluster is null)
+            {
+                errors.Add(new ConfigError(Path, context.Line, "contexts.context.cluster", $"cluster \"{context.Cluster}\" of context \"{name}\" not found in clusters"));
+                return null;
+            }
+            user = null;
+            if (context.User.Length > 0 && (user = Users.FirstOrDefault(u => u.Name == context.User)) is null)
+            {
+                errors.Add(new ConfigError(Path, context.Line, "contexts.context.user", $"user \"{context.User}\" of context \"{name}\" not found in users"));
+                return null;
+            }
         }
         if (cluster is null)
         {
-            throw new InvalidOperationException($"{Path}: no cluster");
+            errors.Add(new ConfigError(Path, 0, "clusters", "no cluster: clusters[].cluster.server is needed"));
+            return null;
         }
         if (!Uri.TryCreate(cluster.Server, UriKind.Absolute, out var server) || (server.Scheme != Uri.UriSchemeHttps && server.Scheme != Uri.UriSchemeHttp))
         {
-            throw new InvalidOperationException($"{Path}: server \"{cluster.Server}\" is not an https:// URL");
+            errors.Add(new ConfigError(Path, cluster.Line, "clusters.cluster.server", $"\"{cluster.Server}\" is not an absolute http(s) URL"));
+            return null;
         }
-        var dir = System.IO.Path.GetDirectoryName(Path) ?? ".";
-        string Read(string file) => File.ReadAllText(System.IO.Path.IsPathRooted(file) ? file : System.IO.Path.Combine(dir, file));
-        string Decode(string base64) => Encoding.UTF8.GetString(Convert.FromBase64String(base64));
+        if (user is { Plugin.Length: > 0 })
+        {
+            errors.Add(new ConfigError(Path, user.Line, "users.user." + user.Plugin,
+                $"credential plugins ({user.Plugin}) are not supported; use token, tokenFile or client-certificate and client-key"));
+            return null;
+        }
 
         X509Certificate2Collection? ca = null;
-        try
+        var caPem = ReadPem(cluster.CertificateAuthorityData, cluster.CertificateAuthority, "clusters.cluster.certificate-authority", cluster.Line, errors);
+        if (caPem is not null)
         {
-            var caPem = cluster.CertificateAuthorityData.Length > 0 ? Decode(cluster.CertificateAuthorityData)
-                : cluster.CertificateAuthority.Length > 0 ? Read(cluster.CertificateAuthority) : null;
-            if (caPem is not null)
+            ca = [];
+            try
             {
-                ca = [];
                 ca.ImportFromPem(caPem);
             }
-            X509Certificate2? clientCert = null;
-            string? token = null;
-            if (user is not null)
+            catch (CryptographicException ex)
             {
-                var certPem = user.ClientCertificateData.Length > 0 ? Decode(user.ClientCertificateData)
-                    : user.ClientCertificate.Length > 0 ? Read(user.ClientCertificate) : null;
-                var keyPem = user.ClientKeyData.Length > 0 ? Decode(user.ClientKeyData)
-                    : user.ClientKey.Length > 0 ? Read(user.ClientKey) : null;
-                if (certPem is not null && keyPem is not null)
+                errors.Add(new ConfigError(Path, cluster.Line, "clusters.cluster.certificate-authority", $"not a PEM certificate: {ex.Message}"));
+            }
+            if (ca.Count == 0 && errors.Count == before)
+            {
+                errors.Add(new ConfigError(Path, cluster.Line, "clusters.cluster.certificate-authority", "holds no PEM certificate"));
+            }
+        }
+        X509Certificate2? clientCert = null;
+        string? token = null;
+        if (user is not null)
+        {
+            var certPem = ReadPem(user.ClientCertificateData, user.ClientCertificate, "users.user.client-certificate", user.Line, errors);
+            var keyPem = ReadPem(user.ClientKeyData, user.ClientKey, "users.user.client-key", user.Line, errors);
+            if (certPem is not null && keyPem is not null)
+            {
+                try
                 {
                     using var pemCert = X509Certificate2.CreateFromPem(certPem, keyPem);
                     // SslStream needs a key it can use on every platform: round-trip through PKCS#12.
                     clientCert = X509CertificateLoader.LoadPkcs12(pemCert.Export(X509ContentType.Pkcs12), null);
                 }
-                else if (certPem is not null || keyPem is not null)
+                catch (Exception ex) when (ex is CryptographicException or ArgumentException)
                 {
-                    throw new InvalidOperationException($"{Path}: user \"{user.Name}\" needs both a client certificate and a client key");
+                    errors.Add(new ConfigError(Path, user.Line, "users.user.client-certificate",
+                        $"the client certificate and key of user \"{user.Name}\" cannot be loaded: {ex.GetType().Name}"));
                 }
-                token = user.Token.Length > 0 ? user.Token : user.TokenFile.Length > 0 ? Read(user.TokenFile).Trim() : null;
             }
-            return new KubeconfigEndpoint(server, ca, clientCert, token, cluster.InsecureSkipTlsVerify,
-                cluster.TlsServerName.Length > 0 ? cluster.TlsServerName : null);
+            else if ((certPem is null) != (keyPem is null) && errors.Count == before)
+            {
+                errors.Add(new ConfigError(Path, user.Line, "users.user", $"user \"{user.Name}\" needs both a client certificate and a client key"));
+            }
+            // As client-go: a tokenFile, when given, takes precedence over token.
+            token = user.TokenFile.Length > 0 ? ReadFile(user.TokenFile, "users.user.tokenFile", user.Line, errors)?.Trim()
+                : user.Token.Length > 0 ? user.Token : null;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or CryptographicException or ArgumentException)
+        if (errors.Count > before)
         {
-            throw new InvalidOperationException($"{Path}: cannot read the credentials or CA: {ex.Message}", ex);
+            clientCert?.Dispose();
+            return null;
+        }
+        return new KubeconfigEndpoint(server, ca, clientCert, string.IsNullOrEmpty(token) ? null : token, cluster.InsecureSkipTlsVerify,
+            cluster.TlsServerName.Length > 0 ? cluster.TlsServerName : null);
+    }
+
+    /// <summary>The PEM text of <c>field-data</c> (base64) or else of the file <c>field</c>; null when neither is set.</summary>
+    private string? ReadPem(string base64, string file, string field, int line, List<ConfigError> errors)
+    {
+        if (base64.Length > 0)
+        {
+            try
+            {
+                return Encoding.UTF8.GetString(Convert.FromBase64String(base64));
+            }
+            catch (FormatException)
+            {
+                errors.Add(new ConfigError(Path, line, field + "-data", "is not base64"));
+                return null;
+            }
+        }
+        return file.Length > 0 ? ReadFile(file, field, line, errors) : null;
+    }
+
+    private string? ReadFile(string file, string field, int line, List<ConfigError> errors)
+    {
+        var full = System.IO.Path.GetFullPath(System.IO.Path.IsPathRooted(file) ? file : System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Path) ?? ".", file));
+        try
+        {
+            return File.ReadAllText(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.Add(new ConfigError(Path, line, field, $"cannot read the credentials or CA from \"{full}\": {ex.GetType().Name}"));
+            return null;
         }
     }
+
+    private static readonly string[] CredentialPlugins = ["auth-provider", "exec"];
+
+    private static int LineOf(YamlNode node) => (int)node.Start.Line;
 
     private static IEnumerable<(YamlMappingNode Node, YamlMappingNode? Inner)> Items(YamlMappingNode root, string list, string inner)
     {

@@ -131,17 +131,10 @@ internal sealed class GatewaySnapshot
         errors.AddRange(kubeconfigErrors);
         if (kubeconfig is not null)
         {
-            try
+            upstream = kubeconfig.TryResolve(errors, config.Upstream.Context);
+            if (upstream is not null && upstream.Server.Scheme != Uri.UriSchemeHttps)
             {
-                upstream = kubeconfig.Resolve(config.Upstream.Context);
-                if (upstream.Server.Scheme != Uri.UriSchemeHttps)
-                {
-                    errors.Add(new ConfigError(upstreamPath, 0, "clusters[].cluster.server", $"\"{upstream.Server}\" must be https://"));
-                }
-            }
-            catch (InvalidOperationException ex)
-            {
-                errors.Add(new ConfigError(upstreamPath, 0, "upstream.kubeconfig", ex.Message));
+                errors.Add(new ConfigError(upstreamPath, 0, "clusters.cluster.server", $"\"{upstream.Server}\" must be https://"));
             }
         }
 

@@ -1,7 +1,6 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
+using Portcullis.Configuration;
+using Portcullis.Kubeconfig;
 
 namespace Portcullis.Audit;
 
@@ -45,61 +44,33 @@ public sealed class AuditWebhookBackend : AuditBackendBase
 
     public AuditWebhookBackend(AuditWebhookOptions options, AuditMetrics metrics, Action<AuditBackendError>? onError = null,
         TimeProvider? timeProvider = null)
-        : this(options, WebhookKubeconfig.Load((options ?? throw new ArgumentNullException(nameof(options))).KubeconfigPath),
+        : this(options, LoadEndpoint((options ?? throw new ArgumentNullException(nameof(options))).KubeconfigPath),
             metrics, onError, timeProvider)
     {
     }
 
-    private AuditWebhookBackend(AuditWebhookOptions options, WebhookKubeconfig kubeconfig, AuditMetrics metrics,
+    private AuditWebhookBackend(AuditWebhookOptions options, KubeconfigEndpoint endpoint, AuditMetrics metrics,
         Action<AuditBackendError>? onError, TimeProvider? timeProvider)
         : base(PluginName, options.Mode, options.Batch, metrics, onError, timeProvider)
     {
         _options = options;
-        _server = kubeconfig.Server;
-        var handler = new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            AutomaticDecompression = DecompressionMethods.None,
-        };
-        if (kubeconfig.ClientCertificate is { } cert)
-        {
-            handler.SslOptions.ClientCertificates = [cert];
-        }
-        if (kubeconfig.InsecureSkipTlsVerify)
-        {
-#pragma warning disable CA5359 // The operator asked for it in the kubeconfig (insecure-skip-tls-verify), as client-go honours it.
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
-#pragma warning restore CA5359
-        }
-        else if (kubeconfig.CertificateAuthority is { Count: > 0 } ca)
-        {
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                ValidateAgainst(ca, certificate, errors);
-        }
-        _client = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
-        if (kubeconfig.Token is { } token)
+        _server = endpoint.Server;
+        // Trusts only the kubeconfig's CA when it gives one, presents its client certificate, follows no redirect;
+        // insecure-skip-tls-verify is honoured when the kubeconfig asks for it, as client-go does.
+        _client = new HttpClient(endpoint.CreateHandler(), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        if (endpoint.Token is { } token)
         {
             _client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
     }
 
-    private static bool ValidateAgainst(X509Certificate2Collection ca, X509Certificate? certificate, SslPolicyErrors errors)
+    /// <summary>The receiver and credentials of the kubeconfig (current context, or its only cluster and user).</summary>
+    private static KubeconfigEndpoint LoadEndpoint(string path)
     {
-        if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
-        {
-            return false;
-        }
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(ca);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var leaf = new X509Certificate2(certificate);
-        if (!chain.Build(leaf))
-        {
-            return false;
-        }
-        // The host name must still match; only the trust anchor is replaced.
-        return (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0;
+        var (file, errors) = KubeconfigFile.Load(path);
+        var list = errors.ToList();
+        var endpoint = file?.TryResolve(list);
+        return list.Count > 0 || endpoint is null ? throw new ConfigurationException(list) : endpoint;
     }
 
     protected override async ValueTask WriteBatchAsync(IReadOnlyList<AuditEvent> events, CancellationToken cancellationToken)

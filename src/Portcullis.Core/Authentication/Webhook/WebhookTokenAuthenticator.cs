@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 
 namespace Portcullis.Authentication.Webhook;
@@ -62,32 +60,20 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     /// <summary>Reads a kubeconfig-format webhook configuration (<c>--authentication-token-webhook-config-file</c>).</summary>
     public static WebhookTokenAuthenticator FromKubeconfig(string path, WebhookTokenAuthenticatorOptions? options = null)
     {
-        var config = WebhookKubeconfig.Load(path);
-        var handler = new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
-        if (config.ClientCertificate is { } clientCert)
+        var (file, errors) = Kubeconfig.KubeconfigFile.Load(path);
+        var list = errors.ToList();
+        var endpoint = file?.TryResolve(list);
+        if (list.Count > 0 || endpoint is null)
         {
-            handler.SslOptions.ClientCertificates = [clientCert];
+            throw new FormatException(string.Join("; ", list));
         }
-        if (config.InsecureSkipTlsVerify)
+        if (endpoint.InsecureSkipTlsVerify)
         {
             throw new FormatException($"{path}: insecure-skip-tls-verify is refused: give the webhook's CA in certificate-authority(-data)");
         }
-        if (config.CertificateAuthority is { } roots)
-        {
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, errors) =>
-            {
-                if (cert is null || (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
-                {
-                    return false;
-                }
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(cert as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(cert.GetRawCertData()));
-            };
-        }
-        return new WebhookTokenAuthenticator(config.Server, handler, options, config.BearerToken);
+        // Trusts only the kubeconfig's CA when it gives one (the host name is still checked), follows no redirect.
+        var handler = endpoint.CreateHandler();
+        return new WebhookTokenAuthenticator(endpoint.Server, handler, options, endpoint.Token);
     }
 
     public string Name => "webhook";
