@@ -17,20 +17,25 @@ public static class AuditEventSerializer
     public static string TruncateUserAgent(string? userAgent) =>
         userAgent is null ? "" : userAgent.Length > MaxUserAgentLength ? string.Concat(userAgent.AsSpan(0, MaxUserAgentLength), TruncatedSuffix) : userAgent;
 
-    /// <summary>The event as UTF-8 JSON (one line, no trailing newline).</summary>
+    /// <summary>The event as UTF-8 JSON (one line, no trailing newline), serialized anew on every call.</summary>
     public static byte[] Serialize(AuditEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        return e.Json.ToArray();
+        return Serialize(e, newline: false);
     }
 
-    /// <summary>The event as UTF-8 JSON followed by a newline, in one exact-size array.</summary>
-    internal static byte[] SerializeLine(AuditEvent e)
+    /// <summary>The event as UTF-8 JSON followed by a newline, in one exact-size array (<see cref="AuditEvent"/> keeps it).</summary>
+    internal static byte[] SerializeLine(AuditEvent e) => Serialize(e, newline: true);
+
+    private static byte[] Serialize(AuditEvent e, bool newline)
     {
         var w = t_writer ??= new GoJsonWriter(4096);
         w.Clear();
         Write(w, e);
-        w.Raw((byte)'\n');
+        if (newline)
+        {
+            w.Raw((byte)'\n');
+        }
         var result = w.ToArray();
         if (w.Length > 1 << 20)
         {
