@@ -87,12 +87,41 @@ public class KubeconfigTests
             current-context: x
             """);
         Assert.Empty(errors);
-        var resolveErrors = new List<Portcullis.Configuration.ConfigError>();
-        Assert.Null(file.TryResolve(resolveErrors));
-        var error = Assert.Single(resolveErrors);
+        var error = Assert.Single(ResolveErrors(file));
         Assert.Equal("users.user.exec", error.Field);
         Assert.Equal(9, error.Line);
         Assert.Throws<InvalidOperationException>(() => file.Resolve());
+    }
+
+    [Fact]
+    public void The_authorization_webhook_refuses_a_credential_plugin_at_load_naming_the_kubeconfig_line()
+    {
+        var dir = Directory.CreateTempSubdirectory("portcullis-kubeconfig-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "authz.kubeconfig");
+            File.WriteAllText(path, """
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: c, cluster: {server: "https://127.0.0.1:1/authorize"}}]
+                users:
+                - name: gke
+                  user:
+                    auth-provider: {name: gcp}
+                """);
+
+            var ex = Assert.Throws<Portcullis.Configuration.ConfigurationException>(
+                () => Portcullis.Authorization.Webhook.WebhookAuthorizer.Create(path, new Portcullis.Authorization.Webhook.WebhookAuthorizerOptions()));
+
+            var error = Assert.Single(ex.Errors);
+            Assert.Equal(path, error.File);
+            Assert.Equal(7, error.Line);
+            Assert.Equal("users.user.auth-provider", error.Field);
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
     }
 
     [Fact]
@@ -141,17 +170,22 @@ public class KubeconfigTests
             current-context: x
             """);
         Assert.Empty(errors);
-        var resolveErrors = new List<Portcullis.Configuration.ConfigError>();
-        Assert.Null(file.TryResolve(resolveErrors));
+        var resolveErrors = ResolveErrors(file);
         Assert.Contains(resolveErrors, e => e.Field == "clusters.cluster.certificate-authority" && e.Line == 6 && e.Message.Contains("/nonexistent/ca.pem", StringComparison.Ordinal));
         Assert.Contains(resolveErrors, e => e.Field == "users.user.client-certificate-data" && e.Line == 11);
         Assert.DoesNotContain(resolveErrors, e => e.ToString().Contains("secret-bearer-token-value", StringComparison.Ordinal));
 
-        var other = new List<Portcullis.Configuration.ConfigError>();
-        Assert.Null(file.TryResolve(other, "y"));
-        var missing = Assert.Single(other);
+        var missing = Assert.Single(ResolveErrors(file, "y"));
         Assert.Equal("contexts.context.user", missing.Field);
         Assert.Equal(17, missing.Line);
+    }
+
+    /// <summary>The problems <see cref="KubeconfigFile.TryResolve"/> reports; it must then return no endpoint.</summary>
+    private static List<Portcullis.Configuration.ConfigError> ResolveErrors(KubeconfigFile file, string? context = null)
+    {
+        var errors = new List<Portcullis.Configuration.ConfigError>();
+        Assert.Null(file.TryResolve(errors, context));
+        return errors;
     }
 
     private static (KubeconfigFile File, List<Portcullis.Configuration.ConfigError> Errors) Parse(string text, string path = "/tmp/k.yaml")

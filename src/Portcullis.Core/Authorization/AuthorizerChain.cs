@@ -134,10 +134,6 @@ public sealed class AuthorizerChain : IAuthorizer, IDisposable
                     {
                         errors.AddRange(ex.Errors);
                     }
-                    catch (InvalidOperationException ex)
-                    {
-                        errors.Add(new ConfigError(config.SourcePath, 0, "authorization.webhook.configFile", ex.Message));
-                    }
                     break;
                 default:
                     errors.Add(new ConfigError(config.SourcePath, 0, "authorization.modes", $"\"{mode}\" is not one of {string.Join(", ", AuthorizationModes.All)}"));

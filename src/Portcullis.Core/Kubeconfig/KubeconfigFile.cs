@@ -51,6 +51,18 @@ public sealed class KubeconfigFile
         return (errors.Count == 0 ? file : null, errors);
     }
 
+    /// <summary>
+    /// Reads the kubeconfig at <paramref name="path"/> and resolves <paramref name="contextName"/> (see
+    /// <see cref="TryResolve"/>): the endpoint, or null with every problem added to <paramref name="errors"/>.
+    /// </summary>
+    public static KubeconfigEndpoint? LoadEndpoint(string path, List<ConfigError> errors, string? contextName = null)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        var (file, loadErrors) = Load(path);
+        errors.AddRange(loadErrors);
+        return file?.TryResolve(errors, contextName);
+    }
+
     /// <summary>Parses kubeconfig text as if read from <paramref name="path"/>.</summary>
     public static KubeconfigFile? Parse(string text, string path, List<ConfigError> errors)
     {
@@ -174,14 +186,14 @@ public sealed class KubeconfigFile
             try
             {
                 ca.ImportFromPem(caPem);
+                if (ca.Count == 0)
+                {
+                    errors.Add(new ConfigError(Path, cluster.Line, "clusters.cluster.certificate-authority", "holds no PEM certificate"));
+                }
             }
             catch (CryptographicException ex)
             {
                 errors.Add(new ConfigError(Path, cluster.Line, "clusters.cluster.certificate-authority", $"not a PEM certificate: {ex.Message}"));
-            }
-            if (ca.Count == 0 && errors.Count == before)
-            {
-                errors.Add(new ConfigError(Path, cluster.Line, "clusters.cluster.certificate-authority", "holds no PEM certificate"));
             }
         }
         X509Certificate2? clientCert = null;
@@ -204,7 +216,7 @@ public sealed class KubeconfigFile
                         $"the client certificate and key of user \"{user.Name}\" cannot be loaded: {ex.GetType().Name}"));
                 }
             }
-            else if ((certPem is null) != (keyPem is null) && errors.Count == before)
+            else if ((user.ClientCertificate.Length > 0 || user.ClientCertificateData.Length > 0) != (user.ClientKey.Length > 0 || user.ClientKeyData.Length > 0))
             {
                 errors.Add(new ConfigError(Path, user.Line, "users.user", $"user \"{user.Name}\" needs both a client certificate and a client key"));
             }

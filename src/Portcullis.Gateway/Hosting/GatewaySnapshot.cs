@@ -126,16 +126,10 @@ internal sealed class GatewaySnapshot
 
         var upstreamPath = config.Resolve(config.Upstream!.Kubeconfig);
         watched.Add(upstreamPath);
-        Portcullis.Kubeconfig.KubeconfigEndpoint? upstream = null;
-        var (kubeconfig, kubeconfigErrors) = Portcullis.Kubeconfig.KubeconfigFile.Load(upstreamPath);
-        errors.AddRange(kubeconfigErrors);
-        if (kubeconfig is not null)
+        var upstream = Portcullis.Kubeconfig.KubeconfigFile.LoadEndpoint(upstreamPath, errors, config.Upstream.Context);
+        if (upstream is not null && upstream.Server.Scheme != Uri.UriSchemeHttps)
         {
-            upstream = kubeconfig.TryResolve(errors, config.Upstream.Context);
-            if (upstream is not null && upstream.Server.Scheme != Uri.UriSchemeHttps)
-            {
-                errors.Add(new ConfigError(upstreamPath, 0, "clusters.cluster.server", $"\"{upstream.Server}\" must be https://"));
-            }
+            errors.Add(new ConfigError(upstreamPath, 0, "clusters.cluster.server", $"\"{upstream.Server}\" must be https://"));
         }
 
         var protocols = tls.MinVersion == "VersionTLS13" ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13;

@@ -67,10 +67,8 @@ public sealed class AuditWebhookBackend : AuditBackendBase
     /// <summary>The receiver and credentials of the kubeconfig (current context, or its only cluster and user).</summary>
     private static KubeconfigEndpoint LoadEndpoint(string path)
     {
-        var (file, errors) = KubeconfigFile.Load(path);
-        var list = errors.ToList();
-        var endpoint = file?.TryResolve(list);
-        return list.Count > 0 || endpoint is null ? throw new ConfigurationException(list) : endpoint;
+        var errors = new List<ConfigError>();
+        return KubeconfigFile.LoadEndpoint(path, errors) ?? throw new ConfigurationException(errors);
     }
 
     protected override async ValueTask WriteBatchAsync(IReadOnlyList<AuditEvent> events, CancellationToken cancellationToken)

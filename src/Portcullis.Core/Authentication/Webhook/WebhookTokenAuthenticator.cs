@@ -60,13 +60,8 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     /// <summary>Reads a kubeconfig-format webhook configuration (<c>--authentication-token-webhook-config-file</c>).</summary>
     public static WebhookTokenAuthenticator FromKubeconfig(string path, WebhookTokenAuthenticatorOptions? options = null)
     {
-        var (file, errors) = Kubeconfig.KubeconfigFile.Load(path);
-        var list = errors.ToList();
-        var endpoint = file?.TryResolve(list);
-        if (list.Count > 0 || endpoint is null)
-        {
-            throw new FormatException(string.Join("; ", list));
-        }
+        var errors = new List<Configuration.ConfigError>();
+        var endpoint = Kubeconfig.KubeconfigFile.LoadEndpoint(path, errors) ?? throw new FormatException(string.Join("; ", errors));
         if (endpoint.InsecureSkipTlsVerify)
         {
             throw new FormatException($"{path}: insecure-skip-tls-verify is refused: give the webhook's CA in certificate-authority(-data)");

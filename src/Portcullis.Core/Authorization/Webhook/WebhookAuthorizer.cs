@@ -61,12 +61,8 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     /// <summary>Builds the authorizer from a webhook kubeconfig (current-context).</summary>
     public static WebhookAuthorizer Create(string kubeconfigPath, WebhookAuthorizerOptions options, TimeProvider? timeProvider = null)
     {
-        var (file, errors) = KubeconfigFile.Load(kubeconfigPath);
-        if (file is null)
-        {
-            throw new ConfigurationException(errors);
-        }
-        var endpoint = file.Resolve();
+        var errors = new List<ConfigError>();
+        var endpoint = KubeconfigFile.LoadEndpoint(kubeconfigPath, errors) ?? throw new ConfigurationException(errors);
         var client = new HttpClient(endpoint.CreateHandler(), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         return new WebhookAuthorizer(client, endpoint.Server, endpoint.Token, options, timeProvider);
     }
