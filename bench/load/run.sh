@@ -195,8 +195,8 @@ set_level() { # level [marker]: rewrite the policy, then wait until both audit g
   done
 }
 toggle_rounds() {
-  local r s t q m level
-  declare -A qsum qsq qn
+  local r s t m level
+  declare -A ratios   # "<gateway>-rps" / "<gateway>-cpu": the rounds' on/off ratios, space-separated
   for r in $(seq 1 "$TOGGLE"); do
     # ABBA order across rounds so drift in machine load does not favour one state.
     local states=(on off); [ $((r % 2)) -eq 1 ] || states=(off on)
@@ -209,18 +209,16 @@ toggle_rounds() {
       done
     done
     for t in audit-blocking audit-batch; do
-      for m in rps cpu; do
-        if [ "$m" = rps ]; then q=$(ratio "${rps[$t-on]:-0}" "${rps[$t-off]:-0}" %.3f); else q=$(ratio "${cpu[$t-on]:-0}" "${cpu[$t-off]:-0}" %.3f); fi
-        [ "$q" = n/a ] && continue
-        qsum[$t-$m]=$(awk -v a="${qsum[$t-$m]:-0}" -v b="$q" 'BEGIN { print a + b }'); qn[$t-$m]=$(( ${qn[$t-$m]:-0} + 1 ))
-        qsq[$t-$m]=$(awk -v a="${qsq[$t-$m]:-0}" -v b="$q" 'BEGIN { print a + b * b }')
-      done
+      ratios[$t-rps]+="$(ratio "${rps[$t-on]:-0}" "${rps[$t-off]:-0}" %.3f) "
+      ratios[$t-cpu]+="$(ratio "${cpu[$t-on]:-0}" "${cpu[$t-off]:-0}" %.3f) "
     done
   done
   for t in audit-blocking audit-batch; do
     for m in rps cpu; do
-      # The mean of the rounds' ratios, with its standard error (the rounds' spread / sqrt(rounds)).
-      toggled[$t-$m]=$(awk -v a="${qsum[$t-$m]:-0}" -v q="${qsq[$t-$m]:-0}" -v n="${qn[$t-$m]:-0}" 'BEGIN {
+      # The mean of the rounds' ratios with its standard error (the rounds' spread / sqrt(rounds)); a round that
+      # measured nothing (n/a) is left out.
+      toggled[$t-$m]=$(echo "${ratios[$t-$m]:-}" | awk '{
+        for (i = 1; i <= NF; i++) if ($i != "n/a") { n++; a += $i; q += $i * $i }
         if (n == 0) { print "n/a"; exit } m = a / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0; if (v < 0) v = 0
         printf "%.3f (se %.3f, %d rounds)", m, sqrt(v / n), n }')
     done
