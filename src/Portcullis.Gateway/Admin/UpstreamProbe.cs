@@ -48,14 +48,16 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
         var snapshot = snapshots.Current;
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(snapshot.Upstream.Server, "/healthz"));
+            using var request = new HttpRequestMessage(HttpMethod.Get, snapshot.UpstreamClient.Destination + "/healthz");
             if (snapshot.Upstream.Token is { Length: > 0 } token)
             {
                 request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
             }
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            using var response = await snapshot.UpstreamClient.SendAsync(request, timeout.Token);
+            // The probe runs as the gateway's own account: it registers an empty identity block, as every request must.
+            using var registration = snapshot.UpstreamClient.Identities.Register(request.Headers, []);
+            using var response = await snapshot.UpstreamClient.Pooled.SendAsync(request, timeout.Token);
             _lastError = null;
             metrics.UpstreamUp.Set(1);
         }

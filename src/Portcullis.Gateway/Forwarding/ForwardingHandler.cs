@@ -7,14 +7,17 @@ using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Metrics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Portcullis.Gateway.Forwarding;
 
 /// <summary>
-/// Forwards an admitted request to kube-apiserver with YARP. Every client-supplied identity header is removed and the
-/// gateway's own identity headers are set for the effective user; upgrades (WebSocket, SPDY) go upstream over HTTP/1.1
-/// and are tunnelled only after the upstream answered 101; redirects are passed back, never followed.
+/// Forwards an admitted request to kube-apiserver with YARP. Every client-supplied identity header is removed, every
+/// forwarded value is checked, and the identity lines for the effective user are registered with the upstream client's
+/// <see cref="IdentityBlocks"/> for <see cref="UpstreamHeaderFilter"/> to write; upgrades (WebSocket, SPDY) go upstream
+/// over HTTP/1.1 on a connection of their own and are tunnelled only after the upstream answered 101; redirects are
+/// passed back, never followed.
 /// </summary>
 internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics metrics, ILogger<ForwardingHandler> logger)
 {
@@ -34,20 +37,60 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         var feature = context.GetGatewayFeature();
         var snapshot = feature.Snapshot;
         var config = feature.RequestInfo.IsLongRunning ? LongRunning : snapshot.ShortRequest;
-        var transformer = new IdentityTransformer(feature, snapshot);
-        var error = await forwarder.SendAsync(context, snapshot.Upstream.Server.GetLeftPart(UriPartial.Authority), snapshot.UpstreamClient, config, transformer);
+
+        // Every value the upstream will receive is checked before anything is sent: a client header an HTTP parser
+        // would read differently is refused, and the identity must survive the wire unchanged.
+        if (FirstUnforwardableHeader(context.Request.Headers) is { } bad)
+        {
+            metrics.RequestsRejected.WithLabels("upstream", "400").Inc();
+            await StatusResponses.BadRequestAsync(context, $"the value of the {bad} header contains a character that cannot be forwarded (only visible ASCII, space and tab)");
+            return;
+        }
+        var identity = UpstreamIdentity.Build(feature.EffectiveUser!, snapshot.IdentityMode, out var problem);
+        if (identity is null)
+        {
+            Log.IdentityNotForwardable(logger, problem ?? "identity");
+            metrics.RequestsRejected.WithLabels("upstream", "500").Inc();
+            await StatusResponses.InternalErrorTextAsync(context, $"the {problem} of the authenticated user cannot be sent to the upstream");
+            return;
+        }
+
+        var upstream = snapshot.UpstreamClient;
+        var upgrade = IsUpgrade(context);
+        var transformer = new IdentityTransformer(feature, snapshot, identity);
+        var invoker = upgrade ? upstream.ForUpgrade() : upstream.Pooled;
+        ForwarderError error;
+        try
+        {
+            error = await forwarder.SendAsync(context, upstream.Destination, invoker, config, transformer);
+        }
+        finally
+        {
+            transformer.Registration?.Dispose();
+            if (upgrade)
+            {
+                invoker.Dispose();
+            }
+        }
         if (error == ForwarderError.None)
         {
             return;
         }
-        var reason = context.GetForwarderErrorFeature()?.Exception?.GetBaseException().Message ?? error.ToString();
+        var exception = context.GetForwarderErrorFeature()?.Exception;
+        var refused = FindRefusal(exception);
+        var reason = refused?.Message ?? exception?.GetBaseException().Message ?? error.ToString();
         Log.ForwardingError(logger, error.ToString(), context.Request.Method, context.Request.Path.Value ?? "", reason);
         if (context.Response.HasStarted)
         {
             return; // a stream broke mid-way; nothing more can be said to the client
         }
         context.Response.Clear();
-        if (error is ForwarderError.RequestTimedOut)
+        if (refused is not null)
+        {
+            metrics.RequestsRejected.WithLabels("upstream", "502").Inc();
+            await StatusResponses.WriteAsync(context, 502, RefusedUpstream);
+        }
+        else if (error is ForwarderError.RequestTimedOut)
         {
             metrics.RequestsRejected.WithLabels("upstream", "504").Inc();
             await StatusResponses.WriteAsync(context, 504, GatewayTimeout);
@@ -68,19 +111,46 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         }
     }
 
-    /// <summary>One header line per value upstream (see <see cref="MultiValueHeaderStream"/>); no line for no values.</summary>
-    private static void AddMultiValue(HttpRequestHeaders headers, string name, IEnumerable<string> values)
+    private static readonly byte[] RefusedUpstream = Status.Failure("the gateway refused to send this request upstream", "InternalError", 502);
+
+    private static UpstreamHeaderException? FindRefusal(Exception? exception)
     {
-        var encoded = string.Join(',', values.Select(Uri.EscapeDataString));
-        if (encoded.Length > 0)
+        for (var e = exception; e is not null; e = e.InnerException)
         {
-            headers.TryAddWithoutValidation(MultiValueHeaderStream.SplitPrefix + name, encoded);
+            if (e is UpstreamHeaderException refused)
+            {
+                return refused;
+            }
         }
+        return null;
+    }
+
+    /// <summary>What YARP forwards as an upgrade: an HTTP/1.1 upgradable request or an HTTP/2 WebSocket CONNECT.</summary>
+    private static bool IsUpgrade(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+        || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
+
+    /// <summary>The first client header whose value is not visible ASCII, SP and HTAB; null when all are.</summary>
+    internal static string? FirstUnforwardableHeader(IHeaderDictionary headers)
+    {
+        foreach (var (name, values) in headers)
+        {
+            foreach (var value in values)
+            {
+                if (value is not null && !FieldValues.IsForwardable(value))
+                {
+                    return name;
+                }
+            }
+        }
+        return null;
     }
 
     /// <summary>Strips what the client may not send upstream and adds the identity the gateway vouches for.</summary>
-    private sealed class IdentityTransformer(GatewayRequestFeature feature, GatewaySnapshot snapshot) : HttpTransformer
+    private sealed class IdentityTransformer(GatewayRequestFeature feature, GatewaySnapshot snapshot, byte[] identity) : HttpTransformer
     {
+        public IdentityBlocks.Registration? Registration { get; private set; }
+
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
@@ -103,23 +173,23 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
                     }
                 }
             }
+            // The Host (and so the upstream's virtual host) is the kubeconfig's server, never the client's.
+            headers.Host = snapshot.UpstreamClient.HostHeader;
+            HeaderHygiene.RemoveBearerSubprotocols(headers);
 
             headers.TryAddWithoutValidation("Audit-ID", feature.AuditId);
             if (httpContext.Connection.RemoteIpAddress is { } remote)
             {
                 headers.TryAddWithoutValidation("X-Forwarded-For", Portcullis.Network.Cidr.Normalize(remote).ToString());
             }
-
-            var user = feature.EffectiveUser!;
             switch (snapshot.IdentityMode)
             {
                 case UpstreamIdentityModes.Impersonate:
-                    AddUpstreamToken(headers);
-                    AddIdentity(headers, user, "Impersonate-User", "Impersonate-Group", "Impersonate-Uid", "Impersonate-Extra-");
-                    break;
                 case UpstreamIdentityModes.RequestHeader:
-                    AddUpstreamToken(headers);
-                    AddIdentity(headers, user, "X-Remote-User", "X-Remote-Group", "X-Remote-Uid", "X-Remote-Extra-");
+                    if (snapshot.Upstream.Token is { Length: > 0 } token)
+                    {
+                        headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                    }
                     break;
                 case UpstreamIdentityModes.Passthrough:
                     if (httpContext.Request.Headers.Authorization.Count == 1)
@@ -130,34 +200,8 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
                 default:
                     throw new InvalidOperationException("unknown identity mode");
             }
-        }
-
-        private void AddUpstreamToken(HttpRequestHeaders headers)
-        {
-            if (snapshot.Upstream.Token is { Length: > 0 } token)
-            {
-                headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            }
-        }
-
-        private static void AddIdentity(HttpRequestHeaders headers, UserInfo user, string userHeader, string groupHeader, string uidHeader, string extraPrefix)
-        {
-            headers.TryAddWithoutValidation(userHeader, user.Name);
-            // kube-apiserver adds system:authenticated itself; sending it would need an extra impersonation right.
-            AddMultiValue(headers, groupHeader, user.Groups.Where(g => g != UserInfo.AuthenticatedGroup));
-            if (user.Uid.Length > 0)
-            {
-                headers.TryAddWithoutValidation(uidHeader, user.Uid);
-            }
-            foreach (var (key, values) in user.Extra)
-            {
-                // Reserved by Kubernetes for what the apiserver itself derives (credential ids, bound pod); not impersonable.
-                if (key.StartsWith("authentication.kubernetes.io/", StringComparison.Ordinal))
-                {
-                    continue;
-                }
-                AddMultiValue(headers, extraPrefix + Uri.EscapeDataString(key), values);
-            }
+            Registration?.Dispose();
+            Registration = snapshot.UpstreamClient.Identities.Register(headers, identity);
         }
     }
 }

@@ -29,7 +29,7 @@ internal sealed class GatewaySnapshot
     /// <summary>L4: deny list, network scopes, system:masters, then authorization.modes, built at load time.</summary>
     public required Portcullis.Authorization.AuthorizerChain Authorizer { get; init; }
     public required Portcullis.Kubeconfig.KubeconfigEndpoint Upstream { get; init; }
-    public required HttpMessageInvoker UpstreamClient { get; init; }
+    public required UpstreamClient UpstreamClient { get; init; }
     public required string IdentityMode { get; init; }
     public required DateTimeOffset LoadedAt { get; init; }
     /// <summary>Forwarding settings for requests that are not long-running: upstream.requestTimeout applies.</summary>
@@ -158,13 +158,13 @@ internal sealed class GatewaySnapshot
             AuditPolicy = auditPolicy,
             Authorizer = authorizer,
             Upstream = upstream,
-            UpstreamClient = UpstreamClientFactory.Create(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),
+            UpstreamClient = new UpstreamClient(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),
             IdentityMode = identity,
             LoadedAt = time.GetUtcNow(),
             ShortRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig
             {
                 ActivityTimeout = config.Upstream.RequestTimeout,
-                // HTTP/1.1 upstream, as NGINX does: identity headers need one line per value (MultiValueHeaderStream).
+                // HTTP/1.1 upstream, as NGINX does: identity headers need one line per value (UpstreamHeaderFilter).
                 Version = System.Net.HttpVersion.Version11,
                 VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             },

@@ -40,4 +40,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "Closed {Count} open stream(s) at shutdown")]
     public static partial void StreamsClosed(ILogger logger, int count);
+
+    [LoggerMessage(30, LogLevel.Error, "The {Field} of the authenticated user cannot be written upstream unchanged; the request was refused")]
+    public static partial void IdentityNotForwardable(ILogger logger, string field);
 }

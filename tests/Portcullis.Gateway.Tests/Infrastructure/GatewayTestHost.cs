@@ -17,6 +17,8 @@ public sealed class GatewayTestHost : IAsyncDisposable
     public TestPki Pki { get; } = new("portcullis-test-ca");
     public TestPki OtherPki { get; } = new("intruder-ca");
     public RecordingUpstream Upstream { get; private set; } = null!;
+    /// <summary>The raw-bytes upstream, when the host was started with <c>rawUpstream: true</c> (then <see cref="Upstream"/> is null).</summary>
+    public RawUpstream Raw { get; private set; } = null!;
     public GatewayHost Host { get; private set; } = null!;
     public Uri Uri => Host.ListenUris[0];
     public Uri AdminUri => Host.AdminUri!;
@@ -24,13 +26,22 @@ public sealed class GatewayTestHost : IAsyncDisposable
     private string DenyListLine { get; set; } = "";
     private string RbacManifests { get; set; } = "[rbac.yaml]";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]")
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost")
     {
         var t = new GatewayTestHost { RbacManifests = rbacManifests };
-        var upstreamServer = t.Pki.IssueServer();
+        var upstreamServer = t.Pki.IssueServer(upstreamDnsName);
         var gatewayClient = t.Pki.IssueClient("portcullis-gateway", "portcullis:gateways");
-        t.Upstream = await RecordingUpstream.StartAsync(upstreamServer, t.Pki.Certificate);
-        var server = upstreamDown ? ClosedPortUri() : t.Upstream.Uri;
+        Uri server;
+        if (rawUpstream)
+        {
+            t.Raw = RawUpstream.Start(upstreamServer, t.Pki.Certificate);
+            server = t.Raw.Uri;
+        }
+        else
+        {
+            t.Upstream = await RecordingUpstream.StartAsync(upstreamServer, t.Pki.Certificate);
+            server = upstreamDown ? ClosedPortUri() : t.Upstream.Uri;
+        }
         TestPki.WritePem(t.Pki.IssueServer(), Path.Combine(t.Dir, "server.crt"), Path.Combine(t.Dir, "server.key"));
         TestPki.WritePem(gatewayClient, Path.Combine(t.Dir, "gateway.crt"), Path.Combine(t.Dir, "gateway.key"));
         File.WriteAllText(Path.Combine(t.Dir, "ca.crt"), t.Pki.CertificatePem);
@@ -44,6 +55,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
               cluster:
                 server: {server}
                 certificate-authority: ca.crt
+                {upstreamClusterExtra}
             users:
             - name: gateway
               user:
@@ -137,7 +149,9 @@ public sealed class GatewayTestHost : IAsyncDisposable
     }
 
     /// <summary>An HTTPS client trusting the test CA, optionally with a client certificate and a local source address.</summary>
-    public HttpClient Client(X509Certificate2? clientCertificate = null, IPAddress? localAddress = null, Version? version = null)
+    /// <param name="hostName">Reach the gateway by this name (the connection still goes to its loopback address), as
+    /// curl's <c>--connect-to</c> does: the request's Host / :authority is that name.</param>
+    public HttpClient Client(X509Certificate2? clientCertificate = null, IPAddress? localAddress = null, Version? version = null, string? hostName = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -150,19 +164,20 @@ public sealed class GatewayTestHost : IAsyncDisposable
                 LocalCertificateSelectionCallback = clientCertificate is null ? null : (_, _, _, _, _) => clientCertificate,
             },
         };
-        if (localAddress is not null)
+        if (localAddress is not null || hostName is not null)
         {
+            var target = new IPEndPoint(IPAddress.Parse(Uri.Host), Uri.Port);
             handler.ConnectCallback = async (ctx, ct) =>
             {
                 var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                socket.Bind(new IPEndPoint(localAddress, 0));
-                await socket.ConnectAsync(ctx.DnsEndPoint, ct);
+                socket.Bind(new IPEndPoint(localAddress ?? IPAddress.Any, 0));
+                await socket.ConnectAsync(target, ct);
                 return new NetworkStream(socket, ownsSocket: true);
             };
         }
         return new HttpClient(handler)
         {
-            BaseAddress = Uri,
+            BaseAddress = hostName is null ? Uri : new Uri($"https://{hostName}:{Uri.Port}"),
             Timeout = TimeSpan.FromSeconds(20),
             DefaultRequestVersion = version ?? HttpVersion.Version11,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
@@ -187,6 +202,10 @@ public sealed class GatewayTestHost : IAsyncDisposable
         if (Upstream is not null)
         {
             await Upstream.DisposeAsync();
+        }
+        if (Raw is not null)
+        {
+            await Raw.DisposeAsync();
         }
         try
         {
