@@ -168,7 +168,8 @@ public sealed class RawUpstream : IAsyncDisposable
                 anomalies.Add($"line {i} is not a field line");
                 continue;
             }
-            fields.Add((line[..colon], line[(colon + 1)..].Trim(' ', '\t')));
+            // Values are read as kube-apiserver's Go code reads them: bytes, here shown as UTF-8 (identities are UTF-8).
+            fields.Add((line[..colon], Encoding.UTF8.GetString(Encoding.Latin1.GetBytes(line[(colon + 1)..].Trim(' ', '\t')))));
         }
         var request = new RawRequest(connection, lines[0], fields, head, [], anomalies, serverName);
         byte[] body = [];
