@@ -38,7 +38,8 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
                 return;
             }
             await sink.AuditFailedAuthenticationAsync(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb,
-                SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime);
+                SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
+                annotations: feature.Annotations);
             return;
         }
         var audit = feature.Audit;
