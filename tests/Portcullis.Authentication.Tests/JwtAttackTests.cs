@@ -207,4 +207,65 @@ public sealed class JwtAttackTests : IAsyncLifetime
         Assert.False(result.Authenticated);
         Assert.Contains("identify different users", result.FailureReason, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task CR_LF_in_an_OIDC_claim_or_a_service_account_claim_is_401_with_the_field_named()
+    {
+        var oidc = Oidc();
+        oidc["sub"] = "alice\r\nImpersonate-Group: system:masters";
+        await AssertRejected(Jwts.Sign(oidc, _rsa, "k1"), "invalid bearer token: jwt:https://issuer.example: user name contains a control character (U+000D)");
+
+        var sa = Sa();
+        sa["kubernetes.io"]!["serviceaccount"]!["uid"] = "u\n";
+        await AssertRejected(Jwts.Sign(sa, _rsa), "invalid bearer token: service-account: uid contains a control character (U+000A)");
+        var pod = Sa();
+        pod["kubernetes.io"]!["pod"] = new JsonObject { ["name"] = "web-0\r\n\r\nDELETE / HTTP/1.1", ["uid"] = "p-1" };
+        await AssertRejected(Jwts.Sign(pod, _rsa), "invalid bearer token: service-account: value 1 of extra \"authentication.kubernetes.io/pod-name\" contains a control character (U+000D)");
+    }
+
+    [Fact]
+    public async Task CEL_claim_mappings_that_produce_CR_LF_are_401()
+    {
+        var file = AuthenticationConfigurationFile.Parse($$"""
+            apiVersion: apiserver.config.k8s.io/v1
+            kind: AuthenticationConfiguration
+            jwt:
+            - issuer:
+                url: {{OidcIssuer}}
+                audiences: [{{Audience}}]
+              claimMappings:
+                username:
+                  expression: 'claims.sub + "@cel"'
+                groups:
+                  expression: 'claims.roles'
+                extra:
+                - key: example.com/tenant
+                  valueExpression: claims.tenant
+            """, "authn.yaml");
+        var cel = new JwtAuthenticator(Assert.Single(file.Authenticators), _oidc.Keys, ownsKeys: false); // disposed by the chain
+        using var chain = new AuthenticatorChain(null, [cel]);
+        async Task<ChainResult> Present(Action<JsonObject> edit)
+        {
+            var claims = Oidc();
+            claims["roles"] = new JsonArray("dev");
+            claims["tenant"] = "acme";
+            edit(claims);
+            return await chain.AuthenticateAsync(new AuthenticationRequest { AuthorizationHeaders = ["Bearer " + Jwts.Sign(claims, _rsa, "k1")] },
+                CancellationToken.None).AsTask().WaitAsync(Wait.Timeout);
+        }
+
+        var fine = await Present(_ => { });
+        Assert.True(fine.Authenticated, fine.FailureReason);
+        Assert.Equal("alice@cel", fine.User!.Name);
+
+        var group = await Present(c => c["roles"] = new JsonArray("dev", "ops\r\nImpersonate-User: admin"));
+        Assert.False(group.Authenticated);
+        Assert.Equal("invalid bearer token: jwt:https://issuer.example: group 2 contains a control character (U+000D)", group.FailureReason);
+
+        var extra = await Present(c => c["tenant"] = "acme\r\n\r\nGET /api/v1/secrets HTTP/1.1");
+        Assert.Equal("invalid bearer token: jwt:https://issuer.example: value 1 of extra \"example.com/tenant\" contains a control character (U+000D)", extra.FailureReason);
+
+        var name = await Present(c => c["sub"] = " alice");
+        Assert.Equal("invalid bearer token: jwt:https://issuer.example: user name begins with whitespace (U+0020)", name.FailureReason);
+    }
 }

@@ -124,6 +124,25 @@ public sealed class WebhookTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CR_LF_in_the_reviewed_user_is_401_cached_as_a_rejection_and_never_echoed()
+    {
+        _respond = _ => """
+            {"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{"authenticated":true,
+             "user":{"username":"jane","uid":"42","groups":["dev"],"extra":{"example.com/session":["s-1\r\nImpersonate-Group: system:masters"]}}}}
+            """;
+        using var chain = Chain();
+        for (var i = 0; i < 2; i++)
+        {
+            var result = await Run(chain, "crlf-token");
+            Assert.False(result.Authenticated);
+            Assert.True(result.IsError);
+            Assert.Equal("invalid bearer token: webhook: value 1 of extra \"example.com/session\" contains a control character (U+000D)", result.FailureReason);
+            Assert.DoesNotContain("system:masters", result.FailureReason, StringComparison.Ordinal);
+        }
+        Assert.Equal(1, Volatile.Read(ref _calls)); // the second request was answered by the negative cache
+    }
+
+    [Fact]
     public async Task Disjoint_audiences_in_the_response_are_not_ok()
     {
         _respond = _ => FixtureJson("k8s-website-tokenreview-v1-response-success.yaml").Replace("\"https://myserver.example.com\"]", "\"https://elsewhere.example\"]", StringComparison.Ordinal);

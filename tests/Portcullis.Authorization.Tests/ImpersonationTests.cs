@@ -32,6 +32,27 @@ public class ImpersonationTests(RbacFixture fixture) : IClassFixture<RbacFixture
         Assert.Equal("requested [{UserExtra  view  authentication.k8s.io/v1  scopes} {UID  42  authentication.k8s.io/v1  }] without impersonating a user", r.BadRequestMessage);
     }
 
+    [Theory]
+    [InlineData("Impersonate-User", "eve\r\nImpersonate-Group: system:masters", "invalid impersonation header Impersonate-User: its value contains a control character (U+000D)")]
+    [InlineData("Impersonate-Group", "dev\tops", "invalid impersonation header Impersonate-Group: its value contains a control character (U+0009)")]
+    [InlineData("Impersonate-Uid", "42\u0085", "invalid impersonation header Impersonate-Uid: its value contains a control character (U+0085)")]
+    [InlineData("Impersonate-Group", "admins ", "invalid impersonation header Impersonate-Group: its value ends with whitespace (U+0020)")]
+    [InlineData("Impersonate-Extra-a%0D%0AImpersonate-Group", "x", "invalid impersonation header Impersonate-Extra-a%0D%0AImpersonate-Group: its decoded extra key contains a control character (U+000D)")]
+    [InlineData("Impersonate-Extra-scopes%20", "x", "invalid impersonation header Impersonate-Extra-scopes%20: its decoded extra key ends with whitespace (U+0020)")]
+    public void Identity_values_with_control_characters_or_edge_whitespace_are_400(string name, string value, string message)
+    {
+        var r = ImpersonationHeaders.Parse([H("Impersonate-User", "jane"), H(name, value)]);
+        Assert.False(r.IsImpersonating);
+        Assert.Equal(message, r.BadRequestMessage);
+    }
+
+    [Fact]
+    public void Identity_value_with_a_lone_surrogate_is_400()
+    {
+        var r = ImpersonationHeaders.Parse([H("Impersonate-User", "jane"), H("Impersonate-Extra-Scopes", "view" + (char)0xD800)]);
+        Assert.Equal("invalid impersonation header Impersonate-Extra-Scopes: its value contains a lone surrogate (U+D800)", r.BadRequestMessage);
+    }
+
     [Fact]
     public void User_groups_extra_uid_make_one_check_each()
     {

@@ -130,16 +130,25 @@ public sealed class AuditSink : IAsyncDisposable
     /// <summary>
     /// Audits a request that failed authentication as kube-apiserver does: the policy is evaluated with no user, and a
     /// single event at stage ResponseStarted is emitted with <c>user: {}</c> and the 401 Status as responseStatus
-    /// (<see cref="Unauthorized"/> by default).
+    /// (<see cref="Unauthorized"/> by default). <paramref name="annotations"/> (the gateway's
+    /// <c>portcullis.dev/authentication</c> reason) are added to the event.
     /// </summary>
     public ValueTask<AuditWriteResult> AuditFailedAuthenticationAsync(string auditId, string requestUri, string verb,
         IReadOnlyList<string> sourceIps, string? userAgent, RequestInfo requestInfo, DateTime receivedTimestamp,
-        AuditResponseStatus? status = null, DateTime? stageTimestamp = null, CancellationToken cancellationToken = default)
+        AuditResponseStatus? status = null, DateTime? stageTimestamp = null, IReadOnlyDictionary<string, string>? annotations = null,
+        CancellationToken cancellationToken = default)
     {
         var request = BeginRequest(auditId, requestUri, verb, null, sourceIps, userAgent, requestInfo, receivedTimestamp);
         if (!request.IsEnabled || !request.Decision.ShouldEmit(AuditStage.ResponseStarted))
         {
             return new(new AuditWriteResult(AuditStage.ResponseStarted, false, false));
+        }
+        if (annotations is not null)
+        {
+            foreach (var (key, value) in annotations)
+            {
+                request.AddAnnotation(key, value);
+            }
         }
         var e = request.Snapshot(AuditStage.ResponseStarted, status ?? Unauthorized, stageTimestamp ?? UtcNow());
         return ProcessAsync(e, cancellationToken);

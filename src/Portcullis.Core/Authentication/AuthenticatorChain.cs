@@ -365,6 +365,12 @@ public sealed class AuthenticatorChain : IDisposable
         }
         if ((connection?.User ?? request.ClientCertificateUser) is { } certUser)
         {
+            if (IdentityValidator.Validate(certUser) is { } problem)
+            {
+                // A CN or O a CSR signer let through: the certificate verified but names an identity that cannot be forwarded.
+                _x509Counters.Record(AuthenticationOutcome.Failure, TimeSpan.Zero);
+                return Reject(X509Name + ": " + problem, isError: true, warnings, digest, rewritten);
+            }
             var presented = bearer.IsPresent ? bearer : socket;
             if (!presented.IsPresent)
             {
@@ -445,6 +451,11 @@ public sealed class AuthenticatorChain : IDisposable
         }
         if (_tokenFile.Find(digest) is { } fileUser)
         {
+            if (IdentityValidator.Validate(fileUser) is { } problem)
+            {
+                _tokenFileCounters.Record(AuthenticationOutcome.Failure, TimeSpan.Zero);
+                return new TokenOutcome(null, "", "invalid bearer token: " + TokenFileName + ": " + problem, null);
+            }
             _tokenFileCounters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
             return new TokenOutcome(fileUser, TokenFileName, null, null);
         }
@@ -474,6 +485,16 @@ public sealed class AuthenticatorChain : IDisposable
             {
                 // A bug or an unexpected failure in one authenticator fails this token closed, never the request pipeline.
                 result = TokenResult.Unavailable($"{authenticator.Name}: {ex.GetType().Name}: {ex.Message}");
+            }
+            if (result.Outcome == AuthenticationOutcome.Success && IdentityValidator.Validate(result.User!) is { } problem)
+            {
+                // The authenticator vouched for the token but names an identity that cannot be forwarded (a claim, a CEL
+                // mapping or a webhook answer with CR/LF, ...): the token is refused, and the union ends here rather than
+                // letting a later authenticator pick another identity for it. Remembered like any rejection.
+                var refused = "invalid bearer token: " + authenticator.Name + ": " + problem;
+                For(authenticator.Name).Record(AuthenticationOutcome.Failure, Stopwatch.GetElapsedTime(started));
+                Cache.Set(digest, new CachedTokenResult(false, null, "", refused, null), negativeTtl);
+                return new TokenOutcome(null, "", refused, null);
             }
             var counters = For(authenticator.Name);
             counters.Record(result.Outcome, Stopwatch.GetElapsedTime(started));
@@ -622,6 +643,12 @@ public sealed class AuthenticatorChain : IDisposable
     private ChainResult Accept(UserInfo user, string authenticator, IReadOnlyDictionary<string, string>? annotations,
         List<string>? warnings, TokenDigest? digest, string? rewritten, bool count = true)
     {
+        if (IdentityValidator.Validate(user) is { } problem)
+        {
+            // Every authenticated result passes here: the backstop behind the per-authenticator checks above, so no
+            // present or future authenticator can hand an unforwardable identity to the gateway.
+            return Reject(authenticator + ": " + problem, isError: true, warnings, digest, rewritten);
+        }
         if (count && ReferenceEquals(authenticator, X509Name))
         {
             _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);

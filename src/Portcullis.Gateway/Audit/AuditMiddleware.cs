@@ -38,7 +38,8 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
                 return;
             }
             await sink.AuditFailedAuthenticationAsync(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb,
-                SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime);
+                SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
+                annotations: feature.Annotations);
             return;
         }
         var audit = feature.Audit;
@@ -67,59 +68,9 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
     internal static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
         feature.SourceAddress is { } ip ? [ip.ToString()] : [];
 
-    // Bounds the label sets a client can create by inventing paths (the CVE-2022-21698 class): unauthenticated
-    // requests carry no resource labels, and past MaxResourceLabels distinct resources new ones are labelled "other".
-    private const int MaxResourceLabels = 1000;
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, string, string), bool> SeenResources = new();
-
-    private static Portcullis.Authorization.RequestInfo Bounded(GatewayRequestFeature feature)
-    {
-        var info = feature.RequestInfo;
-        if (feature.User is null)
-        {
-            return info.IsResourceRequest ? info with { ApiGroup = "", ApiVersion = "", Resource = "", Subresource = "", Name = "", Namespace = "" } : info;
-        }
-        var key = (info.ApiGroup, info.ApiVersion, info.Resource, info.Subresource);
-        if (!info.IsResourceRequest || SeenResources.ContainsKey(key) || (SeenResources.Count < MaxResourceLabels && SeenResources.TryAdd(key, true)))
-        {
-            return info;
-        }
-        return info with { ApiGroup = "other", ApiVersion = "other", Resource = "other", Subresource = "" };
-    }
-
-    private void Record(HttpContext context, GatewayRequestFeature feature, double seconds)
-    {
-        var info = Bounded(feature);
-        var verb = MetricVerb(context.Request, info);
-        var scope = !info.IsResourceRequest ? "" : info.Name.Length > 0 ? "resource" : info.Namespace.Length > 0 ? "namespace" : "cluster";
-        var dryRun = context.Request.Query.ContainsKey("dryRun") ? "All" : "";
-        var code = context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        metrics.RequestTotal.WithLabels(verb, dryRun, info.ApiGroup, info.ApiVersion, info.Resource, info.Subresource, scope, "apiserver", code).Inc();
-        if (!info.IsLongRunning)
-        {
-            metrics.RequestDuration.WithLabels(verb, dryRun, info.ApiGroup, info.ApiVersion, info.Resource, info.Subresource, scope, "apiserver").Observe(seconds);
-        }
-    }
-
-    /// <summary>kube-apiserver's metric verb: upper case, LIST/WATCH/APPLY/CONNECT distinguished, else "other".</summary>
-    internal static string MetricVerb(HttpRequest request, Portcullis.Authorization.RequestInfo info)
-    {
-        if (info.IsResourceRequest && info.Subresource is "exec" or "attach" or "portforward" or "proxy")
-        {
-            return "CONNECT";
-        }
-        return info.Verb switch
-        {
-            "get" => "GET",
-            "list" => "LIST",
-            "watch" => "WATCH",
-            "create" => "POST",
-            "update" => "PUT",
-            "patch" => request.ContentType?.StartsWith("application/apply-patch", StringComparison.OrdinalIgnoreCase) == true ? "APPLY" : "PATCH",
-            "delete" => "DELETE",
-            "deletecollection" => "DELETECOLLECTION",
-            "proxy" => "PROXY",
-            _ => info.IsResourceRequest ? "other" : request.Method.ToUpperInvariant() is "GET" or "HEAD" or "POST" or "PUT" or "PATCH" or "DELETE" or "OPTIONS" ? request.Method.ToUpperInvariant() : "other",
-        };
-    }
+    // The label values are bounded by RequestMetrics (Metrics/RequestMetrics.cs): fixed sets, built-in or learned
+    // resources, and a cap per family.
+    private void Record(HttpContext context, GatewayRequestFeature feature, double seconds) =>
+        metrics.Requests.Record(context.Request.Method, context.Request.ContentType, feature.RequestInfo, feature.User is not null,
+            context.Request.Query.ContainsKey("dryRun"), context.Response.StatusCode, feature.RejectedBy is not null, seconds);
 }

@@ -20,8 +20,8 @@ internal sealed class GatewayMetrics
     public Histogram AuthenticationDuration { get; }
     /// <summary>Per authenticator (x509, token-file, oidc issuer, webhook, anonymous — a fixed set, never a user).</summary>
     public Counter AuthenticatorAttempts { get; }
-    public Counter RequestTotal { get; }
-    public Histogram RequestDuration { get; }
+    /// <summary><c>apiserver_request_total</c> and <c>apiserver_request_duration_seconds</c>, with bounded label values.</summary>
+    public RequestMetrics Requests { get; }
     public Gauge UpstreamUp { get; }
 
     /// <summary>The audit sink's counters, exported at scrape time under kube-apiserver's names.</summary>
@@ -40,16 +40,17 @@ internal sealed class GatewayMetrics
             new HistogramConfiguration { LabelNames = ["result"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
         AuthenticatorAttempts = factory.CreateCounter("portcullis_authentication_attempts_total", "Authentication attempts by the authenticator that decided and the result.",
             new CounterConfiguration { LabelNames = ["authenticator", "result"] });
-        RequestTotal = factory.CreateCounter("apiserver_request_total",
+        var requestTotal = factory.CreateCounter("apiserver_request_total",
             "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
             new CounterConfiguration { LabelNames = ["verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component", "code"] });
-        RequestDuration = factory.CreateHistogram("apiserver_request_duration_seconds",
+        var requestDuration = factory.CreateHistogram("apiserver_request_duration_seconds",
             "Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
             new HistogramConfiguration
             {
                 LabelNames = ["verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component"],
                 Buckets = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60],
             });
+        Requests = new RequestMetrics(requestTotal, requestDuration);
         UpstreamUp = factory.CreateGauge("portcullis_upstream_up", "1 when the last upstream probe got an HTTP answer.");
         var auditEvents = factory.CreateCounter("apiserver_audit_event_total", "Counter of audit events generated and sent to the audit backend.");
         var auditErrors = factory.CreateCounter("apiserver_audit_error_total", "Counter of audit events that failed to be audited properly.", new CounterConfiguration { LabelNames = ["plugin"] });

@@ -48,7 +48,8 @@ public static partial class ImpersonationHeaders
     /// <summary>
     /// Parses the headers, given as (name, value) pairs, one per header line as received (values are not split on
     /// commas, as Go does not split them). Returns no plan when none is present, or a 400 message when
-    /// group/uid/extra come without a user.
+    /// group/uid/extra come without a user, or when a value or a decoded extra key fails <see cref="IdentityValidator.Check"/>
+    /// (control character, lone surrogate, leading or trailing whitespace).
     /// </summary>
     public static ImpersonationRequest Parse(IEnumerable<KeyValuePair<string, string>> headers)
     {
@@ -64,6 +65,11 @@ public static partial class ImpersonationHeaders
                 continue;
             }
             any = true;
+            if (IdentityValidator.Check(value) is { } badValue)
+            {
+                // The same rule as for authenticated identities: the impersonated identity is forwarded as header values.
+                return new ImpersonationRequest(null, $"invalid impersonation header {name}: its value {badValue}");
+            }
             if (name.Equals(UserHeader, StringComparison.OrdinalIgnoreCase))
             {
                 user ??= value; // Header.Get: the first value
@@ -78,7 +84,13 @@ public static partial class ImpersonationHeaders
             }
             else if (name.StartsWith(ExtraHeaderPrefix, StringComparison.OrdinalIgnoreCase))
             {
-                extras.Add((UnescapeExtraKey(name[ExtraHeaderPrefix.Length..].ToLowerInvariant()), value));
+                var key = UnescapeExtraKey(name[ExtraHeaderPrefix.Length..].ToLowerInvariant());
+                if (IdentityValidator.Check(key) is { } badKey)
+                {
+                    // Percent-decoding can produce what a header name cannot carry (%0D%0A, %09, %20 at an end).
+                    return new ImpersonationRequest(null, $"invalid impersonation header {name}: its decoded extra key {badKey}");
+                }
+                extras.Add((key, value));
             }
         }
         if (!any)
