@@ -40,11 +40,31 @@ internal sealed class IdentityBlocks
     /// <summary>Adds the marker line for <paramref name="block"/> to <paramref name="headers"/>; dispose to forget it.</summary>
     public Registration Register(HttpRequestHeaders headers, byte[] block)
     {
-        var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var nonce = NewNonce();
         _pending[nonce] = block;
         headers.Remove(MarkerName);
         headers.TryAddWithoutValidation(MarkerName, nonce);
         return new Registration(this, nonce);
+    }
+
+    // Random bytes are drawn from the CSPRNG in batches: one call per 256 nonces instead of one per request.
+    [ThreadStatic]
+    private static byte[]? t_random;
+    [ThreadStatic]
+    private static int t_used;
+
+    private static string NewNonce()
+    {
+        var random = t_random ??= new byte[16 * 256];
+        if (t_used == 0 || t_used >= random.Length)
+        {
+            RandomNumberGenerator.Fill(random);
+            t_used = 0;
+        }
+        var nonce = Convert.ToHexStringLower(random, t_used, 16);
+        random.AsSpan(t_used, 16).Clear(); // a nonce handed out is not kept in memory longer than needed
+        t_used += 16;
+        return nonce;
     }
 
     /// <summary>The block registered under <paramref name="nonce"/> (ASCII bytes), if its request is still in flight.</summary>
