@@ -267,7 +267,8 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
 
     private static TokenResult Fail(string error) => TokenResult.Fail(error, TimeSpan.MaxValue);
 
-    private static string Clip(string s) => s.Length <= 64 ? s : s[..64] + "...";
+    // Values from an unverified token: clipped, and control or invisible characters escaped (logs, audit, 401 reasons).
+    private static string Clip(string s) => Portcullis.Diagnostics.SafeText.Of(s, 64);
 
     /// <summary>Go's time.Time String() for UTC: <c>2023-12-22 08:15:49 +0000 UTC</c>.</summary>
     private static string FormatGoTime(DateTimeOffset? t) =>

@@ -256,7 +256,8 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     private static string? Str(JsonElement o, string name) =>
         o.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private static string Clip(string s) => s.Length <= 256 ? s : s[..256] + "...";
+    // The webhook's own error text: clipped, and control or invisible characters escaped.
+    private static string Clip(string s) => Portcullis.Diagnostics.SafeText.Of(s, 256);
 
     public void Dispose()
     {
