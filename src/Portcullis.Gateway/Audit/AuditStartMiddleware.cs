@@ -43,9 +43,9 @@ internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink,
             return;
         }
 
-        if (audit.WantsRequestObject && context.Request.ContentLength is > 0 and <= AuditRequest.MaxObjectBytes)
+        if (audit.WantsRequestObject && context.Request.ContentLength is > 0 and <= AuditRequest.DefaultMaxObjectBytes)
         {
-            context.Request.EnableBuffering(AuditRequest.MaxObjectBytes);
+            context.Request.EnableBuffering(AuditRequest.DefaultMaxObjectBytes);
             var body = new byte[(int)context.Request.ContentLength.Value];
             await context.Request.Body.ReadExactlyAsync(body, context.RequestAborted);
             context.Request.Body.Position = 0;
@@ -117,7 +117,7 @@ internal sealed class AuditCapture(Stream inner) : Stream
         {
             return;
         }
-        if (_copy.Length + data.Length > AuditRequest.MaxObjectBytes)
+        if (_copy.Length + data.Length > AuditRequest.DefaultMaxObjectBytes)
         {
             _overflow = true;
             return;
