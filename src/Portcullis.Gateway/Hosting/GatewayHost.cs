@@ -155,6 +155,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<AuditStartMiddleware>(); // L6: audit starts for the authenticated user
         app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
+        app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
         app.UseMiddleware<SelfSubjectAccessReviewMiddleware>(); // L4: kubectl auth can-i answers with the gateway's decision too
         app.UseMiddleware<AdmissionMiddleware>(); // L5
         var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
