@@ -134,7 +134,10 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            // Kestrel's own header limits are hard stops before any middleware (unaudited); the gateway's lower ones are
+            // checked by RequestStartMiddleware, which audits the 431.
+            kestrel.Limits.MaxRequestHeadersTotalSize = RequestHeaderLimits.KestrelMaxHeadersTotalBytes;
+            kestrel.Limits.MaxRequestHeaderCount = RequestHeaderLimits.KestrelMaxHeaderCount;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 250;
             foreach (var address in listen)
             {
