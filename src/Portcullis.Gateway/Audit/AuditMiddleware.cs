@@ -23,8 +23,9 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
         {
             await next(context);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!(ex is OperationCanceledException && context.RequestAborted.IsCancellationRequested))
         {
+            // (A cancellation because the client went away is not a failure of the gateway: nobody gets an answer.)
             failure = ex;
             if (!context.Response.HasStarted)
             {

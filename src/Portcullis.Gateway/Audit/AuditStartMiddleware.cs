@@ -125,6 +125,7 @@ internal sealed class AuditCapture(Stream inner, int limit) : Stream
         {
             _overflow = true;
             _copy.SetLength(0);
+            _copy.Capacity = 0; // nothing of it will be recorded: give the memory back now
             return;
         }
         _copy.Write(data);

@@ -87,22 +87,24 @@ internal sealed class RequestBodyMiddleware(RequestDelegate next, GatewayMetrics
         await next(context);
     }
 
-    // Reads until the end of the body or until one byte more than the limit has arrived.
+    // Reads until the end of the body or until one byte more than the limit has arrived. The buffer grows with what
+    // arrives rather than with what Content-Length promises, so a client that announces 3 MiB and sends nothing holds
+    // 16 KiB of the gateway's memory, not 3 MiB.
     private static async Task<(byte[] Body, int Length)> ReadBoundedAsync(Stream source, long? contentLength, int limit, CancellationToken cancellationToken)
     {
-        var max = limit + 1L;
-        var buffer = new byte[contentLength is { } known ? (int)Math.Min(known, max) : (int)Math.Min(FirstChunkBytes, max)];
+        var most = Math.Min(contentLength ?? long.MaxValue, limit + 1L);
+        var buffer = new byte[(int)Math.Min(most, FirstChunkBytes)];
         var length = 0;
         while (true)
         {
             if (length == buffer.Length)
             {
-                if (length >= max || contentLength is not null)
+                if (length >= most)
                 {
-                    // A Content-Length body is complete once its length is read (Kestrel enforces the framing).
+                    // Past the limit, or the whole Content-Length body (Kestrel enforces that framing).
                     return (buffer, length);
                 }
-                Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, max));
+                Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, most));
             }
             var read = await source.ReadAsync(buffer.AsMemory(length), cancellationToken);
             if (read == 0)
