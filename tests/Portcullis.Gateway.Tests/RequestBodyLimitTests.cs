@@ -156,6 +156,21 @@ public sealed class RequestBodyLimitTests
     }
 
     [Fact]
+    public async Task An_Upgrade_header_does_not_carry_a_body_past_the_limit()
+    {
+        await using var gw = await StartAsync("limits:\n  maxRequestBodyBytes: 1000");
+        var body = new string('x', 5000);
+
+        // Upgrades are not limited, so a create dressed as one must not take its body past the limit: Kestrel does not
+        // treat a request with content as upgradable, so the limit applies as to any create.
+        var response = await RawHttps.SendAsync(gw, gw.Pki.IssueClient("jane", "developers"),
+            $"POST /api/v1/namespaces/dev/configmaps HTTP/1.1\nHost: localhost\nConnection: Upgrade\nUpgrade: websocket\nContent-Length: {body.Length}\n\n{body}");
+
+        Assert.StartsWith("HTTP/1.1 413", response);
+        Assert.Empty(gw.Upstream.Requests);
+    }
+
+    [Fact]
     public async Task A_long_running_proxy_upload_is_not_limited()
     {
         await using var gw = await StartAsync("limits:\n  maxRequestBodyBytes: 100");
