@@ -364,7 +364,7 @@ public sealed class GoldenEventTests
     {
         var (sink, backend) = NewSink("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n");
         var audit = Begin(sink, "POST", "/api/v1/namespaces/default/configmaps");
-        var big = Encoding.UTF8.GetBytes("{\"data\":{\"k\":\"" + new string('x', AuditRequest.MaxObjectBytes) + "\"}}");
+        var big = Encoding.UTF8.GetBytes("{\"data\":{\"k\":\"" + new string('x', audit.MaxObjectBytes) + "\"}}");
         audit.SetRequestObject(big);
         audit.SetResponseObject("not json"u8.ToArray());
         await audit.EmitAsync(AuditStage.ResponseComplete).WithTimeout();

@@ -10,7 +10,7 @@ public sealed class ObjectAndStatusTests
     [Theory]
     [InlineData("""{"metadata":{"managedFields":[{"a":1}],"name":"x"}}""", """{"metadata":{"name":"x"}}""")]
     [InlineData("""{"metadata":{"name":"x","managedFields":[{"a":1}]}}""", """{"metadata":{"name":"x"}}""")]
-    [InlineData("""{"metadata":{"name":"x", "managedFields" : [ ] , "uid":"u"}}""", """{"metadata":{"name":"x" , "uid":"u"}}""")]
+    [InlineData("""{"metadata":{"name":"x", "managedFields" : [ ] , "uid":"u"}}""", """{"metadata":{"name":"x","uid":"u"}}""")]
     [InlineData("""{"metadata":{"managedFields":null}}""", """{"metadata":{}}""")]
     [InlineData("""{"spec":{"managedFields":[1]},"metadata":{"name":"x"}}""", """{"spec":{"managedFields":[1]},"metadata":{"name":"x"}}""")]
     [InlineData("""{"kind":"PodList","items":[{"metadata":{"name":"a","managedFields":[{}]}},{"metadata":{"managedFields":[{}],"name":"b"}}]}""",
@@ -33,8 +33,8 @@ public sealed class ObjectAndStatusTests
     public void Anything_but_one_JSON_object_is_left_out(string input) => Assert.Equal("", Prepare(input));
 
     [Fact]
-    public void Pretty_printed_bodies_are_put_on_one_line_without_touching_strings() =>
-        Assert.Equal("""{  "a": "x  y",  "b": [1,2]}""", Prepare("{\r\n  \"a\": \"x  y\",\n  \"b\": [1,\n\t2]\n}\n"));
+    public void Pretty_printed_bodies_are_compacted_as_kube_apiserver_records_them_without_touching_strings() =>
+        Assert.Equal("""{"a":"x  y","b":[1,2],"c":"q\" {"}""", Prepare("{\r\n  \"a\": \"x  y\",\n  \"b\": [1,\n\t2],  \"c\" : \"q\\\" {\"\n}\n"));
 
     [Fact]
     public void An_EventRateLimit_429_Status_keeps_retryAfterSeconds()

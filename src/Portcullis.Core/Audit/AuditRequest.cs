@@ -30,9 +30,11 @@ public sealed class AuditRequest
     /// <summary>The no-op record of a request that is not audited.</summary>
     public static AuditRequest Disabled { get; } = new();
 
-    /// <summary>Largest request or response object kept in an event; larger bodies are left out and annotated.</summary>
-    public const int MaxObjectBytes = 100 * 1024;
-
+    /// <summary>
+    /// The default of <see cref="MaxObjectBytes"/>: kube-apiserver's default <c>--max-request-body-bytes</c> (3 MiB), so
+    /// that every request body kube-apiserver accepts can be recorded.
+    /// </summary>
+    public const int DefaultMaxObjectBytes = 3 * 1024 * 1024;
 
     private readonly AuditSink? _sink;
     private readonly Lock _gate = new();
@@ -47,6 +49,7 @@ public sealed class AuditRequest
 
     private AuditRequest()
     {
+        MaxObjectBytes = DefaultMaxObjectBytes;
         AuditId = "";
         RequestUri = "";
         Verb = "";
@@ -55,8 +58,11 @@ public sealed class AuditRequest
     }
 
     internal AuditRequest(AuditSink sink, AuditPolicyDecision decision, string auditId, string requestUri, string verb,
-        UserInfo? user, IReadOnlyList<string> sourceIps, string? userAgent, RequestInfo requestInfo, DateTime receivedTimestamp)
+        UserInfo? user, IReadOnlyList<string> sourceIps, string? userAgent, RequestInfo requestInfo, DateTime receivedTimestamp,
+        int maxObjectBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxObjectBytes);
+        MaxObjectBytes = maxObjectBytes;
         _sink = sink;
         Decision = decision;
         AuditId = auditId;
@@ -75,6 +81,12 @@ public sealed class AuditRequest
     }
 
     public AuditPolicyDecision Decision { get; }
+
+    /// <summary>
+    /// Largest request or response object kept in an event (the gateway passes <c>limits.maxRequestBodyBytes</c>); a
+    /// larger one is left out and the event carries kube-apiserver's <c>audit.k8s.io/truncated: "true"</c>.
+    /// </summary>
+    public int MaxObjectBytes { get; }
 
     public AuditLevel Level => Decision.Level;
 
@@ -162,7 +174,10 @@ public sealed class AuditRequest
     /// <summary>
     /// The request body (JSON) of a write. At every audited level its metadata completes objectRef (name, namespace,
     /// uid, resourceVersion where RequestInfo left them empty, as for a create); the body itself is kept only when
-    /// <see cref="WantsRequestObject"/>. The bytes are referenced, not copied: pass a buffer that is not reused.
+    /// <see cref="WantsRequestObject"/>, compacted, and left out with the truncated annotation when it is larger than
+    /// <see cref="MaxObjectBytes"/>. Bytes that are not valid UTF-8 are read as U+FFFD, as kube-apiserver's decoder
+    /// reads them; a body that is not a JSON object is left out. Never throws for any content. The bytes are referenced,
+    /// not copied: pass a buffer that is not reused.
     /// </summary>
     public void SetRequestObject(ReadOnlyMemory<byte> json)
     {
@@ -170,13 +185,23 @@ public sealed class AuditRequest
         {
             return;
         }
-        if (json.Length <= MaxObjectBytes)
-        {
-            CompleteObjectRef(json.Span);
-        }
+        json = AuditEventSerializer.ReplaceInvalidUtf8(json);
+        CompleteObjectRef(json.Span);
         if (WantsRequestObject)
         {
             _requestObject = Bound(json);
+        }
+    }
+
+    /// <summary>
+    /// The request had a body that was not read because it was larger than a limit (the gateway refused it with 413):
+    /// at <c>Request</c> level and above the event says so with <c>audit.k8s.io/truncated: "true"</c>.
+    /// </summary>
+    public void SetRequestObjectTruncated()
+    {
+        if (WantsRequestObject)
+        {
+            AddAnnotation(AuditAnnotations.Truncated, "true");
         }
     }
 
@@ -197,7 +222,10 @@ public sealed class AuditRequest
         };
     }
 
-    /// <summary>The response body (JSON). Kept only when <see cref="WantsResponseObject"/>; never pass a streamed (watch) body.</summary>
+    /// <summary>
+    /// The response body (JSON). Kept only when <see cref="WantsResponseObject"/>, as <see cref="SetRequestObject"/> keeps
+    /// the request body; never pass a streamed (watch) body.
+    /// </summary>
     public void SetResponseObject(ReadOnlyMemory<byte> json)
     {
         if (WantsResponseObject)
@@ -206,14 +234,25 @@ public sealed class AuditRequest
         }
     }
 
+    /// <summary>The response body was larger than <see cref="MaxObjectBytes"/> and not kept: the event says so.</summary>
+    public void SetResponseObjectTruncated()
+    {
+        if (WantsResponseObject)
+        {
+            AddAnnotation(AuditAnnotations.Truncated, "true");
+        }
+    }
+
+    // The limit applies to the object as recorded (compacted), so whitespace padding neither hides a body nor counts.
     private ReadOnlyMemory<byte> Bound(ReadOnlyMemory<byte> json)
     {
-        if (json.Length > MaxObjectBytes)
+        var prepared = AuditEventSerializer.PrepareObject(json, Decision.OmitManagedFields);
+        if (prepared.Length > MaxObjectBytes)
         {
             AddAnnotation(AuditAnnotations.Truncated, "true");
             return ReadOnlyMemory<byte>.Empty;
         }
-        return AuditEventSerializer.PrepareObject(json, Decision.OmitManagedFields);
+        return prepared;
     }
 
     /// <summary>

@@ -107,10 +107,12 @@ public sealed class AuditSink : IAsyncDisposable
     /// Starts the audit record of an authenticated request. <paramref name="user"/> is the authenticated user before
     /// impersonation; <paramref name="verb"/> is RequestInfo's verb (lower-case method for non-resource requests);
     /// <paramref name="requestUri"/> is path and query as sent. Counts the request's level. Returns
-    /// <see cref="AuditRequest.Disabled"/> when the policy says None.
+    /// <see cref="AuditRequest.Disabled"/> when the policy says None. <paramref name="maxObjectBytes"/> bounds the request
+    /// and response objects kept (<see cref="AuditRequest.MaxObjectBytes"/>).
     /// </summary>
     public AuditRequest BeginRequest(string auditId, string requestUri, string verb, UserInfo? user,
-        IReadOnlyList<string> sourceIps, string? userAgent, RequestInfo requestInfo, DateTime receivedTimestamp)
+        IReadOnlyList<string> sourceIps, string? userAgent, RequestInfo requestInfo, DateTime receivedTimestamp,
+        int maxObjectBytes = AuditRequest.DefaultMaxObjectBytes)
     {
         ArgumentNullException.ThrowIfNull(requestInfo);
         var policy = _policy;
@@ -124,7 +126,7 @@ public sealed class AuditSink : IAsyncDisposable
         {
             return AuditRequest.Disabled;
         }
-        return new AuditRequest(this, decision, auditId, requestUri, verb, user, sourceIps ?? [], userAgent, requestInfo, receivedTimestamp);
+        return new AuditRequest(this, decision, auditId, requestUri, verb, user, sourceIps ?? [], userAgent, requestInfo, receivedTimestamp, maxObjectBytes);
     }
 
     /// <summary>
@@ -151,6 +153,32 @@ public sealed class AuditSink : IAsyncDisposable
             }
         }
         var e = request.Snapshot(AuditStage.ResponseStarted, status ?? Unauthorized, stageTimestamp ?? UtcNow());
+        return ProcessAsync(e, cancellationToken);
+    }
+
+    /// <summary>
+    /// Audits a request the gateway refused before authentication (a malformed or ambiguous path, too many header
+    /// lines): as for a failed authentication the policy is evaluated with no user, and a single event at stage
+    /// <c>ResponseComplete</c> is emitted with <c>user: {}</c>, <paramref name="status"/> as responseStatus and
+    /// <paramref name="annotations"/> (<see cref="AuditAnnotations.RejectedBy"/> and <see cref="AuditAnnotations.RejectReason"/>).
+    /// </summary>
+    public ValueTask<AuditWriteResult> AuditRefusedRequestAsync(string auditId, string requestUri, string verb,
+        IReadOnlyList<string> sourceIps, string? userAgent, RequestInfo requestInfo, DateTime receivedTimestamp,
+        AuditResponseStatus status, IEnumerable<KeyValuePair<string, string>> annotations, DateTime? stageTimestamp = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        ArgumentNullException.ThrowIfNull(annotations);
+        var request = BeginRequest(auditId, requestUri, verb, null, sourceIps, userAgent, requestInfo, receivedTimestamp);
+        if (!request.IsEnabled || !request.Decision.ShouldEmit(AuditStage.ResponseComplete))
+        {
+            return new(new AuditWriteResult(AuditStage.ResponseComplete, false, false));
+        }
+        foreach (var (key, value) in annotations)
+        {
+            request.AddAnnotation(key, value);
+        }
+        var e = request.Snapshot(AuditStage.ResponseComplete, status, stageTimestamp ?? UtcNow());
         return ProcessAsync(e, cancellationToken);
     }
 

@@ -246,6 +246,8 @@ public static class ConfigurationLoader
                 Fail("admin.address", $"\"{c.Admin.Address}\" is not host:port");
             }
             OneOf("admin.logFormat", c.Admin.LogFormat, ["text", "json"]);
+
+            Positive("limits.maxRequestBodyBytes", c.Limits.MaxRequestBodyBytes);
         }
 
         private void Fail(string field, string message) => binder.Error(Find(field), field, message);

@@ -20,6 +20,8 @@ public sealed class GatewayConfiguration
     public AuditConfiguration Audit { get; set; } = new();
     public UpstreamConfiguration? Upstream { get; set; }
     public AdminConfiguration Admin { get; set; } = new();
+    /// <summary>Added section: limits on what a request may carry.</summary>
+    public LimitsConfiguration Limits { get; set; } = new();
 
     /// <summary>Directory of the config file; every relative path in it is resolved against this.</summary>
     [NotInYaml] public string BaseDirectory { get; set; } = "";
@@ -233,6 +235,20 @@ public sealed class AdminConfiguration
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(15);
     /// <summary>Added field: console log format, text or json.</summary>
     public string LogFormat { get; set; } = "text";
+}
+
+/// <summary>Added section <c>limits</c>: what a single request may carry, named after the kube-apiserver flags.</summary>
+public sealed class LimitsConfiguration
+{
+    /// <summary>kube-apiserver's default <c>--max-request-body-bytes</c>: 3 MiB.</summary>
+    public const int DefaultMaxRequestBodyBytes = 3 * 1024 * 1024;
+
+    /// <summary>
+    /// Added field, as <c>--max-request-body-bytes</c>: the largest request body of a request that is not long-running;
+    /// a larger one is answered with kube-apiserver's 413 before anything is sent upstream. Also the largest object
+    /// an audit event records.
+    /// </summary>
+    public int MaxRequestBodyBytes { get; set; } = DefaultMaxRequestBodyBytes;
 }
 
 /// <summary>One configuration error: where (file:line, field) and what.</summary>

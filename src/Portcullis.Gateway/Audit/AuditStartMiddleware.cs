@@ -8,8 +8,10 @@ namespace Portcullis.Gateway.Audit;
 /// <summary>
 /// L6, right after authentication as in kube-apiserver: starts the audit record for the authenticated (pre-impersonation)
 /// user, writes RequestReceived (a blocking backend that cannot store it fails the request closed with 500), captures
-/// bodies at Request/RequestResponse level up to the audit size limit, and writes ResponseStarted for long-running
-/// requests when their response begins. Streams are never buffered for audit.
+/// response bodies at RequestResponse level up to the audit object limit (<c>limits.maxRequestBodyBytes</c>), and writes
+/// ResponseStarted for long-running requests when their response begins. The request body is handed to the record by
+/// <see cref="Pipeline.RequestBodyMiddleware"/>, which reads it whole before it is forwarded. Streams are never
+/// buffered for audit.
 /// </summary>
 internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink, GatewayMetrics metrics)
 {
@@ -23,7 +25,8 @@ internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink,
         }
         var feature = context.GetGatewayFeature();
         var audit = sink.BeginRequest(feature.AuditId, AuditMiddleware.RequestUri(context), feature.RequestInfo.Verb, feature.User,
-            AuditMiddleware.SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime);
+            AuditMiddleware.SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
+            feature.Snapshot.Config.Limits.MaxRequestBodyBytes);
         if (!audit.IsEnabled)
         {
             await next(context);
@@ -43,14 +46,6 @@ internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink,
             return;
         }
 
-        if (audit.WantsRequestObject && context.Request.ContentLength is > 0 and <= AuditRequest.MaxObjectBytes)
-        {
-            context.Request.EnableBuffering(AuditRequest.MaxObjectBytes);
-            var body = new byte[(int)context.Request.ContentLength.Value];
-            await context.Request.Body.ReadExactlyAsync(body, context.RequestAborted);
-            context.Request.Body.Position = 0;
-            audit.SetRequestObject(body);
-        }
         if (feature.RequestInfo.IsLongRunning)
         {
             context.Response.OnStarting(static state =>
@@ -61,7 +56,7 @@ internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink,
         }
         else if (audit.WantsResponseObject)
         {
-            var capture = new AuditCapture(context.Response.Body);
+            var capture = new AuditCapture(context.Response.Body, audit.MaxObjectBytes);
             context.Features.Set(capture);
             context.Response.Body = capture;
         }
@@ -69,8 +64,11 @@ internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink,
     }
 }
 
-/// <summary>Copies up to the audit object limit of a (non-streaming) response body as it is written through.</summary>
-internal sealed class AuditCapture(Stream inner) : Stream
+/// <summary>
+/// Copies up to <paramref name="limit"/> bytes of a (non-streaming) response body as it is written through; a longer
+/// body is not kept and the event says it was truncated.
+/// </summary>
+internal sealed class AuditCapture(Stream inner, int limit) : Stream
 {
     private readonly MemoryStream _copy = new();
     private bool _overflow;
@@ -78,8 +76,14 @@ internal sealed class AuditCapture(Stream inner) : Stream
     public void Apply(AuditRequest audit, int code)
     {
         var body = _copy.ToArray();
+        if (_overflow)
+        {
+            audit.SetResponseStatus(code);
+            audit.SetResponseObjectTruncated();
+            return;
+        }
         audit.SetResponseStatusFromBody(code, body);
-        if (!_overflow && body.Length > 0)
+        if (body.Length > 0)
         {
             audit.SetResponseObject(body);
         }
@@ -117,9 +121,11 @@ internal sealed class AuditCapture(Stream inner) : Stream
         {
             return;
         }
-        if (_copy.Length + data.Length > AuditRequest.MaxObjectBytes)
+        if (_copy.Length + data.Length > limit)
         {
             _overflow = true;
+            _copy.SetLength(0);
+            _copy.Capacity = 0; // nothing of it will be recorded: give the memory back now
             return;
         }
         _copy.Write(data);

@@ -134,7 +134,10 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            // Kestrel's own header limits are hard stops before any middleware (unaudited); the gateway's lower ones are
+            // checked by RequestStartMiddleware, which audits the 431.
+            kestrel.Limits.MaxRequestHeadersTotalSize = RequestHeaderLimits.KestrelMaxHeadersTotalBytes;
+            kestrel.Limits.MaxRequestHeaderCount = RequestHeaderLimits.KestrelMaxHeaderCount;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 250;
             foreach (var address in listen)
             {
@@ -155,6 +158,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<AuditStartMiddleware>(); // L6: audit starts for the authenticated user
         app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
+        app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
         app.UseMiddleware<SelfSubjectAccessReviewMiddleware>(); // L4: kubectl auth can-i answers with the gateway's decision too
         app.UseMiddleware<AdmissionMiddleware>(); // L5
         var forwarding = app.Services.GetRequiredService<ForwardingHandler>();

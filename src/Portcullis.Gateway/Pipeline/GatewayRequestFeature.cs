@@ -59,6 +59,9 @@ internal sealed class GatewayRequestFeature
 
     /// <summary>Which layer ended the request early, if any (for metrics and audit).</summary>
     public string? RejectedBy { get; set; }
+
+    /// <summary>The Status a refusing layer answered with, as the audit event's responseStatus (null: the code only).</summary>
+    public Portcullis.Audit.AuditResponseStatus? RefusalStatus { get; set; }
 }
 
 internal static class GatewayRequestFeatureExtensions

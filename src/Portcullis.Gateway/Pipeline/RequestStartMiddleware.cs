@@ -1,15 +1,22 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Http;
+using Portcullis.Audit;
 using Portcullis.Authorization;
 using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Metrics;
 using Portcullis.Gateway.Streams;
 
 namespace Portcullis.Gateway.Pipeline;
 
 /// <summary>
 /// Runs before the six layers: picks the snapshot, assigns the Audit-ID, sets Cache-Control as kube-apiserver does,
-/// refuses a <c>Connection</c> header that nominates an identity header, and computes the RequestInfo.
+/// refuses a request with more headers than <see cref="RequestHeaderLimits"/> allow (431), a <c>Connection</c> header
+/// that nominates an identity header (400) and a path <see cref="PathGuard"/> refuses (400), and computes the
+/// RequestInfo. A refused request still gets its <see cref="GatewayRequestFeature"/>, marked rejected by <c>http</c>,
+/// so that <see cref="Audit.AuditMiddleware"/> measures and audits it: an attack that never reaches authentication is
+/// exactly what the audit log must show.
 /// </summary>
-internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolder snapshots, StreamRegistry streams, TimeProvider time)
+internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolder snapshots, StreamRegistry streams, GatewayMetrics metrics, TimeProvider time)
 {
     private const int MaxAuditIdLength = 64;
 
@@ -28,47 +35,77 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             return Task.CompletedTask;
         }, context);
 
+        // The raw target, not Kestrel's decoded and dot-normalized Path: RequestInfo must see what kube-apiserver sees.
+        var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.ToUriComponent();
+        var q = target.IndexOf('?', StringComparison.Ordinal);
+        var rawPath = q < 0 ? target : target[..q];
+        var query = request.QueryString.HasValue ? request.QueryString.Value![1..] : "";
+
+        if (RequestHeaderLimits.Check(request.Headers) is { } tooMany)
+        {
+            Refuse(context, auditId, rawPath, query, 431, tooMany, new AuditResponseStatus(431));
+            return StatusResponses.HeaderFieldsTooLargeAsync(context);
+        }
+
         HashSet<string>? nominatedHeaders = null;
         foreach (var nominated in HeaderHygiene.ConnectionNominated(request.Headers))
         {
             if (HeaderHygiene.IsIdentityHeader(nominated))
             {
+                var message = $"the Connection header may not nominate the {nominated} header";
+                Refuse(context, auditId, rawPath, query, 400, message, BadRequest(message));
                 context.Response.Headers.Connection = "close"; // a client that tries this gets no second request on the connection
-                return StatusResponses.BadRequestAsync(context, $"the Connection header may not nominate the {nominated} header");
+                return StatusResponses.BadRequestAsync(context, message);
             }
             (nominatedHeaders ??= new(StringComparer.Ordinal)).Add(HeaderHygiene.Normalize(nominated));
         }
 
-        RequestInfo info;
-        try
+        // PathGuard first (400 for a path kube-apiserver and a router could read differently), then RequestInfo itself
+        // (500 text, as kube-apiserver answers for /api/v1/watch without a resource).
+        if (!RequestInfoParser.TryParse(request.Method, rawPath, query, out var info, out var error))
         {
-            // The raw target, not Kestrel's decoded and dot-normalized Path: RequestInfo must see what kube-apiserver sees.
-            var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.ToUriComponent();
-            var q = target.IndexOf('?', StringComparison.Ordinal);
-            var rawPath = q < 0 ? target : target[..q];
-            var guard = PathGuard.Check(rawPath, out _);
-            if (guard is not null)
+            if (error.StatusCode == 400)
             {
-                return StatusResponses.BadRequestAsync(context, guard);
+                Refuse(context, auditId, rawPath, query, 400, error.Message, BadRequest(error.Message));
+                return StatusResponses.BadRequestAsync(context, error.Message);
             }
-            info = RequestInfoParser.Parse(request.Method, rawPath, request.QueryString.HasValue ? request.QueryString.Value![1..] : "");
-        }
-        catch (RequestInfoException ex)
-        {
-            return StatusResponses.InternalErrorTextAsync(context, "failed to create RequestInfo: " + ex.Message);
+            // error.Message is kube-apiserver's "failed to create RequestInfo: ..." already.
+            Refuse(context, auditId, rawPath, query, 500, error.Message, new AuditResponseStatus(500));
+            return StatusResponses.InternalErrorTextAsync(context, error.Message);
         }
 
-        var feature = new GatewayRequestFeature
-        {
-            Snapshot = snapshots.Current,
-            AuditId = auditId,
-            RequestInfo = info,
-            ReceivedAt = time.GetUtcNow(),
-            ConnectionNominated = nominatedHeaders,
-            SourceAddress = context.Connection.RemoteIpAddress is { } ip ? Portcullis.Network.Cidr.Normalize(ip) : null,
-        };
+        var feature = NewFeature(context, auditId, info, nominatedHeaders);
         context.Features.Set(feature);
         return info.IsLongRunning ? TrackedAsync(context, feature) : next(context);
+    }
+
+    private GatewayRequestFeature NewFeature(HttpContext context, string auditId, RequestInfo info, HashSet<string>? nominatedHeaders = null) => new()
+    {
+        ConnectionNominated = nominatedHeaders,
+        Snapshot = snapshots.Current,
+        AuditId = auditId,
+        RequestInfo = info,
+        ReceivedAt = time.GetUtcNow(),
+        SourceAddress = context.Connection.RemoteIpAddress is { } ip ? Portcullis.Network.Cidr.Normalize(ip) : null,
+    };
+
+    private static AuditResponseStatus BadRequest(string message) => new(400, "Failure", message, "BadRequest");
+
+    // The refused request's feature, for metrics and the audit event. Its RequestInfo is the real one when the path
+    // can be classified (so resource rules of the audit policy apply), else a non-resource request for the raw path.
+    private void Refuse(HttpContext context, string auditId, string rawPath, string query, int code, string reason, AuditResponseStatus status)
+    {
+        var request = context.Request;
+        if (!RequestInfoParser.TryParse(request.Method, rawPath, query, out var info, out _))
+        {
+            info = RequestInfoParser.NonResource(request.Method.ToLowerInvariant(), rawPath);
+        }
+        var feature = NewFeature(context, auditId, info);
+        feature.RejectedBy = "http";
+        feature.RefusalStatus = status;
+        feature.Annotate(AuditAnnotations.RejectReason, reason);
+        context.Features.Set(feature);
+        metrics.RequestsRejected.WithLabels("http", code.ToString(CultureInfo.InvariantCulture)).Inc();
     }
 
     private async Task TrackedAsync(HttpContext context, GatewayRequestFeature feature)

@@ -15,6 +15,9 @@ namespace Portcullis.Gateway.Tests.Infrastructure;
 /// <summary>One request as the upstream saw it.</summary>
 public sealed record RecordedRequest(string Method, string PathAndQuery, IReadOnlyDictionary<string, string[]> Headers, string? ClientCertificateSubject)
 {
+    /// <summary>The request body as it arrived (empty for none; never read for upgrades).</summary>
+    public byte[] Body { get; init; } = [];
+
     public string[] Values(string name) =>
         Headers.TryGetValue(name, out var v) ? v : [];
 
@@ -74,11 +77,20 @@ public sealed class RecordingUpstream : IAsyncDisposable
         app.UseWebSockets();
         app.Use(async (context, next) =>
         {
+            byte[] body = [];
+            if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+            {
+                context.Request.EnableBuffering();
+                using var copy = new MemoryStream();
+                await context.Request.Body.CopyToAsync(copy, context.RequestAborted);
+                context.Request.Body.Position = 0;
+                body = copy.ToArray();
+            }
             upstream._requests.Enqueue(new RecordedRequest(
                 context.Request.Method,
                 context.Request.Path + context.Request.QueryString,
                 context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase),
-                context.Connection.ClientCertificate?.Subject));
+                context.Connection.ClientCertificate?.Subject) { Body = body });
             await next(context);
         });
         app.Run(upstream.HandleAsync);

@@ -9,12 +9,16 @@ public static class AuditAnnotations
     /// <summary>The authorizer's reason, e.g. <c>RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "y" to User "z"</c>.</summary>
     public const string AuthorizationReason = "authorization.k8s.io/reason";
 
-    /// <summary>Set to <c>true</c> when a request or response object was too large to record.</summary>
+    /// <summary>
+    /// Set to <c>true</c> when a request or response object was too large to record (kube-apiserver's truncate backend
+    /// sets the same annotation when it drops an object).
+    /// </summary>
     public const string Truncated = "audit.k8s.io/truncated";
 
     /// <summary>
-    /// The gateway layer that refused the request: <c>network</c>, <c>denylist</c>, <c>impersonation</c>, <c>apf</c>,
-    /// <c>ratelimit</c> or <c>audit</c> (a blocking backend could not store RequestReceived).
+    /// The gateway layer that refused the request: <c>http</c> (the request itself: a malformed or ambiguous path, too
+    /// many header lines, a body over <c>limits.maxRequestBodyBytes</c>), <c>network</c>, <c>denylist</c>,
+    /// <c>impersonation</c>, <c>apf</c>, <c>ratelimit</c> or <c>audit</c> (a blocking backend could not store RequestReceived).
     /// </summary>
     public const string RejectedBy = "portcullis.dev/rejected-by";
 

@@ -272,15 +272,27 @@ public static class AuditEventSerializer
     }
 
     /// <summary>
-    /// Checks that <paramref name="json"/> is one complete JSON value and, when <paramref name="omitManagedFields"/>,
-    /// cuts <c>metadata.managedFields</c> out of the object (and out of each <c>items[]</c> of a list) without
-    /// re-encoding anything else. Returns empty when the body is not JSON (for example protobuf).
+    /// The deepest nesting of objects and arrays kube-apiserver's JSON decoder accepts (Go's <c>encoding/json</c> scanner,
+    /// <c>maxNestingDepth</c>, which <c>sigs.k8s.io/json</c> inherits). System.Text.Json's default of 64 would leave a body
+    /// nested 65 levels deep out of the event although kube-apiserver decodes (and records) it.
+    /// </summary>
+    public const int MaxJsonDepth = 10000;
+
+    internal static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = MaxJsonDepth };
+
+    /// <summary>
+    /// Checks that <paramref name="json"/> is one complete JSON object and returns it as kube-apiserver records it:
+    /// compact (every whitespace byte outside strings removed, so padding cannot inflate or hide it), invalid UTF-8
+    /// replaced by U+FFFD byte by byte as Go's decoder does, and, when <paramref name="omitManagedFields"/>, without
+    /// <c>metadata.managedFields</c> (of the object and of each <c>items[]</c> of a list). Strings and numbers are kept as
+    /// sent. Returns empty when the body is not one JSON object (for example protobuf, or invalid JSON).
     /// </summary>
     public static ReadOnlyMemory<byte> PrepareObject(ReadOnlyMemory<byte> json, bool omitManagedFields)
     {
+        json = ReplaceInvalidUtf8(json);
         var span = json.Span;
         var first = 0;
-        while (first < span.Length && span[first] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+        while (first < span.Length && IsJsonWhitespace(span[first]))
         {
             first++;
         }
@@ -291,7 +303,7 @@ public static class AuditEventSerializer
         List<(int Start, int End)>? cuts = null;
         try
         {
-            var reader = new Utf8JsonReader(span, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+            var reader = new Utf8JsonReader(span, ReaderOptions);
             // Path tracking just deep enough for metadata.managedFields and items[].metadata.managedFields.
             Span<int> kinds = stackalloc int[8]; // 1 = root object, 2 = metadata, 3 = items array, 4 = item object, 0 = other
             var depth = 0;
@@ -316,7 +328,7 @@ public static class AuditEventSerializer
                             var start = (int)reader.TokenStartIndex;
                             reader.Read();
                             reader.Skip();
-                            (cuts ??= []).Add((start, (int)reader.BytesConsumed));
+                            (cuts ??= []).Add(WithOneComma(span, start, (int)reader.BytesConsumed));
                         }
                         break;
                     case JsonTokenType.StartObject:
@@ -365,69 +377,118 @@ public static class AuditEventSerializer
         {
             return ReadOnlyMemory<byte>.Empty;
         }
-        if (cuts is null)
-        {
-            return Compact(json);
-        }
-        var result = new List<byte>(span.Length);
-        var at = 0;
-        foreach (var (start, end) in cuts)
-        {
-            var s = start;
-            var e = end;
-            // Remove one adjoining comma so the object stays valid.
-            var before = s - 1;
-            while (before >= 0 && span[before] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
-            {
-                before--;
-            }
-            if (before >= 0 && span[before] == (byte)',')
-            {
-                s = before;
-            }
-            else
-            {
-                var after = e;
-                while (after < span.Length && span[after] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
-                {
-                    after++;
-                }
-                if (after < span.Length && span[after] == (byte)',')
-                {
-                    e = after + 1;
-                }
-            }
-            for (var i = at; i < s; i++)
-            {
-                result.Add(span[i]);
-            }
-            at = e;
-        }
-        for (var i = at; i < span.Length; i++)
-        {
-            result.Add(span[i]);
-        }
-        return Compact(result.ToArray());
+        return Compact(json, cuts);
     }
 
-    // Valid JSON cannot hold a raw CR, LF or TAB inside a string, so every such byte is insignificant whitespace:
-    // dropping them keeps a pretty-printed body on the event's single line without re-encoding it.
-    private static ReadOnlyMemory<byte> Compact(ReadOnlyMemory<byte> json)
+    // A cut property takes one adjoining comma with it so the object stays valid.
+    private static (int Start, int End) WithOneComma(ReadOnlySpan<byte> span, int start, int end)
+    {
+        var before = start - 1;
+        while (before >= 0 && IsJsonWhitespace(span[before]))
+        {
+            before--;
+        }
+        if (before >= 0 && span[before] == (byte)',')
+        {
+            return (before, end);
+        }
+        var after = end;
+        while (after < span.Length && IsJsonWhitespace(span[after]))
+        {
+            after++;
+        }
+        return after < span.Length && span[after] == (byte)',' ? (start, after + 1) : (start, end);
+    }
+
+    private static bool IsJsonWhitespace(byte b) => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t';
+
+    // Copies valid JSON without its insignificant whitespace and without the cut ranges (which start and end outside
+    // strings). Inside a string every byte is kept; a backslash always escapes the byte after it.
+    private static ReadOnlyMemory<byte> Compact(ReadOnlyMemory<byte> json, List<(int Start, int End)>? cuts)
     {
         var span = json.Span;
-        if (span.IndexOfAny((byte)'\n', (byte)'\r', (byte)'\t') < 0)
+        if (cuts is null && span.IndexOfAny(" \n\r\t"u8) < 0)
         {
-            return json.Trim((byte)' ');
+            return json;
         }
         var result = new byte[span.Length];
         var n = 0;
-        foreach (var b in span)
+        var inString = false;
+        var cut = 0;
+        for (var i = 0; i < span.Length; i++)
         {
-            if (b is not ((byte)'\n' or (byte)'\r' or (byte)'\t'))
+            if (cuts is not null)
+            {
+                while (cut < cuts.Count && cuts[cut].End <= i)
+                {
+                    cut++;
+                }
+                if (cut < cuts.Count && i >= cuts[cut].Start)
+                {
+                    i = cuts[cut].End - 1;
+                    cut++;
+                    continue;
+                }
+            }
+            var b = span[i];
+            if (inString)
             {
                 result[n++] = b;
+                if (b == (byte)'\\' && i + 1 < span.Length)
+                {
+                    result[n++] = span[++i];
+                }
+                else if (b == (byte)'"')
+                {
+                    inString = false;
+                }
+            }
+            else if (!IsJsonWhitespace(b))
+            {
+                result[n++] = b;
+                inString = b == (byte)'"';
             }
         }
-        return result.AsMemory(0, n).Trim((byte)' ');
+        return result.AsMemory(0, n);
+    }
+
+    /// <summary>
+    /// <paramref name="bytes"/> with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, as Go's
+    /// JSON decoder does when kube-apiserver reads a body (one replacement per invalid byte). Valid input is returned
+    /// as is, without a copy.
+    /// </summary>
+    public static ReadOnlyMemory<byte> ReplaceInvalidUtf8(ReadOnlyMemory<byte> bytes)
+    {
+        var span = bytes.Span;
+        if (System.Text.Unicode.Utf8.IsValid(span))
+        {
+            return bytes;
+        }
+        var result = new List<byte>(span.Length + 16);
+        var i = 0;
+        while (i < span.Length)
+        {
+            if (span[i] < 0x80)
+            {
+                result.Add(span[i++]);
+                continue;
+            }
+            if (Rune.DecodeFromUtf8(span[i..], out _, out var consumed) == System.Buffers.OperationStatus.Done)
+            {
+                for (var k = 0; k < consumed; k++)
+                {
+                    result.Add(span[i + k]);
+                }
+                i += consumed;
+            }
+            else
+            {
+                result.Add(0xEF);
+                result.Add(0xBF);
+                result.Add(0xBD);
+                i++;
+            }
+        }
+        return result.ToArray();
     }
 }

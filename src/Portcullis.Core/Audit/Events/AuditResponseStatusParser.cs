@@ -14,7 +14,7 @@ public static class AuditResponseStatusParser
         }
         try
         {
-            var reader = new Utf8JsonReader(body);
+            var reader = new Utf8JsonReader(body, AuditEventSerializer.ReaderOptions);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 return new AuditResponseStatus(code);
@@ -37,8 +37,9 @@ public static class AuditResponseStatusParser
             }
             return kind == "Status" ? new AuditResponseStatus(code, status, message, reason, details) : new AuditResponseStatus(code);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // Not JSON, or a string that is not valid UTF-8 (GetString throws InvalidOperationException): code only.
             return new AuditResponseStatus(code);
         }
     }
@@ -63,13 +64,16 @@ public static class AuditResponseStatusParser
         return new AuditStatusDetails(name, group, kind, retry);
     }
 
-    /// <summary>metadata.name, namespace, uid and resourceVersion of a JSON object; empty strings when absent or not JSON.</summary>
+    /// <summary>
+    /// metadata.name, namespace, uid and resourceVersion of a JSON object; empty strings when absent or not JSON. Never
+    /// throws; nesting is accepted as deep as kube-apiserver accepts it (<see cref="AuditEventSerializer.MaxJsonDepth"/>).
+    /// </summary>
     public static (string Name, string Namespace, string Uid, string ResourceVersion) ReadMetadata(ReadOnlySpan<byte> json)
     {
         string name = "", ns = "", uid = "", rv = "";
         try
         {
-            var reader = new Utf8JsonReader(json);
+            var reader = new Utf8JsonReader(json, AuditEventSerializer.ReaderOptions);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 return (name, ns, uid, rv);
@@ -104,9 +108,12 @@ public static class AuditResponseStatusParser
                 break;
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // Not JSON (protobuf, truncated): objectRef keeps what RequestInfo gave.
+            // Not JSON (protobuf, truncated) or invalid UTF-8 in a string (pass the body through
+            // AuditEventSerializer.ReplaceInvalidUtf8 first to read it as kube-apiserver does): kube-apiserver could not
+            // decode it either, so objectRef keeps what RequestInfo gave.
+            return ("", "", "", "");
         }
         return (name, ns, uid, rv);
     }
