@@ -1,7 +1,9 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Portcullis.Audit;
 using Portcullis.Authentication;
+using Portcullis.Diagnostics;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Metrics;
@@ -42,16 +44,15 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         // would read differently is refused, and the identity must survive the wire unchanged.
         if (FirstUnforwardableHeader(context.Request.Headers) is { } bad)
         {
-            metrics.RequestsRejected.WithLabels("upstream", "400").Inc();
-            await StatusResponses.BadRequestAsync(context, $"the value of the {bad} header contains a character that cannot be forwarded (only visible ASCII, space and tab)");
+            await RefuseAsync(context, feature, "http", 400, "BadRequest",
+                $"the value of the {SafeText.Of(bad)} header contains a character that cannot be forwarded (only visible ASCII, space and tab)");
             return;
         }
         var identity = UpstreamIdentity.Build(feature.EffectiveUser!, snapshot.IdentityMode, out var problem);
         if (identity is null)
         {
             Log.IdentityNotForwardable(logger, problem ?? "identity");
-            metrics.RequestsRejected.WithLabels("upstream", "500").Inc();
-            await StatusResponses.InternalErrorTextAsync(context, $"the {problem} of the authenticated user cannot be sent to the upstream");
+            await RefuseAsync(context, feature, "upstream", 500, "InternalError", $"the {problem} of the authenticated user cannot be sent to the upstream");
             return;
         }
 
@@ -87,8 +88,7 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         context.Response.Clear();
         if (refused is not null)
         {
-            metrics.RequestsRejected.WithLabels("upstream", "502").Inc();
-            await StatusResponses.WriteAsync(context, 502, RefusedUpstream);
+            await RefuseAsync(context, feature, "upstream", 502, "InternalError", "the gateway refused to send this request upstream", refused.Message);
         }
         else if (error is ForwarderError.RequestTimedOut)
         {
@@ -111,7 +111,15 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         }
     }
 
-    private static readonly byte[] RefusedUpstream = Status.Failure("the gateway refused to send this request upstream", "InternalError", 502);
+    /// <summary>A refusal of this layer: Status body, audit annotations (<c>portcullis.dev/rejected-by</c>, the reason), counter.</summary>
+    private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, string layer, int code, string reason, string message, string? auditReason = null)
+    {
+        feature.RejectedBy = layer;
+        feature.RefusalStatus = new AuditResponseStatus(code, "Failure", message, reason);
+        feature.Annotate(AuditAnnotations.RejectReason, auditReason ?? message);
+        metrics.RequestsRejected.WithLabels(layer, code.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
+        return StatusResponses.WriteAsync(context, code, Status.Failure(message, reason, code));
+    }
 
     private static UpstreamHeaderException? FindRefusal(Exception? exception)
     {
