@@ -8,15 +8,32 @@ namespace Portcullis.Configuration;
 public static class ConfigurationLoader
 {
     /// <summary>Loads <paramref name="path"/>; throws <see cref="ConfigurationException"/> listing every error.</summary>
+    /// <remarks>
+    /// This is only the first stage (read and validate the file itself). Commands load a configuration through
+    /// <c>GatewayConfigurationPipeline</c> in Portcullis.Gateway, which also builds everything the file names.
+    /// </remarks>
     public static GatewayConfiguration Load(string path)
     {
         var (config, errors) = TryLoad(path);
         return errors.Count > 0 || config is null ? throw new ConfigurationException(errors) : config;
     }
 
+    /// <summary>Reads and validates <paramref name="path"/>; the configuration is null when there is any error.</summary>
     public static (GatewayConfiguration? Config, IReadOnlyList<ConfigError> Errors) TryLoad(string path)
     {
         var errors = new List<ConfigError>();
+        var config = Read(path, errors);
+        return (errors.Count == 0 ? config : null, errors);
+    }
+
+    /// <summary>
+    /// Reads and validates <paramref name="path"/>, adding every error to <paramref name="errors"/>; returns the bound
+    /// configuration even when some field is invalid (null only when the file cannot be read or parsed), so that a
+    /// caller that needs one section only can judge the errors of that section.
+    /// </summary>
+    public static GatewayConfiguration? Read(string path, List<ConfigError> errors)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
         var full = Path.GetFullPath(path);
         string text;
         try
@@ -26,10 +43,9 @@ public static class ConfigurationLoader
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             errors.Add(new ConfigError(full, 0, "(file)", $"cannot read the configuration file: {ex.Message}"));
-            return (null, errors);
+            return null;
         }
-        var config = Parse(text, full, errors);
-        return (errors.Count == 0 ? config : null, errors);
+        return Parse(text, full, errors);
     }
 
     /// <summary>Parses and validates configuration text as if read from <paramref name="sourcePath"/>.</summary>
@@ -50,11 +66,44 @@ public static class ConfigurationLoader
         var config = binder.Bind<GatewayConfiguration>(root, "");
         config.SourcePath = sourcePath;
         config.BaseDirectory = Path.GetDirectoryName(sourcePath) ?? ".";
-        new Validator(config, root as YamlMappingNode, binder).Run();
+        config.SetFieldLines(FieldLines(root));
+        new Validator(config, errors).Run();
         return config;
     }
 
-    private sealed class Validator(GatewayConfiguration c, YamlMappingNode? root, YamlBinder binder)
+    /// <summary>The line of every field in the document, by dotted path with [i] indexes; "" is the document.</summary>
+    private static Dictionary<string, int> FieldLines(YamlNode root)
+    {
+        var lines = new Dictionary<string, int>(StringComparer.Ordinal) { [""] = (int)root.Start.Line };
+        void Walk(YamlNode node, string path)
+        {
+            switch (node)
+            {
+                case YamlMappingNode map:
+                    foreach (var (key, value) in map.Children)
+                    {
+                        var field = (path.Length == 0 ? "" : path + ".") + ((key as YamlScalarNode)?.Value ?? "");
+                        lines.TryAdd(field, (int)key.Start.Line);
+                        Walk(value, field);
+                    }
+                    break;
+                case YamlSequenceNode seq:
+                    for (var i = 0; i < seq.Children.Count; i++)
+                    {
+                        var field = $"{path}[{i}]";
+                        lines.TryAdd(field, (int)seq.Children[i].Start.Line);
+                        Walk(seq.Children[i], field);
+                    }
+                    break;
+                default:
+                    break;
+            }
+        }
+        Walk(root, "");
+        return lines;
+    }
+
+    private sealed class Validator(GatewayConfiguration c, List<ConfigError> errors)
     {
         public void Run()
         {
@@ -248,39 +297,7 @@ public static class ConfigurationLoader
             OneOf("admin.logFormat", c.Admin.LogFormat, ["text", "json"]);
         }
 
-        private void Fail(string field, string message) => binder.Error(Find(field), field, message);
-
-        // Finds the YAML node of a dotted field path (with [i] indexes) so errors carry its line.
-        private YamlNode? Find(string field)
-        {
-            YamlNode? node = root;
-            YamlNode? found = root;
-            foreach (var part in field.Split('.'))
-            {
-                var name = part;
-                var index = -1;
-                var bracket = part.IndexOf('[', StringComparison.Ordinal);
-                if (bracket >= 0)
-                {
-                    name = part[..bracket];
-                    _ = int.TryParse(part.AsSpan(bracket + 1, part.Length - bracket - 2), out index);
-                }
-                if (node is YamlMappingNode map && map.Children.TryGetValue(new YamlScalarNode(name), out var child))
-                {
-                    node = child;
-                    if (index >= 0 && child is YamlSequenceNode seq && index < seq.Children.Count)
-                    {
-                        node = seq.Children[index];
-                    }
-                    found = node;
-                }
-                else
-                {
-                    break;
-                }
-            }
-            return found;
-        }
+        private void Fail(string field, string message) => errors.Add(new ConfigError(c.SourcePath, c.LineOf(field), field, message));
 
         private void RequireFile(string field, string path, bool required = false)
         {

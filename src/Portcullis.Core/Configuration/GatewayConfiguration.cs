@@ -29,6 +29,39 @@ public sealed class GatewayConfiguration
     /// <summary>Resolves a path from the file relative to <see cref="BaseDirectory"/>; empty stays empty.</summary>
     public string Resolve(string? path) =>
         string.IsNullOrEmpty(path) ? "" : Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(BaseDirectory, path));
+
+    // Line of every field written in the file, by dotted path with [i] indexes ("" is the document itself).
+    private IReadOnlyDictionary<string, int> _lines = new Dictionary<string, int>(StringComparer.Ordinal);
+
+    /// <summary>Records where each field was written; called by <see cref="ConfigurationLoader"/>.</summary>
+    internal void SetFieldLines(IReadOnlyDictionary<string, int> lines) => _lines = lines;
+
+    /// <summary>Fields written directly below <paramref name="section"/> (e.g. <c>admission</c>), in file order.</summary>
+    public IEnumerable<string> WrittenBelow(string section) =>
+        _lines.Where(kv => kv.Key.StartsWith(section + ".", StringComparison.Ordinal) && !kv.Key.AsSpan(section.Length + 1).ContainsAny('.', '['))
+            .OrderBy(kv => kv.Value).Select(kv => kv.Key);
+
+    /// <summary>
+    /// The line of <paramref name="field"/> in the file; for a field that is not written, the line of the nearest
+    /// enclosing field that is (the document's first line at worst); 0 when the file was not parsed.
+    /// </summary>
+    public int LineOf(string field)
+    {
+        var path = field;
+        while (true)
+        {
+            if (_lines.TryGetValue(path, out var line))
+            {
+                return line;
+            }
+            if (path.Length == 0)
+            {
+                return 0;
+            }
+            var cut = Math.Max(path.LastIndexOf('.'), path.LastIndexOf('['));
+            path = cut < 0 ? "" : path[..cut];
+        }
+    }
 }
 
 /// <summary>Marks a property the YAML binder must not bind (computed or runtime-only).</summary>
