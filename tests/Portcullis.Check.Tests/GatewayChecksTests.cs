@@ -75,7 +75,7 @@ public sealed class GatewayChecksTests
         """;
 
     [Fact]
-    public void Secure_gateway_configuration_has_no_failures_outside_admission()
+    public void Secure_gateway_configuration_fails_only_on_the_admission_layer_the_gateway_lacks()
     {
         var report = Check(WriteConfig(SecureBody));
 
@@ -84,6 +84,38 @@ public sealed class GatewayChecksTests
         Assert.True(bad.All(f => f.Layer == CheckLayer.Admission), string.Join("\n", bad.Select(f => $"{f.Status} {f.Id} {f.Evidence}")));
         Assert.Contains(report.Findings, f => f.Id == "3.2.2" && f.Status == CheckStatus.Pass);
         Assert.Contains(report.Findings, f => f.Id == "1.2.25" && f.Status == CheckStatus.Pass); // clientCAFile: mTLS is enforced
+    }
+
+    [Fact]
+    public void Gateway_without_admission_reports_APF_and_EventRateLimit_as_missing()
+    {
+        // Before, the defaults of the (unenforced) admission section scored API Priority and Fairness PASS.
+        var report = Check(WriteConfig(SecureBody));
+
+        Assert.Null(report.InputError);
+        var apf = Assert.Single(report.Findings, f => f.Id == "PC-L5-APF");
+        Assert.Equal(CheckStatus.Fail, apf.Status);
+        Assert.Contains("not enforced by the gateway", apf.Evidence, StringComparison.Ordinal);
+        var eventRateLimit = Assert.Single(report.Findings, f => f.Id == "1.2.9");
+        Assert.Equal(CheckStatus.Fail, eventRateLimit.Status);
+        Assert.DoesNotContain(report.Findings, f => f.Layer == CheckLayer.Admission && f.Status == CheckStatus.Pass);
+        Assert.Equal(ExitCodes.Failures, report.ExitCode);
+    }
+
+    [Fact]
+    public void Admission_section_is_unreadable_input_not_a_pass()
+    {
+        // Before, admissionControlConfigFile with EventRateLimit limits scored 1.2.9 PASS though nothing enforced them.
+        var report = Check(WriteConfig(SecureBody + """
+
+            admission:
+              priorityAndFairness:
+                enabled: true
+            """));
+
+        Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
+        Assert.Contains("admission.priorityAndFairness: not supported yet", report.InputError, StringComparison.Ordinal);
+        Assert.Empty(report.Findings);
     }
 
     [Fact]
@@ -101,9 +133,6 @@ public sealed class GatewayChecksTests
               tokenAuthFile: tokens.csv
             authorization:
               modes: [AlwaysAllow]
-            admission:
-              priorityAndFairness:
-                enabled: false
             upstream:
               kubeconfig: upstream.kubeconfig
             """);

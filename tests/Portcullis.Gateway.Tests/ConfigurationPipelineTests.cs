@@ -14,7 +14,8 @@ namespace Portcullis.Gateway.Tests;
 /// One load for every command: <c>portcullis validate</c> (the real CLI, as a child process), <c>portcullis serve</c>
 /// (the CLI, and <see cref="GatewayHost.Create"/> in-process) and a hot reload (<see cref="GatewayHost.Reload"/>) go
 /// through <see cref="GatewayConfigurationPipeline.Load"/>, so for every kind of broken file they report the same errors
-/// with file and line, and a reload that breaks a file keeps the last good snapshot serving.
+/// with file and line, and a reload that breaks a file keeps the last good snapshot serving. Fields whose layer is not
+/// built yet, or that would change nothing, are refused with file and line instead of being accepted.
 /// </summary>
 public sealed class ConfigurationPipelineTests
 {
@@ -47,6 +48,8 @@ public sealed class ConfigurationPipelineTests
             "jwt[0].claimMappings.username.expression", "expression 'claims.sub +' does not compile", "expression:"),
         ["deny list with a bad CIDR"] = new("deny.yaml", f => f.Write("deny.yaml", Folder.DenyList + "- sourceCIDR: 10.0.0.0/33\n  reason: bad mask\n"),
             "entries[1].sourceCIDR", "\"10.0.0.0/33\" is not a CIDR", "sourceCIDR:"),
+        ["field whose layer is not built yet"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  autoBan:\n    enabled: true\n"),
+            "network.autoBan.enabled", "not supported yet", "enabled: true"),
     };
 
     public static TheoryData<string> RowNames() => [.. Rows.Keys];
@@ -112,6 +115,68 @@ public sealed class ConfigurationPipelineTests
         Assert.StartsWith($"{folder.Path(broken.File)}:{folder.LineOf(broken.File, broken.LineOf)}: {broken.Field}: {broken.Message}", error, StringComparison.Ordinal);
         Assert.Same(good, host.Snapshots.Current);
         await AssertServedAsync(folder, host, root); // a new connection: the old certificate, CA and chains still serve
+    }
+
+    /// <summary>Fields whose layer is not built: each is refused at load, with its line, instead of being ignored.</summary>
+    [Theory]
+    [InlineData("tls.revocationFile", "", "revocationFile: revoked.yaml", "revocationFile:")]
+    [InlineData("network.trustedProxies", "network:\n  trustedProxies: [10.0.0.0/8]\n", "", "trustedProxies:")]
+    [InlineData("network.proxyProtocol", "network:\n  proxyProtocol: true\n", "", "proxyProtocol:")]
+    [InlineData("network.autoBan.enabled", "network:\n  autoBan:\n    enabled: true\n", "", "enabled:")]
+    [InlineData("network.autoBan.failures", "network:\n  autoBan:\n    failures: 5\n", "", "failures:")]
+    [InlineData("network.autoBan.window", "network:\n  autoBan:\n    window: 1m\n", "", "window:")]
+    [InlineData("network.autoBan.duration", "network:\n  autoBan:\n    duration: 1h\n", "", "duration:")]
+    [InlineData("network.autoBan.maxDuration", "network:\n  autoBan:\n    maxDuration: 24h\n", "", "maxDuration:")]
+    [InlineData("network.autoBan.stateFile", "network:\n  autoBan:\n    stateFile: bans.json\n", "", "stateFile:")]
+    [InlineData("admission.admissionControlConfigFile", "admission:\n  admissionControlConfigFile: admission.yaml\n", "", "admissionControlConfigFile:")]
+    [InlineData("admission.priorityAndFairness", "admission:\n  priorityAndFairness:\n    enabled: true\n", "", "priorityAndFairness:")]
+    [InlineData("admission.rateLimits", "admission:\n  rateLimits:\n  - {type: User, qps: 10, burst: 20}\n", "", "rateLimits:")]
+    [InlineData("admission.store", "admission:\n  store: memory\n", "", "store:")]
+    public void A_field_whose_layer_is_not_built_yet_is_refused_with_its_line(string field, string extra, string tls, string lineOf)
+    {
+        using var folder = new Folder();
+        folder.WriteConfig(extra: extra, tls: tls);
+
+        using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
+
+        Assert.False(load.IsValid);
+        var error = Assert.Single(load.Errors).ToString();
+        Assert.StartsWith($"{folder.ConfigPath}:{folder.LineOf("portcullis.yaml", lineOf)}: {field}: not supported yet: ", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Fields that this configuration would never consult: refused, so nobody believes they act.</summary>
+    [Theory]
+    [InlineData("authentication.anonymous.paths", "anonymous: {enabled: false, paths: [/healthz]}", "", "[RBAC]", "", "anonymous:")]
+    [InlineData("authentication.oidc.clientID", "oidc: {clientID: kubernetes}", "", "[RBAC]", "", "oidc:")]
+    [InlineData("authentication.webhook.cacheTTL", "webhook: {cacheTTL: 1m}", "", "[RBAC]", "", "cacheTTL:")]
+    [InlineData("authorization.webhook.configFile", "", "webhook: {configFile: upstream.kubeconfig}", "[RBAC]", "", "configFile: upstream.kubeconfig}")]
+    [InlineData("authorization.rbac.manifests", "", "", "[AlwaysDeny]", "", "manifests:")]
+    [InlineData("audit.policyFile", "", "", "[RBAC]", "policyFile: audit-policy.yaml", "policyFile:")]
+    [InlineData("audit.log.path", "", "", "[RBAC]", "log: {path: audit.log}", "log:")]
+    [InlineData("audit.log.maxAge", "", "", "[RBAC]", "policyFile: audit-policy.yaml\n  webhook: {configFile: upstream.kubeconfig}\n  log: {maxAge: 30}", "log: {maxAge")]
+    [InlineData("audit.webhook.mode", "", "", "[RBAC]", "policyFile: audit-policy.yaml\n  log: {path: audit.log}\n  webhook: {mode: batch}", "webhook: {mode")]
+    public void A_field_that_would_change_nothing_is_refused_with_its_line(string field, string authentication, string authorization, string modes, string audit, string lineOf)
+    {
+        using var folder = new Folder();
+        folder.WriteConfig(authentication: authentication, authorization: authorization, modes: modes, audit: audit.Length > 0 ? audit : Folder.DefaultAudit);
+
+        using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
+
+        Assert.False(load.IsValid);
+        var error = Assert.Single(load.Errors).ToString();
+        Assert.StartsWith($"{folder.ConfigPath}:{folder.LineOf("portcullis.yaml", lineOf)}: {field}: has no effect: ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Not_built_sections_that_say_nothing_are_accepted()
+    {
+        // The rule is "nothing accepted that is not enforced": empty sections and values that mean "off" claim nothing.
+        using var folder = new Folder();
+        folder.WriteConfig(extra: "network:\n  trustedProxies: []\n  proxyProtocol: false\n  autoBan: {}\nadmission: {}\n", tls: "revocationFile: \"\"");
+
+        using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
+
+        Assert.True(load.IsValid, string.Join("\n", load.Errors));
     }
 
     [Fact]

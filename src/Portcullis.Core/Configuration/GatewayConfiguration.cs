@@ -81,6 +81,7 @@ public sealed class TlsConfiguration
     public string MinVersion { get; set; } = "VersionTLS12";
     public List<string> CipherSuites { get; set; } = [];
     public string ClientCAFile { get; set; } = "";
+    /// <summary>Not enforced yet: refused at load when set (ConfigurationLoader).</summary>
     public string RevocationFile { get; set; } = "";
 }
 
@@ -88,8 +89,11 @@ public sealed class NetworkConfiguration
 {
     public List<string> Allow { get; set; } = [];
     public List<string> Deny { get; set; } = [];
+    /// <summary>Not enforced yet: refused at load when non-empty.</summary>
     public List<string> TrustedProxies { get; set; } = [];
+    /// <summary>Not enforced yet: refused at load when true.</summary>
     public bool ProxyProtocol { get; set; }
+    /// <summary>Not enforced yet: refused at load when any of its fields is written.</summary>
     public AutoBanConfiguration AutoBan { get; set; } = new();
 }
 
@@ -196,6 +200,10 @@ public sealed class SubjectReference
     public string Namespace { get; set; } = "";
 }
 
+/// <summary>
+/// L5, not built yet: any field written under <c>admission</c> is refused at load, and nothing reads these values (the
+/// contract's defaults, such as priorityAndFairness enabled, describe the layer to come, not what runs).
+/// </summary>
 public sealed class AdmissionConfiguration
 {
     public string AdmissionControlConfigFile { get; set; } = "";
