@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
@@ -22,7 +20,7 @@ public sealed class ConfigurationPipelineTests
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     /// <summary>A kind of broken file: what to write, and the start of the one error every loader must report.</summary>
-    private sealed record Broken(string File, Action<Folder> Break, string Field, string Message, string LineOf);
+    private sealed record Broken(string File, Action<ConfigFolder> Break, string Field, string Message, string LineOf);
 
     /// <summary>
     /// One row per kind of file the snapshot reads. <c>LineOf</c> is a text whose first line in <c>File</c> is the line
@@ -44,9 +42,9 @@ public sealed class ConfigurationPipelineTests
             "kind", "\"ClusterRoleBindng\" is not a kind of rbac.authorization.k8s.io", "kind: ClusterRoleBindng"),
         ["kubeconfig with an exec plugin"] = new("upstream.kubeconfig", f => f.Write("upstream.kubeconfig", f.Kubeconfig("exec: {apiVersion: client.authentication.k8s.io/v1, command: aws}")),
             "users.user.exec", "credential plugins (exec) are not supported", "exec:"),
-        ["CEL expression that does not compile"] = new("authn.yaml", f => f.Write("authn.yaml", Folder.AuthenticationConfiguration.Replace("claims.sub", "claims.sub +", StringComparison.Ordinal)),
+        ["CEL expression that does not compile"] = new("authn.yaml", f => f.Write("authn.yaml", ConfigFolder.AuthenticationConfiguration.Replace("claims.sub", "claims.sub +", StringComparison.Ordinal)),
             "jwt[0].claimMappings.username.expression", "expression 'claims.sub +' does not compile", "expression:"),
-        ["deny list with a bad CIDR"] = new("deny.yaml", f => f.Write("deny.yaml", Folder.DenyList + "- sourceCIDR: 10.0.0.0/33\n  reason: bad mask\n"),
+        ["deny list with a bad CIDR"] = new("deny.yaml", f => f.Write("deny.yaml", ConfigFolder.DenyList + "- sourceCIDR: 10.0.0.0/33\n  reason: bad mask\n"),
             "entries[1].sourceCIDR", "\"10.0.0.0/33\" is not a CIDR", "sourceCIDR:"),
         ["field whose layer is not built yet"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  autoBan:\n    enabled: true\n"),
             "network.autoBan.enabled", "not supported yet", "enabled: true"),
@@ -57,9 +55,9 @@ public sealed class ConfigurationPipelineTests
     [Fact]
     public async Task The_unbroken_folder_is_valid_for_validate_and_serve()
     {
-        using var folder = new Folder();
+        using var folder = new ConfigFolder();
 
-        var validate = await Cli("validate", "--config", folder.ConfigPath);
+        var validate = await PortcullisCli.RunAsync("validate", "--config", folder.ConfigPath);
         Assert.True(validate.ExitCode == 0, validate.ToString());
         Assert.Equal($"{folder.ConfigPath}: valid", validate.Stdout.Trim());
         await using var host = GatewayHost.Create(folder.ConfigPath, Quiet(reloadDelay: TimeSpan.FromHours(1)));
@@ -70,7 +68,7 @@ public sealed class ConfigurationPipelineTests
     [MemberData(nameof(RowNames))]
     public async Task Validate_and_serve_report_the_same_errors_with_file_and_line(string row)
     {
-        using var folder = new Folder();
+        using var folder = new ConfigFolder();
         var broken = Rows[row];
         broken.Break(folder);
 
@@ -80,8 +78,8 @@ public sealed class ConfigurationPipelineTests
         Assert.StartsWith($"{folder.Path(broken.File)}:{folder.LineOf(broken.File, broken.LineOf)}: {broken.Field}: {broken.Message}", error, StringComparison.Ordinal);
 
         // validate and serve, as the real CLI: exit 2, the same text on stderr, nothing on stdout.
-        var validate = await Cli("validate", "--config", folder.ConfigPath);
-        var serve = await Cli("serve", "--config", folder.ConfigPath, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
+        var validate = await PortcullisCli.RunAsync("validate", "--config", folder.ConfigPath);
+        var serve = await PortcullisCli.RunAsync("serve", "--config", folder.ConfigPath, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
         Assert.True(validate.ExitCode == 2, validate.ToString());
         Assert.True(serve.ExitCode == 2, serve.ToString());
         Assert.Equal($"portcullis: {folder.ConfigPath}: 1 error(s):\n  {error}\n", validate.Stderr.ReplaceLineEndings("\n"));
@@ -93,7 +91,7 @@ public sealed class ConfigurationPipelineTests
     [MemberData(nameof(RowNames))]
     public async Task A_reload_that_breaks_one_file_keeps_the_last_good_snapshot_serving(string row)
     {
-        using var folder = new Folder();
+        using var folder = new ConfigFolder();
         await using var upstream = await RecordingUpstream.StartAsync(folder.Pki.IssueServer(), folder.Pki.Certificate);
         folder.Write("upstream.kubeconfig", folder.Kubeconfig(server: upstream.Uri));
         // No automatic reload during the test: the explicit Reload() is the one under test.
@@ -134,7 +132,7 @@ public sealed class ConfigurationPipelineTests
     [InlineData("admission.store", "admission:\n  store: memory\n", "", "store:")]
     public void A_field_whose_layer_is_not_built_yet_is_refused_with_its_line(string field, string extra, string tls, string lineOf)
     {
-        using var folder = new Folder();
+        using var folder = new ConfigFolder();
         folder.WriteConfig(extra: extra, tls: tls);
 
         using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
@@ -157,8 +155,8 @@ public sealed class ConfigurationPipelineTests
     [InlineData("audit.webhook.mode", "", "", "[RBAC]", "policyFile: audit-policy.yaml\n  log: {path: audit.log}\n  webhook: {mode: batch}", "webhook: {mode")]
     public void A_field_that_would_change_nothing_is_refused_with_its_line(string field, string authentication, string authorization, string modes, string audit, string lineOf)
     {
-        using var folder = new Folder();
-        folder.WriteConfig(authentication: authentication, authorization: authorization, modes: modes, audit: audit.Length > 0 ? audit : Folder.DefaultAudit);
+        using var folder = new ConfigFolder();
+        folder.WriteConfig(authentication: authentication, authorization: authorization, modes: modes, audit: audit.Length > 0 ? audit : ConfigFolder.DefaultAudit);
 
         using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
 
@@ -171,7 +169,7 @@ public sealed class ConfigurationPipelineTests
     public void Not_built_sections_that_say_nothing_are_accepted()
     {
         // The rule is "nothing accepted that is not enforced": empty sections and values that mean "off" claim nothing.
-        using var folder = new Folder();
+        using var folder = new ConfigFolder();
         folder.WriteConfig(extra: "network:\n  trustedProxies: []\n  proxyProtocol: false\n  autoBan: {}\nadmission: {}\n", tls: "revocationFile: \"\"");
 
         using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
@@ -183,8 +181,8 @@ public sealed class ConfigurationPipelineTests
     public void Explain_loads_with_the_same_reader_and_reports_lines()
     {
         // explain and who-can need only the authorization section, but read and validate it as serve does.
-        using var folder = new Folder();
-        folder.Write("deny.yaml", Folder.DenyList + "- sourceCIDR: 10.0.0.0/33\n  reason: bad mask\n");
+        using var folder = new ConfigFolder();
+        folder.Write("deny.yaml", ConfigFolder.DenyList + "- sourceCIDR: 10.0.0.0/33\n  reason: bad mask\n");
 
         var (chain, errors) = GatewayConfigurationPipeline.LoadAuthorization(folder.ConfigPath);
 
@@ -193,7 +191,7 @@ public sealed class ConfigurationPipelineTests
         Assert.Equal(load.Errors, errors);
     }
 
-    private static GatewayHostOptions Quiet(TimeSpan reloadDelay) => new()
+    internal static GatewayHostOptions Quiet(TimeSpan reloadDelay) => new()
     {
         ListenOverride = "127.0.0.1:0",
         AdminOverride = "127.0.0.1:0",
@@ -203,7 +201,7 @@ public sealed class ConfigurationPipelineTests
     };
 
     /// <summary>A request as system:masters over a new connection reaches the upstream.</summary>
-    private static async Task AssertServedAsync(Folder folder, GatewayHost host, X509Certificate2 clientCertificate)
+    internal static async Task AssertServedAsync(ConfigFolder folder, GatewayHost host, X509Certificate2 clientCertificate)
     {
         using var handler = new SocketsHttpHandler
         {
@@ -220,188 +218,4 @@ public sealed class ConfigurationPipelineTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    private sealed record CliResult(int ExitCode, string Stdout, string Stderr)
-    {
-        public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
-    }
-
-    /// <summary>Runs the built <c>portcullis.dll</c> (copied beside the tests by the project reference).</summary>
-    private static async Task<CliResult> Cli(params string[] args)
-    {
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "portcullis.dll"));
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["NO_COLOR"] = "1";
-        using var process = Process.Start(info)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(Timeout);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        return new CliResult(process.ExitCode, await stdout.WaitAsync(Timeout), await stderr.WaitAsync(Timeout));
-    }
-
-    /// <summary>
-    /// A temp folder with a valid configuration that names one file of every kind the snapshot reads: server
-    /// certificate and key, client CA bundle, token file, AuthenticationConfiguration (CEL), deny list, RBAC manifest,
-    /// audit policy, upstream kubeconfig with the gateway's client certificate.
-    /// </summary>
-    private sealed class Folder : IDisposable
-    {
-        public const string DefaultAudit = "policyFile: audit-policy.yaml\n  log: {path: audit.log}";
-
-        public const string DenyList = """
-            apiVersion: portcullis.dev/v1alpha1
-            kind: DenyList
-            entries:
-            - user: mallory
-              reason: laptop stolen
-
-            """;
-
-        public const string AuthenticationConfiguration = """
-            apiVersion: apiserver.config.k8s.io/v1
-            kind: AuthenticationConfiguration
-            jwt:
-            - issuer:
-                url: https://127.0.0.1:9/issuer
-                audiences: [kubernetes]
-              claimMappings:
-                username:
-                  expression: "claims.sub"
-
-            """;
-
-        public Folder()
-        {
-            TestPki.WritePem(Pki.IssueServer(), Path("server.crt"), Path("server.key"));
-            TestPki.WritePem(Pki.IssueClient("portcullis-gateway", "portcullis:gateways"), Path("gateway.crt"), Path("gateway.key"));
-            Write("clients-ca.crt", Pki.CertificatePem);
-            Write("upstream-ca.crt", Pki.CertificatePem);
-            Write("upstream.kubeconfig", Kubeconfig());
-            Write("tokens.csv", "token-root,root,u-0,system:masters\n");
-            Write("authn.yaml", AuthenticationConfiguration);
-            Write("deny.yaml", DenyList);
-            Write("rbac.yaml", GatewayTestHost.RbacYaml);
-            Write("audit-policy.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n");
-            WriteConfig();
-        }
-
-        public string Dir { get; } = Directory.CreateTempSubdirectory("portcullis-pipeline-").FullName;
-        public TestPki Pki { get; } = new("pipeline-test-ca");
-        public string ConfigPath => Path("portcullis.yaml");
-        private Uri Upstream { get; set; } = new("https://127.0.0.1:9");
-
-        public string Path(string name) => System.IO.Path.Combine(Dir, name);
-
-        public void Write(string name, string text) => File.WriteAllText(Path(name), text);
-
-        /// <summary>The 1-based line of the first line of <paramref name="file"/> that contains <paramref name="text"/>.</summary>
-        public int LineOf(string file, string text)
-        {
-            var lines = File.ReadAllLines(Path(file));
-            var index = Array.FindIndex(lines, l => l.Contains(text, StringComparison.Ordinal));
-            Assert.True(index >= 0, $"{text} is not in {file}");
-            return index + 1;
-        }
-
-        public void WriteConfig(string extra = "", string tls = "", string authentication = "", string authorization = "", string modes = "[RBAC]", string audit = DefaultAudit)
-        {
-            var rbac = modes.Contains("RBAC", StringComparison.Ordinal) || authorization.Length == 0 ? "rbac: {manifests: [rbac.yaml]}" : "";
-            Write("portcullis.yaml", $"""
-                apiVersion: portcullis.dev/v1alpha1
-                kind: GatewayConfiguration
-                tls:
-                  certFile: server.crt
-                  keyFile: server.key
-                  clientCAFile: clients-ca.crt
-                  {tls}
-                authentication:
-                  tokenAuthFile: tokens.csv
-                  authenticationConfigFile: authn.yaml
-                  {authentication}
-                authorization:
-                  modes: {modes}
-                  denyListFile: deny.yaml
-                  {rbac}
-                  {authorization}
-                audit:
-                  {audit}
-                upstream:
-                  kubeconfig: upstream.kubeconfig
-                  requestTimeout: 10s
-                admin:
-                  drainTimeout: 2s
-
-                """ + extra);
-        }
-
-        /// <summary>The upstream kubeconfig; <paramref name="user"/> replaces the gateway's client certificate.</summary>
-        public string Kubeconfig(string? user = null, Uri? server = null)
-        {
-            if (server is not null)
-            {
-                Upstream = server;
-            }
-            return $$"""
-                apiVersion: v1
-                kind: Config
-                clusters:
-                - name: upstream
-                  cluster:
-                    server: {{Upstream}}
-                    certificate-authority: upstream-ca.crt
-                users:
-                - name: gateway
-                  user:
-                    {{user ?? "client-certificate: gateway.crt\n    client-key: gateway.key"}}
-                contexts:
-                - name: upstream
-                  context: {cluster: upstream, user: gateway}
-                current-context: upstream
-
-                """;
-        }
-
-        public bool Trusts(X509Certificate cert)
-        {
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.Add(Pki.Certificate);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            using var presented = X509CertificateLoader.LoadCertificate(cert.GetRawCertData());
-            return chain.Build(presented);
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                Directory.Delete(Dir, recursive: true);
-            }
-            catch (IOException)
-            {
-                // best effort
-            }
-        }
-    }
 }
