@@ -144,6 +144,10 @@ public static class ConfigurationLoader
                     {
                         Fail($"tls.cipherSuites[{i}]", $"\"{c.Tls.CipherSuites[i]}\" is not an allowed suite; use ECDHE with AEAD or TLS 1.3 suites ({string.Join(", ", TlsCipherSuites.Allowed)})");
                     }
+                    else if (c.Tls.MinVersion == "VersionTLS13" && !TlsCipherSuites.IsTls13(c.Tls.CipherSuites[i]))
+                    {
+                        NoEffect($"tls.cipherSuites[{i}]", $"\"{c.Tls.CipherSuites[i]}\" is a TLS 1.2 suite and tls.minVersion is VersionTLS13");
+                    }
                 }
             }
 
@@ -434,4 +438,7 @@ public static class TlsCipherSuites
     ];
 
     public static bool IsAllowed(string name) => Allowed.Contains(name);
+
+    /// <summary>The three TLS 1.3 suites; every other allowed name is a TLS 1.2 suite.</summary>
+    public static bool IsTls13(string name) => name is "TLS_AES_128_GCM_SHA256" or "TLS_AES_256_GCM_SHA384" or "TLS_CHACHA20_POLY1305_SHA256";
 }

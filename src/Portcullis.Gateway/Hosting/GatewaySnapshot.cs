@@ -199,15 +199,27 @@ internal sealed class GatewaySnapshot : IDisposable
     }
 }
 
-/// <summary>Maps <c>tls.cipherSuites</c> names onto .NET's TLS cipher suites; the default is ECDHE + AEAD only.</summary>
+/// <summary>
+/// Maps <c>tls.cipherSuites</c> names onto .NET's TLS cipher suites; the default is ECDHE + AEAD only. The TLS 1.2 names
+/// listed are the TLS 1.2 suites; TLS 1.3 names, when listed, limit TLS 1.3, and when none is listed all three TLS 1.3
+/// suites stay (as kube-apiserver, whose --tls-cipher-suites does not touch TLS 1.3): a list of TLS 1.2 suites alone
+/// must not leave TLS 1.3, which stays enabled, with no suite at all — OpenSSL then refuses every handshake.
+/// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 internal static class TlsCipherSuitePolicy
 {
     public static CipherSuitesPolicy Create(IReadOnlyList<string> names)
     {
         var selected = (names.Count == 0 ? TlsCipherSuites.Allowed : names).Select(Map).Distinct().ToList();
+        if (!selected.Any(IsTls13))
+        {
+            selected.AddRange([TlsCipherSuite.TLS_AES_128_GCM_SHA256, TlsCipherSuite.TLS_AES_256_GCM_SHA384, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256]);
+        }
         return new CipherSuitesPolicy(selected);
     }
+
+    private static bool IsTls13(TlsCipherSuite suite) =>
+        suite is TlsCipherSuite.TLS_AES_128_GCM_SHA256 or TlsCipherSuite.TLS_AES_256_GCM_SHA384 or TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256;
 
     private static TlsCipherSuite Map(string name) => name switch
     {
