@@ -11,7 +11,7 @@ namespace Portcullis.Gateway.Tests;
 
 /// <summary>
 /// Fields whose effect no other test showed (docs/configuration.md names a test for every field): the listener and
-/// admin addresses as written, tls.minVersion and tls.cipherSuites, upstream.context, admin.logFormat and
+/// admin addresses as written, tls.minVersion and tls.cipherSuites, authentication.anonymous.paths, upstream.context, admin.logFormat and
 /// admin.drainTimeout.
 /// </summary>
 public sealed class ConfigurationFieldTests
@@ -53,6 +53,28 @@ public sealed class ConfigurationFieldTests
         await using var host = GatewayHost.Create(folder.ConfigPath, ConfigurationPipelineTests.Quiet(TimeSpan.FromHours(1)));
         await host.StartAsync().WaitAsync(Timeout);
         await AssertOnlyListedSuiteIsAcceptedAsync(folder, host.ListenUris[0]);
+    }
+
+    [Fact]
+    public async Task Anonymous_paths_are_the_only_paths_without_credentials()
+    {
+        using var folder = new ConfigFolder();
+        folder.WriteConfig(authentication: "anonymous: {enabled: true, paths: [/healthz]}");
+        await using var host = GatewayHost.Create(folder.ConfigPath, ConfigurationPipelineTests.Quiet(TimeSpan.FromHours(1)));
+        await host.StartAsync().WaitAsync(Timeout);
+        using var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && folder.Trusts(cert) },
+        };
+        using var client = new HttpClient(handler) { BaseAddress = host.ListenUris[0], Timeout = Timeout };
+
+        // /healthz: system:anonymous, whom RBAC then forbids (403); any other path: no credential, 401.
+        using var listed = await client.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.Forbidden, listed.StatusCode);
+        Assert.Contains("system:anonymous", await listed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var other = await client.GetAsync("/api/v1/namespaces/dev/pods");
+        Assert.Equal(HttpStatusCode.Unauthorized, other.StatusCode);
     }
 
     [Fact]
