@@ -243,6 +243,59 @@ public sealed class AuthenticationConfigurationTests
     }
 
     [Fact]
+    public async Task Oidc_fields_of_the_gateway_configuration_decide_user_groups_and_acceptance()
+    {
+        // authentication.oidc.* as the gateway maps them (JwtAuthenticatorSpec.FromFlags, as AuthenticatorChain does):
+        // clientID is the audience, usernameClaim/usernamePrefix and groupsClaim/groupsPrefix make the user,
+        // requiredClaims must match, signingAlgs limits the algorithms.
+        var rsa = TestKeys.Rsa;
+        await using var jwks = await LocalServer.StartAsync(async context =>
+        {
+            if (context.Request.Path == "/jwks")
+            {
+                await context.Response.WriteAsync(Jwts.JwksJson(("k1", rsa)));
+                return;
+            }
+            await context.Response.WriteAsync($$"""{"issuer":"https://example.com","jwks_uri":"http://{{context.Request.Host}}/jwks"}""");
+        });
+        var oidc = new OidcConfiguration
+        {
+            IssuerURL = "https://example.com",
+            ClientID = "kubernetes",
+            UsernameClaim = "preferred_username",
+            UsernamePrefix = "corp:",
+            GroupsClaim = "roles",
+            GroupsPrefix = "r:",
+            RequiredClaims = { ["tenant"] = "blue" },
+        };
+        async Task<ChainResult> Authenticate(JwtAuthenticatorSpec spec, Action<JsonObject> edit)
+        {
+            var keys = new OidcKeySet(new Uri(jwks.Address, "/.well-known/openid-configuration"), "https://example.com", new HttpClient(), new OidcKeySetOptions { AllowHttpLoopbackIssuer = true });
+            keys.Start();
+            await keys.Ready.WaitAsync(Wait.Timeout);
+            using var chain = new AuthenticatorChain(null, [new JwtAuthenticator(spec, keys)]);
+            var payload = Jwts.Claims("https://example.com", "kubernetes", DateTimeOffset.UtcNow);
+            payload["preferred_username"] = "ann";
+            payload["roles"] = new JsonArray("dev", "ops");
+            payload["tenant"] = "blue";
+            edit(payload);
+            return await chain.AuthenticateAsync(new AuthenticationRequest { AuthorizationHeaders = ["Bearer " + Jwts.Sign(payload, rsa, "k1")] }, CancellationToken.None).AsTask().WaitAsync(Wait.Timeout);
+        }
+        var spec = JwtAuthenticatorSpec.FromFlags(oidc, null);
+
+        var ann = await Authenticate(spec, _ => { });
+        Assert.True(ann.Authenticated, ann.FailureReason);
+        Assert.Equal("corp:ann", ann.User!.Name);
+        Assert.Equal(["r:dev", "r:ops", "system:authenticated"], ann.User.Groups);
+        Assert.False((await Authenticate(spec, p => p["tenant"] = "red")).Authenticated); // requiredClaims
+        Assert.False((await Authenticate(spec, p => p["aud"] = "other")).Authenticated); // clientID
+        oidc.SigningAlgs = ["ES256"];
+        var rs256 = await Authenticate(JwtAuthenticatorSpec.FromFlags(oidc, null), _ => { }); // signingAlgs
+        Assert.False(rs256.Authenticated);
+        Assert.Contains("unsupported algorithm", rs256.FailureReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Compiled_expressions_evaluate_correctly_from_many_threads()
     {
         var expression = CelExpression.Compile("claims.name + ':' + string(claims.n) + ':' + claims.roles.split(',').filter(r, r != 'x').map(r, 'g-' + r)[0]");

@@ -68,11 +68,12 @@ public sealed class WebhookTests : IAsyncLifetime
         Directory.Delete(_dir, true);
     }
 
-    private AuthenticatorChain Chain(string version = "v1", int maxAttempts = 2)
+    private AuthenticatorChain Chain(string version = "v1", int maxAttempts = 2, TimeSpan? cacheTtl = null)
     {
         var config = new GatewayConfiguration { BaseDirectory = _dir };
         config.Authentication.Webhook.ConfigFile = "webhook.kubeconfig";
         config.Authentication.Webhook.Version = version;
+        config.Authentication.Webhook.CacheTTL = cacheTtl ?? config.Authentication.Webhook.CacheTTL;
         config.Authentication.ServiceAccount.Audiences = [.. FixtureAudiences];
         return AuthenticatorChain.Create(config, new AuthenticatorChainOptions
         {
@@ -197,6 +198,22 @@ public sealed class WebhookTests : IAsyncLifetime
         }
         Assert.Equal(2, Volatile.Read(ref _calls));
         Assert.Equal(4, chain.Counters.Authenticators["webhook"].CacheHits);
+    }
+
+    [Fact]
+    public async Task CacheTTL_of_zero_asks_the_webhook_every_time()
+    {
+        // authentication.webhook.cacheTTL bounds both caches: with 0s nothing is cached (the default 2m caches, above).
+        _respond = r => r.GetProperty("spec").GetProperty("token").GetString() == "good"
+            ? FixtureJson("k8s-website-tokenreview-v1-response-success.yaml")
+            : """{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{"authenticated":false}}""";
+        using var chain = Chain(cacheTtl: TimeSpan.Zero);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.True((await Run(chain, "good")).Authenticated);
+            Assert.False((await Run(chain, "bad")).Authenticated);
+        }
+        Assert.Equal(10, Volatile.Read(ref _calls));
     }
 
     /// <summary>

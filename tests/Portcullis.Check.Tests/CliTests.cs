@@ -67,6 +67,21 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Check_gateway_reports_the_admission_layer_the_gateway_lacks_as_failed()
+    {
+        var config = GatewayChecksTests.WriteConfig(GatewayChecksTests.SecureBody);
+
+        var (code, json, stderr) = await RunAsync("check", "--gateway", config, "-o", "json");
+
+        Assert.True(code == 1, json + stderr);
+        using var doc = JsonDocument.Parse(json);
+        var findings = doc.RootElement.GetProperty("findings").EnumerateArray().ToList();
+        Assert.Contains(findings, f => f.GetProperty("id").GetString() == "PC-L5-APF" && f.GetProperty("status").GetString() == "FAIL");
+        Assert.Contains(findings, f => f.GetProperty("id").GetString() == "1.2.9" && f.GetProperty("status").GetString() == "FAIL");
+        Assert.DoesNotContain(findings, f => f.GetProperty("layer").GetString()!.StartsWith("L5", StringComparison.Ordinal) && f.GetProperty("status").GetString() == "PASS");
+    }
+
+    [Fact]
     public async Task Check_writes_json_sarif_and_junit()
     {
         var failing = TestFiles.Fixture("apiserver-manifests/checkov/example_ApiServerAuthorizationModeNotAlwaysAllow/ApiServer-FAILED.yaml");

@@ -1,54 +1,121 @@
+using System.Security.Cryptography.X509Certificates;
+using Portcullis.Check.Tests.Probe;
+using Portcullis.Gateway.Hosting;
+
 namespace Portcullis.Check.Tests;
 
+/// <summary>
+/// <c>check --gateway</c> scores a configuration only after loading it as <c>serve</c> does, so the files it names are
+/// real here (certificates from a test CA, a kubeconfig, a token file, an audit policy); only what the gateway enforces
+/// can PASS.
+/// </summary>
 public sealed class GatewayChecksTests
 {
-    private static string WriteConfig(string body)
+    /// <summary>A folder with every file a gateway configuration may name, and <c>portcullis.yaml</c> with <paramref name="body"/>.</summary>
+    internal static string WriteConfig(string body)
     {
         var dir = TestFiles.NewDirectory();
-        foreach (var file in new[] { "server.crt", "server.key", "ca.crt", "upstream.kubeconfig", "tokens.csv" })
+        using (var pki = new TestPki())
         {
-            TestFiles.Write(dir, file, "placeholder\n");
+            TestFiles.Write(dir, "server.crt", pki.Server.ExportCertificatePem());
+            TestFiles.Write(dir, "server.key", pki.Server.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+            TestFiles.Write(dir, "gateway.crt", pki.Client.ExportCertificatePem());
+            TestFiles.Write(dir, "gateway.key", pki.Client.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+            TestFiles.Write(dir, "ca.crt", pki.CaPem);
         }
+        TestFiles.Write(dir, "upstream.kubeconfig", """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: upstream, cluster: {server: "https://127.0.0.1:6444", certificate-authority: ca.crt}}]
+            users: [{name: gateway, user: {client-certificate: gateway.crt, client-key: gateway.key}}]
+            contexts: [{name: upstream, context: {cluster: upstream, user: gateway}}]
+            current-context: upstream
+            """);
+        TestFiles.Write(dir, "authn-webhook.kubeconfig", """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: authn, cluster: {server: "https://127.0.0.1:6445/authenticate", certificate-authority: ca.crt}}]
+            users: [{name: gateway, user: {client-certificate: gateway.crt, client-key: gateway.key}}]
+            contexts: [{name: authn, context: {cluster: authn, user: gateway}}]
+            current-context: authn
+            """);
+        TestFiles.Write(dir, "tokens.csv", "t0ken,jane,u-1\n");
         TestFiles.Write(dir, "audit-policy.yaml", HandMade.AuditPolicy);
-        TestFiles.Write(dir, "admission.yaml", HandMade.AdmissionConfiguration);
-        TestFiles.Write(dir, "eventconfig.yaml", HandMade.EventConfig);
         return TestFiles.Write(dir, "portcullis.yaml", "apiVersion: portcullis.dev/v1alpha1\nkind: GatewayConfiguration\n" + body.Replace("$DIR", dir, StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void Secure_gateway_configuration_has_no_failures()
+    /// <summary>What <c>portcullis check --gateway</c> does: load as serve does, then score.</summary>
+    private static CheckReport Check(string path)
     {
-        var path = WriteConfig("""
-            listeners:
-            - address: 10.0.0.10:6443
-            tls:
-              certFile: server.crt
-              keyFile: server.key
-              clientCAFile: ca.crt
-            authentication:
-              oidc:
-                issuerURL: https://issuer.example.com
-                clientID: kubernetes
-            authorization:
-              modes: [RBAC]
-            admission:
-              admissionControlConfigFile: admission.yaml
-            audit:
-              policyFile: audit-policy.yaml
-              log:
-                path: $DIR/audit.log
-                maxAge: 30
-                maxBackup: 10
-                maxSize: 100
-            upstream:
-              kubeconfig: upstream.kubeconfig
-            """);
-        var report = ConfigurationCheck.FromGateway(path);
+        using var load = GatewayConfigurationPipeline.Load(path);
+        return ConfigurationCheck.FromGateway(path, load.Configuration, load.Errors);
+    }
+
+    internal const string SecureBody = """
+        listeners:
+        - address: 10.0.0.10:6443
+        tls:
+          certFile: server.crt
+          keyFile: server.key
+          clientCAFile: ca.crt
+        authentication:
+          webhook:
+            configFile: authn-webhook.kubeconfig
+        authorization:
+          modes: [RBAC]
+        audit:
+          policyFile: audit-policy.yaml
+          log:
+            path: $DIR/audit.log
+            maxAge: 30
+            maxBackup: 10
+            maxSize: 100
+        upstream:
+          kubeconfig: upstream.kubeconfig
+        """;
+
+    [Fact]
+    public void Secure_gateway_configuration_fails_only_on_the_admission_layer_the_gateway_lacks()
+    {
+        var report = Check(WriteConfig(SecureBody));
+
         Assert.True(report.InputError is null, report.InputError);
         var bad = report.Findings.Where(f => f.Status is CheckStatus.Fail or CheckStatus.Warn).ToList();
-        Assert.True(bad.Count == 0, string.Join("\n", bad.Select(f => $"{f.Status} {f.Id} {f.Evidence}")));
-        Assert.Equal(ExitCodes.Ok, report.ExitCode);
+        Assert.True(bad.All(f => f.Layer == CheckLayer.Admission), string.Join("\n", bad.Select(f => $"{f.Status} {f.Id} {f.Evidence}")));
         Assert.Contains(report.Findings, f => f.Id == "3.2.2" && f.Status == CheckStatus.Pass);
+        Assert.Contains(report.Findings, f => f.Id == "1.2.25" && f.Status == CheckStatus.Pass); // clientCAFile: mTLS is enforced
+    }
+
+    [Fact]
+    public void Gateway_without_admission_reports_APF_and_EventRateLimit_as_missing()
+    {
+        // Before, the defaults of the (unenforced) admission section scored API Priority and Fairness PASS.
+        var report = Check(WriteConfig(SecureBody));
+
+        Assert.Null(report.InputError);
+        var apf = Assert.Single(report.Findings, f => f.Id == "PC-L5-APF");
+        Assert.Equal(CheckStatus.Fail, apf.Status);
+        Assert.Contains("not enforced by the gateway", apf.Evidence, StringComparison.Ordinal);
+        var eventRateLimit = Assert.Single(report.Findings, f => f.Id == "1.2.9");
+        Assert.Equal(CheckStatus.Fail, eventRateLimit.Status);
+        Assert.DoesNotContain(report.Findings, f => f.Layer == CheckLayer.Admission && f.Status == CheckStatus.Pass);
+        Assert.Equal(ExitCodes.Failures, report.ExitCode);
+    }
+
+    [Fact]
+    public void Admission_section_is_unreadable_input_not_a_pass()
+    {
+        // Before, admissionControlConfigFile with EventRateLimit limits scored 1.2.9 PASS though nothing enforced them.
+        var report = Check(WriteConfig(SecureBody + """
+
+            admission:
+              priorityAndFairness:
+                enabled: true
+            """));
+
+        Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
+        Assert.Contains("admission.priorityAndFairness: not supported yet", report.InputError, StringComparison.Ordinal);
+        Assert.Empty(report.Findings);
     }
 
     [Fact]
@@ -66,13 +133,10 @@ public sealed class GatewayChecksTests
               tokenAuthFile: tokens.csv
             authorization:
               modes: [AlwaysAllow]
-            admission:
-              priorityAndFairness:
-                enabled: false
             upstream:
               kubeconfig: upstream.kubeconfig
             """);
-        var report = ConfigurationCheck.FromGateway(path);
+        var report = Check(path);
         Assert.Null(report.InputError);
         CheckStatus Status(string id) => Assert.Single(report.Findings, f => f.Id == id).Status;
         Assert.Equal(CheckStatus.Warn, Status("PC-L1-BIND"));
@@ -89,8 +153,21 @@ public sealed class GatewayChecksTests
     public void Invalid_gateway_configuration_is_unreadable_input()
     {
         var path = WriteConfig("tls:\n  certFile: missing.crt\n");
-        var report = ConfigurationCheck.FromGateway(path);
+        var report = Check(path);
         Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
         Assert.Contains("missing.crt", report.InputError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_file_serve_could_not_load_is_unreadable_input()
+    {
+        // Before, check read only the configuration file and scored a gateway that serve would refuse to start.
+        var path = WriteConfig(SecureBody);
+        File.WriteAllText(Path.Combine(Path.GetDirectoryName(path)!, "server.crt"), "not a certificate\n");
+
+        var report = Check(path);
+
+        Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
+        Assert.Contains("portcullis.yaml:6: tls.certFile: cannot load the server certificate", report.InputError, StringComparison.Ordinal);
     }
 }

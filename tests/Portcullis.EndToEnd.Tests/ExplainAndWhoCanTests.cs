@@ -41,9 +41,12 @@ public sealed class ExplainAndWhoCanTests : IDisposable
             .AppendLine("apiVersion: portcullis.dev/v1alpha1")
             .AppendLine("kind: GatewayConfiguration")
             .AppendLine("authorization:")
-            .AppendLine($"  modes: {modes}")
-            .AppendLine("  rbac:")
-            .AppendLine($"    manifests: {manifests ?? $"['{Rbac}', '{RbacLocal}']"}");
+            .AppendLine($"  modes: {modes}");
+        if (modes.Contains("RBAC", StringComparison.Ordinal))
+        {
+            // Manifests without the RBAC mode would be refused at load ("has no effect").
+            lines.AppendLine("  rbac:").AppendLine($"    manifests: {manifests ?? $"['{Rbac}', '{RbacLocal}']"}");
+        }
         foreach (var line in extra.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             lines.AppendLine("  " + line);

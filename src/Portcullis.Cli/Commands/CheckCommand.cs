@@ -2,6 +2,7 @@ using System.CommandLine;
 using Portcullis.Check;
 using Portcullis.Check.Output;
 using Portcullis.Cli.Check;
+using Portcullis.Gateway.Hosting;
 
 namespace Portcullis.Cli;
 
@@ -50,7 +51,10 @@ internal static class CheckCommand
             }
             else
             {
-                report = ConfigurationCheck.FromGateway(parse.GetValue(gateway)!.FullName);
+                // Scored only if serve would start with it: loaded through the same pipeline as serve and validate.
+                var path = parse.GetValue(gateway)!.FullName;
+                using var load = GatewayConfigurationPipeline.Load(path);
+                report = ConfigurationCheck.FromGateway(path, load.Configuration, load.Errors);
             }
             return Emit(report, parse.GetValue(output));
         });

@@ -3,7 +3,7 @@ using System.Net;
 using Portcullis.Authentication;
 using Portcullis.Authorization;
 using Portcullis.Authorization.Explain;
-using Portcullis.Configuration;
+using Portcullis.Gateway.Hosting;
 
 namespace Portcullis.Cli;
 
@@ -73,30 +73,18 @@ internal static class ExplainCommand
         return command;
     }
 
-    /// <summary>Loads the authorization section and builds the chain; prints errors and returns null on failure.</summary>
+    /// <summary>
+    /// Loads the configuration as serve does (<see cref="GatewayConfigurationPipeline.LoadAuthorization"/>) and builds its
+    /// authorization chain; prints the errors as serve and validate print them and returns null on failure.
+    /// </summary>
     internal static AuthorizerChain? LoadChain(string configPath, bool includeWebhook)
     {
-        var (configuration, errors) = AuthorizationConfigurationLoader.Load(configPath);
-        if (configuration is not null)
+        var (chain, errors) = GatewayConfigurationPipeline.LoadAuthorization(configPath, includeWebhook);
+        if (chain is null)
         {
-            var (chain, chainErrors) = AuthorizerChain.TryCreate(configuration, new AuthorizerChainOptions { IncludeWebhook = includeWebhook });
-            if (chain is not null)
-            {
-                return chain;
-            }
-            errors = chainErrors;
+            ServeCommand.ReportErrors(configPath, errors);
         }
-        PrintErrors(configPath, errors);
-        return null;
-    }
-
-    internal static void PrintErrors(string path, IReadOnlyList<ConfigError> errors)
-    {
-        Console.Error.WriteLine($"{path}: {errors.Count} error(s):");
-        foreach (var error in errors)
-        {
-            Console.Error.WriteLine("  " + error);
-        }
+        return chain;
     }
 
     /// <summary>A RequestInfo from kubectl-style arguments; prints the problem and returns null when they do not fit.</summary>

@@ -1,29 +1,29 @@
 using System.CommandLine;
-using Portcullis.Configuration;
+using Portcullis.Gateway.Hosting;
 
 namespace Portcullis.Cli;
 
-/// <summary><c>portcullis validate --config FILE</c>: the same validators as serve; exit 0 valid, 2 invalid.</summary>
+/// <summary>
+/// <c>portcullis validate --config FILE</c>: loads the configuration exactly as <c>serve</c> does, short of listening
+/// (<see cref="GatewayConfigurationPipeline.Load"/>: the file, then every certificate, key, token file, manifest,
+/// policy and kubeconfig it names); exit 0 valid, 2 invalid with the errors <c>serve</c> would print.
+/// </summary>
 internal static class ValidateCommand
 {
     public static Command Create()
     {
         var config = new Option<FileInfo>("--config", "-c") { Description = "The GatewayConfiguration file", Required = true };
-        var command = new Command("validate", "Check a configuration file and every file it names; exit 0 when valid, 2 when not.") { config };
+        var command = new Command("validate", "Load a configuration and every file it names as serve would, without listening; exit 0 when valid, 2 when not.") { config };
         command.SetAction(parse =>
         {
             var path = parse.GetValue(config)!.FullName;
-            var (_, errors) = ConfigurationLoader.TryLoad(path);
-            if (errors.Count == 0)
+            using var load = GatewayConfigurationPipeline.Load(path);
+            if (load.IsValid)
             {
                 Console.Out.WriteLine($"{path}: valid");
                 return 0;
             }
-            Console.Error.WriteLine($"{path}: {errors.Count} error(s):");
-            foreach (var error in errors)
-            {
-                Console.Error.WriteLine("  " + error);
-            }
+            ServeCommand.ReportErrors(path, load.Errors);
             return 2;
         });
         return command;

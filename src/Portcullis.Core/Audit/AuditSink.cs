@@ -1,6 +1,7 @@
 using Portcullis.Authentication;
 using Portcullis.Authorization;
 using Portcullis.Configuration;
+using Portcullis.Kubeconfig;
 
 namespace Portcullis.Audit;
 
@@ -35,10 +36,23 @@ public sealed class AuditSink : IAsyncDisposable
     public static AuditSink Create(GatewayConfiguration configuration, AuditMetrics? metrics = null,
         Action<AuditBackendError>? onError = null, TimeProvider? timeProvider = null)
     {
-        ArgumentNullException.ThrowIfNull(configuration);
-        var audit = configuration.Audit;
-        metrics ??= new AuditMetrics();
         var errors = new List<ConfigError>();
+        var plan = Plan(configuration, errors);
+        return plan is null ? throw new ConfigurationException(errors) : Create(plan, metrics, onError, timeProvider);
+    }
+
+    /// <summary>
+    /// Reads everything the <c>audit</c> section names (the policy, the webhook's kubeconfig) and checks its modes,
+    /// without opening the log or connecting anywhere; returns null and adds every error when something is wrong.
+    /// The gateway does this at every load and reload, so that a configuration the sink could not be built from is
+    /// refused before anything is served.
+    /// </summary>
+    public static AuditSinkPlan? Plan(GatewayConfiguration configuration, List<ConfigError> errors)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(errors);
+        var audit = configuration.Audit;
+        var before = errors.Count;
         AuditPolicy? policy = null;
         if (!string.IsNullOrEmpty(audit.PolicyFile))
         {
@@ -60,31 +74,48 @@ public sealed class AuditSink : IAsyncDisposable
         {
             errors.Add(new ConfigError(source, 0, "audit.webhook.mode", $"\"{audit.Webhook.Mode}\" must be blocking, blocking-strict or batch"));
         }
-        if (errors.Count > 0)
-        {
-            throw new ConfigurationException(errors);
-        }
-        var backends = new List<IAuditBackend>();
+        AuditLogOptions? log = null;
         if (policy is not null && !string.IsNullOrEmpty(audit.Log.Path))
         {
-            backends.Add(new AuditLogBackend(new AuditLogOptions
+            log = new AuditLogOptions
             {
                 Path = audit.Log.Path == "-" ? "-" : configuration.Resolve(audit.Log.Path),
                 MaxAgeDays = audit.Log.MaxAge,
                 MaxBackups = audit.Log.MaxBackup,
                 MaxSizeMegabytes = audit.Log.MaxSize,
                 Mode = logMode,
-            }, metrics, onError, timeProvider));
+            };
         }
-        if (policy is not null && !string.IsNullOrEmpty(audit.Webhook.ConfigFile))
+        AuditWebhookOptions? webhook = null;
+        KubeconfigEndpoint? webhookEndpoint = null;
+        if (!string.IsNullOrEmpty(audit.Webhook.ConfigFile))
         {
-            backends.Add(new AuditWebhookBackend(new AuditWebhookOptions
-            {
-                KubeconfigPath = configuration.Resolve(audit.Webhook.ConfigFile),
-                Mode = webhookMode,
-            }, metrics, onError, timeProvider));
+            webhook = new AuditWebhookOptions { KubeconfigPath = configuration.Resolve(audit.Webhook.ConfigFile), Mode = webhookMode };
+            webhookEndpoint = KubeconfigFile.LoadEndpoint(webhook.KubeconfigPath, errors);
         }
-        return new AuditSink(policy, backends, metrics, timeProvider);
+        if (errors.Count > before)
+        {
+            return null;
+        }
+        return new AuditSinkPlan(policy, log, policy is null ? null : webhook, policy is null ? null : webhookEndpoint);
+    }
+
+    /// <summary>Builds the sink from a plan that <see cref="Plan"/> made.</summary>
+    public static AuditSink Create(AuditSinkPlan plan, AuditMetrics? metrics = null,
+        Action<AuditBackendError>? onError = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        metrics ??= new AuditMetrics();
+        var backends = new List<IAuditBackend>();
+        if (plan.Log is { } log)
+        {
+            backends.Add(new AuditLogBackend(log, metrics, onError, timeProvider));
+        }
+        if (plan.Webhook is { } webhook && plan.WebhookEndpoint is { } endpoint)
+        {
+            backends.Add(new AuditWebhookBackend(webhook, endpoint, metrics, onError, timeProvider));
+        }
+        return new AuditSink(plan.Policy, backends, metrics, timeProvider);
     }
 
     /// <summary>The counters to export as <c>apiserver_audit_*</c> metrics.</summary>
@@ -290,3 +321,9 @@ public sealed class AuditSink : IAsyncDisposable
         }
     }
 }
+
+/// <summary>
+/// What the <c>audit</c> section asks for, read and checked: the policy (null: audit off) and the backends' settings.
+/// Made by <see cref="AuditSink.Plan"/>; nothing is opened until <see cref="AuditSink.Create(AuditSinkPlan, AuditMetrics?, Action{AuditBackendError}?, TimeProvider?)"/>.
+/// </summary>
+public sealed record AuditSinkPlan(AuditPolicy? Policy, AuditLogOptions? Log, AuditWebhookOptions? Webhook, KubeconfigEndpoint? WebhookEndpoint);

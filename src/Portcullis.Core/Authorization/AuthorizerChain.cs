@@ -220,32 +220,3 @@ public sealed class AuthorizerChain : IAuthorizer, IDisposable
         }
     }
 }
-
-/// <summary>Loads only the parts of a GatewayConfiguration that authorization needs (for explain and who-can).</summary>
-public static class AuthorizationConfigurationLoader
-{
-    /// <summary>
-    /// Parses the configuration file and keeps only the errors of the document itself and of the authorization section,
-    /// so a machine without the TLS and upstream files can still explain decisions.
-    /// </summary>
-    public static (GatewayConfiguration? Config, IReadOnlyList<ConfigError> Errors) Load(string path)
-    {
-        var full = Path.GetFullPath(path);
-        var errors = new List<ConfigError>();
-        string text;
-        try
-        {
-            text = File.ReadAllText(full);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            errors.Add(new ConfigError(full, 0, "(file)", $"cannot read the configuration file: {ex.Message}"));
-            return (null, errors);
-        }
-        var config = ConfigurationLoader.Parse(text, full, errors);
-        var relevant = errors.Where(e => e.Field is "(yaml)" or "(document)" or "apiVersion" or "kind"
-            || e.Field.StartsWith("authorization", StringComparison.Ordinal)
-            || (e.Message.StartsWith("unknown field", StringComparison.Ordinal))).ToList();
-        return (relevant.Count == 0 ? config : null, relevant);
-    }
-}

@@ -39,9 +39,14 @@ public static class ConfigurationCheck
         return FromFlags(text, root, path);
     }
 
-    public static CheckReport FromGateway(string path)
+    /// <summary>
+    /// Scores a gateway configuration that has been loaded as <c>portcullis serve</c> loads it (the CLI uses
+    /// <c>GatewayConfigurationPipeline.Load</c>): <paramref name="config"/> is null when <paramref name="errors"/> says
+    /// why it would not be served, and then the input is unreadable.
+    /// </summary>
+    public static CheckReport FromGateway(string path, GatewayConfiguration? config, IReadOnlyList<ConfigError> errors)
     {
-        var (config, errors) = ConfigurationLoader.TryLoad(path);
+        ArgumentNullException.ThrowIfNull(errors);
         if (config is null || errors.Count > 0)
         {
             return CheckReport.Unreadable(Tool, path, string.Join(Environment.NewLine, errors.Select(e => e.ToString())));

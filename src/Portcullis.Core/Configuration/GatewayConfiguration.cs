@@ -31,6 +31,39 @@ public sealed class GatewayConfiguration
     /// <summary>Resolves a path from the file relative to <see cref="BaseDirectory"/>; empty stays empty.</summary>
     public string Resolve(string? path) =>
         string.IsNullOrEmpty(path) ? "" : Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(BaseDirectory, path));
+
+    // Line of every field written in the file, by dotted path with [i] indexes ("" is the document itself).
+    private IReadOnlyDictionary<string, int> _lines = new Dictionary<string, int>(StringComparer.Ordinal);
+
+    /// <summary>Records where each field was written; called by <see cref="ConfigurationLoader"/>.</summary>
+    internal void SetFieldLines(IReadOnlyDictionary<string, int> lines) => _lines = lines;
+
+    /// <summary>Fields written directly below <paramref name="section"/> (e.g. <c>admission</c>), in file order.</summary>
+    public IEnumerable<string> WrittenBelow(string section) =>
+        _lines.Where(kv => kv.Key.StartsWith(section + ".", StringComparison.Ordinal) && !kv.Key.AsSpan(section.Length + 1).ContainsAny('.', '['))
+            .OrderBy(kv => kv.Value).Select(kv => kv.Key);
+
+    /// <summary>
+    /// The line of <paramref name="field"/> in the file; for a field that is not written, the line of the nearest
+    /// enclosing field that is (the document's first line at worst); 0 when the file was not parsed.
+    /// </summary>
+    public int LineOf(string field)
+    {
+        var path = field;
+        while (true)
+        {
+            if (_lines.TryGetValue(path, out var line))
+            {
+                return line;
+            }
+            if (path.Length == 0)
+            {
+                return 0;
+            }
+            var cut = Math.Max(path.LastIndexOf('.'), path.LastIndexOf('['));
+            path = cut < 0 ? "" : path[..cut];
+        }
+    }
 }
 
 /// <summary>Marks a property the YAML binder must not bind (computed or runtime-only).</summary>
@@ -50,6 +83,7 @@ public sealed class TlsConfiguration
     public string MinVersion { get; set; } = "VersionTLS12";
     public List<string> CipherSuites { get; set; } = [];
     public string ClientCAFile { get; set; } = "";
+    /// <summary>Not enforced yet: refused at load when set (ConfigurationLoader).</summary>
     public string RevocationFile { get; set; } = "";
 }
 
@@ -57,8 +91,11 @@ public sealed class NetworkConfiguration
 {
     public List<string> Allow { get; set; } = [];
     public List<string> Deny { get; set; } = [];
+    /// <summary>Not enforced yet: refused at load when non-empty.</summary>
     public List<string> TrustedProxies { get; set; } = [];
+    /// <summary>Not enforced yet: refused at load when true.</summary>
     public bool ProxyProtocol { get; set; }
+    /// <summary>Not enforced yet: refused at load when any of its fields is written.</summary>
     public AutoBanConfiguration AutoBan { get; set; } = new();
 }
 
@@ -165,6 +202,10 @@ public sealed class SubjectReference
     public string Namespace { get; set; } = "";
 }
 
+/// <summary>
+/// L5, not built yet: any field written under <c>admission</c> is refused at load, and nothing reads these values (the
+/// contract's defaults, such as priorityAndFairness enabled, describe the layer to come, not what runs).
+/// </summary>
 public sealed class AdmissionConfiguration
 {
     public string AdmissionControlConfigFile { get; set; } = "";

@@ -86,28 +86,23 @@ public sealed class GatewayHost : IAsyncDisposable
     internal StreamRegistry Streams => _streams;
     internal Task FirstUpstreamProbe => _probe.FirstProbe;
 
-    /// <summary>Loads the configuration and builds the hosts; throws <see cref="ConfigurationException"/> listing every error.</summary>
+    /// <summary>
+    /// Loads the configuration through <see cref="GatewayConfigurationPipeline.Load"/> (as <c>portcullis validate</c>
+    /// does) and builds the hosts; throws <see cref="ConfigurationException"/> listing every error.
+    /// </summary>
     public static GatewayHost Create(string configPath, GatewayHostOptions? options = null)
     {
         options ??= new GatewayHostOptions();
         var metrics = new GatewayMetrics();
-        var (config, errors) = ConfigurationLoader.TryLoad(configPath);
-        if (config is null)
+        using var load = GatewayConfigurationPipeline.Load(configPath, options.Time);
+        if (!load.IsValid)
         {
-            throw new ConfigurationException(errors);
+            throw new ConfigurationException(load.Errors);
         }
         // One logger factory for the host's own components (the ASP.NET hosts configure theirs the same way).
-        var logs = LoggerFactory.Create(b => ConfigureLogging(b, config.Admin.LogFormat, options.MinimumLogLevel));
-        SnapshotHolder snapshots;
-        try
-        {
-            snapshots = SnapshotHolder.Create(configPath, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time);
-        }
-        catch (ConfigurationException)
-        {
-            logs.Dispose();
-            throw;
-        }
+        var logFormat = load.Configuration!.Admin.LogFormat;
+        var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
+        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time);
         var snapshot = snapshots.Current;
         var listen = options.ListenOverride is { } o
             ? [o]
@@ -115,7 +110,8 @@ public sealed class GatewayHost : IAsyncDisposable
         var adminAddress = options.AdminOverride ?? snapshot.Config.Admin.Address;
         var streams = new StreamRegistry();
         var auditLogger = logs.CreateLogger("Portcullis.Audit");
-        var auditSink = AuditSink.Create(snapshot.Config, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time);
+        // The backends come from the first snapshot's audit plan (read and checked by the pipeline); a reload swaps the policy.
+        var auditSink = AuditSink.Create(snapshot.Audit, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time);
 
         var builder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(builder.Logging, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel);

@@ -13,7 +13,7 @@ namespace Portcullis.Gateway.Hosting;
 /// Everything a request needs from the configuration, built once at load time and swapped whole on reload.
 /// A request reads one snapshot from start to end.
 /// </summary>
-internal sealed class GatewaySnapshot
+internal sealed class GatewaySnapshot : IDisposable
 {
     public required GatewayConfiguration Config { get; init; }
     public required SslStreamCertificateContext ServerCertificate { get; init; }
@@ -22,7 +22,9 @@ internal sealed class GatewaySnapshot
     public required CidrSet Allow { get; init; }
     public required CidrSet Deny { get; init; }
     /// <summary>L6: the audit policy (null: audit off), validated with the rest so a bad policy keeps the old one.</summary>
-    public Portcullis.Audit.AuditPolicy? AuditPolicy { get; init; }
+    public Portcullis.Audit.AuditPolicy? AuditPolicy => Audit.Policy;
+    /// <summary>L6: the policy and the backends' settings, read and checked; the sink is built from the first snapshot.</summary>
+    public required Portcullis.Audit.AuditSinkPlan Audit { get; init; }
 
     /// <summary>L3: x509, token file, service accounts, OIDC/JWT, webhook, anonymous, built at load time.</summary>
     public required AuthenticatorChain Authenticator { get; init; }
@@ -46,6 +48,14 @@ internal sealed class GatewaySnapshot
             Authorizer.Dispose();
         }, TaskScheduler.Default);
 
+    /// <summary>Releases a snapshot that never served (validate, check): its chains and its upstream client.</summary>
+    public void Dispose()
+    {
+        Authenticator.Dispose();
+        Authorizer.Dispose();
+        UpstreamClient.Dispose();
+    }
+
     /// <summary>L1: is a connection from <paramref name="address"/> let in? Deny wins over allow; empty allow = any.</summary>
     public bool IsAllowed(System.Net.IPAddress address) =>
         !Deny.Contains(address) && (Allow.IsEmpty || Allow.Contains(address));
@@ -66,10 +76,12 @@ internal sealed class GatewaySnapshot
             watched.Add(keyPath);
             serverCert = LoadServerCertificate(certPath, keyPath);
         }
-        catch (Exception ex) when (ex is CryptographicException or IOException or ArgumentException)
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
-            errors.Add(new ConfigError(file, 0, "tls.certFile/tls.keyFile",
-                $"cannot load the server certificate {config.Resolve(tls.CertFile)} with key {config.Resolve(tls.KeyFile)}: {ex.Message}"));
+            // An ArgumentException's message ends in "(Parameter 'privateKey')", which means nothing to an operator.
+            var reason = ex is ArgumentException { ParamName: { } name } ? ex.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
+            errors.Add(new ConfigError(file, 0, "tls.certFile",
+                $"cannot load the server certificate {config.Resolve(tls.CertFile)} with key {config.Resolve(tls.KeyFile)}: {reason}"));
         }
 
         if (tls.ClientCAFile.Length > 0)
@@ -109,20 +121,12 @@ internal sealed class GatewaySnapshot
             watched.Add(config.Resolve(authz.Webhook.ConfigFile));
         }
 
-        Portcullis.Audit.AuditPolicy? auditPolicy = null;
+        // The policy is watched (a reload applies it); the backends are built once, from the first snapshot.
         if (config.Audit.PolicyFile.Length > 0)
         {
-            var policyPath = config.Resolve(config.Audit.PolicyFile);
-            watched.Add(policyPath);
-            try
-            {
-                auditPolicy = Portcullis.Audit.AuditPolicyLoader.Load(policyPath);
-            }
-            catch (ConfigurationException ex)
-            {
-                errors.AddRange(ex.Errors);
-            }
+            watched.Add(config.Resolve(config.Audit.PolicyFile));
         }
+        var audit = Portcullis.Audit.AuditSink.Plan(config, errors);
 
         var upstreamPath = config.Resolve(config.Upstream!.Kubeconfig);
         watched.Add(upstreamPath);
@@ -138,8 +142,12 @@ internal sealed class GatewaySnapshot
         {
             suites = TlsCipherSuitePolicy.Create(tls.CipherSuites);
         }
+        else if (tls.CipherSuites.Count > 0)
+        {
+            errors.Add(new ConfigError(file, 0, "tls.cipherSuites", "not supported on this platform: .NET applies a cipher-suite list on Linux only"));
+        }
 
-        if (errors.Count > 0 || serverCert is null || upstream is null || authorizer is null || authenticator is null)
+        if (errors.Count > 0 || serverCert is null || upstream is null || authorizer is null || authenticator is null || audit is null)
         {
             authorizer?.Dispose();
             authenticator?.Dispose();
@@ -155,7 +163,7 @@ internal sealed class GatewaySnapshot
             Allow = CidrSet.Parse(config.Network.Allow),
             Deny = CidrSet.Parse(config.Network.Deny),
             Authenticator = authenticator,
-            AuditPolicy = auditPolicy,
+            Audit = audit,
             Authorizer = authorizer,
             Upstream = upstream,
             UpstreamClient = new UpstreamClient(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),
@@ -191,15 +199,27 @@ internal sealed class GatewaySnapshot
     }
 }
 
-/// <summary>Maps <c>tls.cipherSuites</c> names onto .NET's TLS cipher suites; the default is ECDHE + AEAD only.</summary>
+/// <summary>
+/// Maps <c>tls.cipherSuites</c> names onto .NET's TLS cipher suites; the default is ECDHE + AEAD only. The TLS 1.2 names
+/// listed are the TLS 1.2 suites; TLS 1.3 names, when listed, limit TLS 1.3, and when none is listed all three TLS 1.3
+/// suites stay (as kube-apiserver, whose --tls-cipher-suites does not touch TLS 1.3): a list of TLS 1.2 suites alone
+/// must not leave TLS 1.3, which stays enabled, with no suite at all — OpenSSL then refuses every handshake.
+/// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 internal static class TlsCipherSuitePolicy
 {
     public static CipherSuitesPolicy Create(IReadOnlyList<string> names)
     {
         var selected = (names.Count == 0 ? TlsCipherSuites.Allowed : names).Select(Map).Distinct().ToList();
+        if (!selected.Any(IsTls13))
+        {
+            selected.AddRange([TlsCipherSuite.TLS_AES_128_GCM_SHA256, TlsCipherSuite.TLS_AES_256_GCM_SHA384, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256]);
+        }
         return new CipherSuitesPolicy(selected);
     }
+
+    private static bool IsTls13(TlsCipherSuite suite) =>
+        suite is TlsCipherSuite.TLS_AES_128_GCM_SHA256 or TlsCipherSuite.TLS_AES_256_GCM_SHA384 or TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256;
 
     private static TlsCipherSuite Map(string name) => name switch
     {

@@ -5,8 +5,10 @@ using Portcullis.Gateway.Metrics;
 namespace Portcullis.Gateway.Hosting;
 
 /// <summary>
-/// Holds the current <see cref="GatewaySnapshot"/>. A reload validates the whole configuration and every file it names,
-/// builds a new snapshot, and swaps it in one write; a failure keeps the last good snapshot, logs every error and counts it.
+/// Holds the current <see cref="GatewaySnapshot"/>. A reload loads the configuration through
+/// <see cref="GatewayConfigurationPipeline.Load"/> (the whole file and every file it names, as at start and as
+/// <c>portcullis validate</c>) and swaps the new snapshot in one write; a failure keeps the last good snapshot, logs
+/// every error and counts it.
 /// </summary>
 internal sealed class SnapshotHolder
 {
@@ -31,20 +33,18 @@ internal sealed class SnapshotHolder
     /// <summary>Raised after a successful swap.</summary>
     public event Action<GatewaySnapshot>? Swapped;
 
-    /// <summary>Loads the first snapshot; throws <see cref="ConfigurationException"/> with every error.</summary>
-    public static SnapshotHolder Create(string configPath, GatewayMetrics metrics, ILogger logger, TimeProvider time)
-    {
-        var snapshot = TryBuild(configPath, time, out var errors);
-        return snapshot is null ? throw new ConfigurationException(errors) : new SnapshotHolder(configPath, snapshot, metrics, logger, time);
-    }
+    /// <summary>Holds the first snapshot, taken from a valid <paramref name="load"/>.</summary>
+    public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time) =>
+        new(load.Path, load.TakeSnapshot(), metrics, logger, time);
 
     /// <summary>Reloads; returns the errors (empty on success).</summary>
     public IReadOnlyList<ConfigError> Reload()
     {
         lock (_reloadLock)
         {
-            var snapshot = TryBuild(_configPath, _time, out var errors);
-            if (snapshot is null)
+            using var load = GatewayConfigurationPipeline.Load(_configPath, _time);
+            var errors = load.Errors;
+            if (!load.IsValid)
             {
                 _metrics.ConfigReloadFailures.Inc();
                 foreach (var error in errors)
@@ -53,6 +53,7 @@ internal sealed class SnapshotHolder
                 }
                 return errors;
             }
+            var snapshot = load.TakeSnapshot();
             var previous = Volatile.Read(ref _current);
             Volatile.Write(ref _current, snapshot);
             previous.Retire(TimeSpan.FromMinutes(2)); // in-flight requests keep the old snapshot until they end
@@ -61,12 +62,5 @@ internal sealed class SnapshotHolder
             Swapped?.Invoke(snapshot);
             return [];
         }
-    }
-
-    private static GatewaySnapshot? TryBuild(string path, TimeProvider time, out List<ConfigError> errors)
-    {
-        var (config, loadErrors) = ConfigurationLoader.TryLoad(path);
-        errors = [.. loadErrors];
-        return config is null ? null : GatewaySnapshot.Build(config, errors, time);
     }
 }

@@ -84,6 +84,26 @@ public sealed class ConfigurationLoaderTests : IDisposable
     }
 
     [Fact]
+    public void ApiVersion_and_kind_must_name_this_contract()
+    {
+        WriteRequiredFiles();
+        var path = Write("kind.yaml", """
+            apiVersion: portcullis.dev/v1
+            kind: Config
+            tls: {certFile: server.crt, keyFile: server.key}
+            upstream: {kubeconfig: upstream.kubeconfig}
+            """);
+
+        var (config, errors) = ConfigurationLoader.TryLoad(path);
+
+        Assert.Null(config);
+        var text = string.Join("\n", errors);
+        Assert.Contains("kind.yaml:1: apiVersion: \"portcullis.dev/v1\" is not supported; use portcullis.dev/v1alpha1", text);
+        Assert.Contains("kind.yaml:2: kind: \"Config\" is not GatewayConfiguration", text);
+        Assert.Equal(2, errors.Count);
+    }
+
+    [Fact]
     public void Wrong_types_name_the_field()
     {
         WriteRequiredFiles();

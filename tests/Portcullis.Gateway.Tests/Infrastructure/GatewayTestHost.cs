@@ -93,6 +93,8 @@ public sealed class GatewayTestHost : IAsyncDisposable
 
     public void WriteConfig(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", string anonymous = "{enabled: false}")
     {
+        // Manifests without the RBAC mode would be refused at load ("has no effect"), so they are named only with it.
+        var rbac = modes.Contains("RBAC", StringComparison.Ordinal) ? $"rbac: {{manifests: {RbacManifests}}}" : "";
         var yaml = $"""
             apiVersion: portcullis.dev/v1alpha1
             kind: GatewayConfiguration
@@ -106,8 +108,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
             authorization:
               modes: {modes}
               {DenyListLine}
-              rbac:
-                manifests: {RbacManifests}
+              {rbac}
             upstream:
               kubeconfig: upstream.kubeconfig
               identity: {identity}

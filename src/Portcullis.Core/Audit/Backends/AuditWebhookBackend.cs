@@ -49,9 +49,10 @@ public sealed class AuditWebhookBackend : AuditBackendBase
     {
     }
 
-    private AuditWebhookBackend(AuditWebhookOptions options, KubeconfigEndpoint endpoint, AuditMetrics metrics,
+    /// <summary>A backend for a receiver whose kubeconfig has been read already (<see cref="AuditSink.Plan"/>).</summary>
+    internal AuditWebhookBackend(AuditWebhookOptions options, KubeconfigEndpoint endpoint, AuditMetrics metrics,
         Action<AuditBackendError>? onError, TimeProvider? timeProvider)
-        : base(PluginName, options.Mode, options.Batch, metrics, onError, timeProvider)
+        : base(PluginName, (options ?? throw new ArgumentNullException(nameof(options))).Mode, options.Batch, metrics, onError, timeProvider)
     {
         _options = options;
         _server = endpoint.Server;

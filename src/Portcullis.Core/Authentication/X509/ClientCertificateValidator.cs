@@ -77,7 +77,7 @@ public sealed class ClientCertificateValidator
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // revocation is tls.revocationFile's job, at the handshake
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // no revocation check yet: tls.revocationFile is refused at load as not supported yet
         chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(ClientAuthOid));
         chain.ChainPolicy.VerificationTime = now.UtcDateTime;
         chain.ChainPolicy.VerificationTimeIgnored = false;

@@ -5,12 +5,14 @@ namespace Portcullis.Authorization.Rbac;
 
 /// <summary>
 /// Reads Role, ClusterRole, RoleBinding and ClusterRoleBinding objects (rbac.authorization.k8s.io/v1) from files or
-/// folders: multi-document YAML, JSON, and <c>kind: List</c> (or any <c>*List</c> with items). Other kinds are skipped
-/// with a note; malformed objects are errors naming file:line.
+/// folders: multi-document YAML, JSON, and <c>kind: List</c> (or any <c>*List</c> with items). Kinds of other API groups
+/// are skipped with a note; an object without kind, any other kind of rbac.authorization.k8s.io and malformed objects
+/// are errors naming file:line.
 /// </summary>
 public sealed class RbacManifestReader
 {
     public const string RbacApiVersion = "rbac.authorization.k8s.io/v1";
+    private const string RbacGroup = "rbac.authorization.k8s.io";
 
     private readonly List<ConfigError> _errors;
     private readonly List<string> _notes;
@@ -95,7 +97,20 @@ public sealed class RbacManifestReader
         }
         if (kind is not ("Role" or "ClusterRole" or "RoleBinding" or "ClusterRoleBinding"))
         {
-            _notes.Add($"{file}:{Line(node)}: ignored {(kind.Length == 0 ? "an object without kind" : $"kind {kind}")} (only Role, ClusterRole, RoleBinding and ClusterRoleBinding are read)");
+            if (kind.Length == 0)
+            {
+                // Not an object kubectl would apply either; skipping it could hide a binding the operator meant.
+                Error(file, node, "kind", "is required (Role, ClusterRole, RoleBinding or ClusterRoleBinding, or another kind to be skipped)");
+            }
+            else if (apiVersion.StartsWith(RbacGroup + "/", StringComparison.Ordinal))
+            {
+                // A kind the RBAC API does not have (a typo such as ClusterRoleBindng): an error, not a silently missing binding.
+                Error(file, Child(map, "kind") ?? node, "kind", $"\"{kind}\" is not a kind of {RbacGroup}: use Role, ClusterRole, RoleBinding or ClusterRoleBinding");
+            }
+            else
+            {
+                _notes.Add($"{file}:{Line(node)}: ignored kind {kind} (only Role, ClusterRole, RoleBinding and ClusterRoleBinding are read)");
+            }
             return;
         }
         if (apiVersion != RbacApiVersion)
