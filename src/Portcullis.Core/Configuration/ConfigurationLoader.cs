@@ -379,6 +379,14 @@ public static class ConfigurationLoader
             }
         }
 
+        private void Positive(string field, int value)
+        {
+            if (value <= 0)
+            {
+                Fail(field, "must be positive");
+            }
+        }
+
         private void NonNegative(string field, int value)
         {
             if (value < 0)
