@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.WebSockets;
+using Portcullis.Gateway.Tests.Infrastructure;
+
+namespace Portcullis.Gateway.Tests;
+
+/// <summary>
+/// An attacker's pass over the upstream wire after issue 13: for every byte the gateway sends upstream, which client
+/// input can reach it, including through the mechanisms the gateway invented (the marker and nonce registry, pooled
+/// connections with per-connection filter state, retries, the upgrade path). Each test drives a real gateway against an
+/// upstream that records the raw bytes it receives (<see cref="RawUpstream"/>, or <see cref="ScriptedUpstream"/> when
+/// the upstream must misbehave at a chosen moment).
+/// </summary>
+public sealed class AttackTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Points the running gateway at <paramref name="upstream"/> by rewriting its kubeconfig and reloading.</summary>
+    private static void Retarget(GatewayTestHost gw, Uri upstream)
+    {
+        var path = Path.Combine(gw.Dir, "upstream.kubeconfig");
+        File.WriteAllText(path, File.ReadAllText(path).Replace(gw.Raw.Uri.ToString(), upstream.ToString(), StringComparison.Ordinal));
+        Assert.Empty(gw.Host.Snapshots.Reload());
+    }
+
+    private static ScriptedUpstream Scripted(GatewayTestHost gw, Func<RawRequest, int, UpstreamMove> script, IPAddress? address = null)
+    {
+        var upstream = new ScriptedUpstream(gw.Pki.IssueServer("localhost"), gw.Pki.Certificate, script, address);
+        Retarget(gw, upstream.Uri);
+        return upstream;
+    }
+
+    /// <summary>
+    /// A head the filter never checked (one it took for body bytes) would carry the marker line to the upstream instead of
+    /// identity lines: the request would run as the gateway's own account. So no byte on any connection may name it.
+    /// </summary>
+    private static void AssertEveryHeadWasRewritten(ScriptedUpstream upstream)
+    {
+        Assert.DoesNotContain(upstream.Wire, bytes => bytes.Contains("x-portcullis", StringComparison.OrdinalIgnoreCase));
+        Assert.All(upstream.Requests, r => Assert.Single(r.Values("Impersonate-User")));
+    }
+
+    // Guard: the filter counts a Content-Length body; if HttpClient left that body unsent on a connection it then reused,
+    // the next user's head would pass as "body". With Expect: 100-continue and an early refusal HttpClient either sends the
+    // body anyway (small bodies) or drops the connection — checked for both, with another user's requests right after.
+    [Theory]
+    [InlineData(10)]
+    [InlineData(2000)]
+    [InlineData(100_000)]
+    public async Task An_early_refusal_of_an_expect_continue_body_never_lets_the_next_head_pass_unchecked(int size)
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true).WaitAsync(Timeout);
+        await using var upstream = Scripted(gw, (r, _) => r.Method == "POST" ? UpstreamMove.AnswerBeforeBody : UpstreamMove.AnswerAfterBody);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+        using var root = gw.Client(gw.Pki.IssueClient("root", "system:masters"));
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var post = new HttpRequestMessage(HttpMethod.Post, "/api/v1/namespaces/dev/configmaps") { Content = new StringContent(new string('y', size)) };
+            post.Headers.ExpectContinue = true;
+            using var refused = await jane.SendAsync(post).WaitAsync(Timeout);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            using var next = await root.GetAsync($"/api/v1/namespaces/dev/pods?i={i}").WaitAsync(Timeout);
+            Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        }
+
+        AssertEveryHeadWasRewritten(upstream);
+        Assert.Equal(3, upstream.Requests.Count(r => r.Target.Contains("?i=", StringComparison.Ordinal)));
+        Assert.Equal(0, gw.Host.Snapshots.Current.UpstreamClient.Identities.Pending);
+    }
+
+    // Guard: a client that announces 100 body bytes, sends 10 and hangs up must not leave a pooled connection whose filter
+    // still waits for 90 bytes of "body".
+    [Fact]
+    public async Task A_client_that_hangs_up_mid_body_leaves_no_connection_expecting_the_rest()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true).WaitAsync(Timeout);
+        await using var upstream = Scripted(gw, (_, _) => UpstreamMove.AnswerAfterBody);
+        using var root = gw.Client(gw.Pki.IssueClient("root", "system:masters"));
+        using (var warm = await root.GetAsync("/api/v1/namespaces/dev/pods?warm").WaitAsync(Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        }
+
+        await using (var tls = await RawHttps.ConnectAsync(gw, gw.Pki.IssueClient("jane", "developers")))
+        {
+            await tls.WriteAsync("POST /api/v1/namespaces/dev/configmaps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n0123456789"u8.ToArray()).AsTask().WaitAsync(Timeout);
+            await tls.FlushAsync().WaitAsync(Timeout);
+            // Wait until the gateway has forwarded the head (and so holds a connection in "body" state), then hang up.
+            var deadline = DateTime.UtcNow + Timeout;
+            while (!upstream.Wire.Any(w => w.Contains("POST /api/v1/namespaces/dev/configmaps", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+        for (var i = 0; i < 5; i++)
+        {
+            using var next = await root.GetAsync($"/api/v1/namespaces/dev/pods?i={i}").WaitAsync(Timeout);
+            Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        }
+
+        AssertEveryHeadWasRewritten(upstream);
+        Assert.Equal(5, upstream.Requests.Count(r => r.Target.Contains("?i=", StringComparison.Ordinal)));
+    }
+
+    // Guard: SocketsHttpHandler retries a request on a new connection when the pooled one turns out dead; the nonce must
+    // still be registered then (same identity), and be gone once the request ends.
+    [Fact]
+    public async Task A_retry_on_a_fresh_connection_carries_the_same_identity_and_no_nonce_outlives_it()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true).WaitAsync(Timeout);
+        var died = 0;
+        await using var upstream = Scripted(gw, (r, _) =>
+            r.Target.Contains("die", StringComparison.Ordinal) && Interlocked.Exchange(ref died, 1) == 0 ? UpstreamMove.CloseWithoutAnswer : UpstreamMove.AnswerAfterBody);
+        using var root = gw.Client(gw.Pki.IssueClient("root", "system:masters"));
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers", "qa"));
+        using (var warm = await root.GetAsync("/api/v1/namespaces/dev/pods?warm").WaitAsync(Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        }
+
+        using var response = await jane.GetAsync("/api/v1/namespaces/dev/pods?die").WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var attempts = upstream.Requests.Where(r => r.Target.EndsWith("?die", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, attempts.Count);
+        Assert.NotEqual(attempts[0].Connection, attempts[1].Connection);
+        Assert.All(attempts, a =>
+        {
+            Assert.Equal(["jane"], a.Values("Impersonate-User"));
+            Assert.Equal(["developers", "qa"], a.Values("Impersonate-Group"));
+        });
+        AssertEveryHeadWasRewritten(upstream);
+        Assert.Equal(0, gw.Host.Snapshots.Current.UpstreamClient.Identities.Pending);
+    }
+
+    // Guard (functional): a WebSocket over HTTP/2 extended CONNECT is an upgrade too; it gets its own HTTP/1.1 connection
+    // upstream with the user's identity, and the tunnel works.
+    [Fact]
+    public async Task A_websocket_over_http2_extended_connect_is_tunnelled_with_the_users_identity()
+    {
+        await using var gw = await GatewayTestHost.StartAsync().WaitAsync(Timeout);
+        var certificate = gw.Pki.IssueClient("jane", "developers");
+        using var handler = new SocketsHttpHandler
+        {
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && gw.ValidateServer(cert),
+                ClientCertificates = [certificate],
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+            },
+        };
+        using var invoker = new HttpMessageInvoker(handler);
+        using var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("v5.channel.k8s.io");
+        socket.Options.HttpVersion = HttpVersion.Version20;
+        socket.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        socket.Options.CollectHttpResponseDetails = true;
+        using var cancel = new CancellationTokenSource(Timeout);
+
+        await socket.ConnectAsync(new Uri($"wss://{gw.Uri.Authority}/api/v1/namespaces/dev/pods/p1/exec?command=echo"), invoker, cancel.Token).WaitAsync(Timeout);
+        await socket.SendAsync(new byte[] { 0, (byte)'h', (byte)'i' }, WebSocketMessageType.Binary, true, cancel.Token).WaitAsync(Timeout);
+        var buffer = new byte[64];
+        var received = await socket.ReceiveAsync(buffer, cancel.Token).WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.OK, socket.HttpStatusCode); // 200 to an extended CONNECT: the client side was HTTP/2
+        Assert.Equal(new byte[] { 0, (byte)'h', (byte)'i' }, buffer[..received.Count]);
+        var seen = Assert.Single(gw.Upstream.Requests);
+        Assert.Equal(["jane"], seen.Values("Impersonate-User"));
+        Assert.Equal(["developers"], seen.Values("Impersonate-Group"));
+        // The nonce lives as long as the tunnel; once both sides closed it is gone.
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", cancel.Token).WaitAsync(Timeout);
+        var identities = gw.Host.Snapshots.Current.UpstreamClient.Identities;
+        var deadline = DateTime.UtcNow + Timeout;
+        while (identities.Pending != 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+        Assert.Equal(0, identities.Pending);
+    }
+
+    // Guard (functional): an IPv6 server in the kubeconfig: bracketed Host, connection and TLS to the address.
+    [Fact]
+    public async Task An_ipv6_kubeconfig_server_is_reached_with_its_bracketed_authority_as_Host()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true).WaitAsync(Timeout);
+        await using var upstream = Scripted(gw, (_, _) => UpstreamMove.AnswerAfterBody, IPAddress.IPv6Loopback);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+
+        using var response = await jane.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = Assert.Single(upstream.Requests);
+        Assert.StartsWith("[::1]:", seen.Values("Host").Single(), StringComparison.Ordinal);
+        Assert.Equal(["jane"], seen.Values("Impersonate-User"));
+    }
+}
