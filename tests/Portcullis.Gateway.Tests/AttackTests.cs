@@ -194,4 +194,30 @@ public sealed class AttackTests
         Assert.StartsWith("[::1]:", seen.Values("Host").Single(), StringComparison.Ordinal);
         Assert.Equal(["jane"], seen.Values("Impersonate-User"));
     }
+
+    private const string BearerSubprotocol = "base64url.bearer.authorization.k8s.io.";
+
+    private static string SubprotocolToken(string token) => BearerSubprotocol + System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes(token));
+
+    private static string WebSocketExec(string extraHeaders) =>
+        "GET /api/v1/namespaces/dev/pods/p1/exec?command=sh HTTP/1.1\nHost: localhost\nConnection: Upgrade\nUpgrade: websocket\n" +
+        "Sec-WebSocket-Version: 13\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n" + extraHeaders + "\n";
+
+    // Hole: the deny list matched the digest of the Authorization bearer token even when that token failed and the
+    // WebSocket-subprotocol token authenticated; a revoked token behind any invalid bearer reached the upstream as its user.
+    [Fact]
+    public async Task A_deny_listed_subprotocol_token_behind_an_invalid_bearer_token_is_still_denied()
+    {
+        var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("token-jane"u8));
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true,
+            denyList: $"apiVersion: portcullis.dev/v1alpha1\nkind: DenyList\nentries:\n- tokenSHA256: {digest}\n  reason: leaked in a gist\n").WaitAsync(Timeout);
+        var protocols = $"Sec-WebSocket-Protocol: v5.channel.k8s.io, {SubprotocolToken("token-jane")}\n";
+
+        var alone = await RawHttps.SendAndReadHeadAsync(gw, null, WebSocketExec(protocols));
+        var behindGarbage = await RawHttps.SendAndReadHeadAsync(gw, null, WebSocketExec("Authorization: Bearer not-a-token\n" + protocols));
+
+        Assert.StartsWith("HTTP/1.1 403", alone);
+        Assert.StartsWith("HTTP/1.1 403", behindGarbage);
+        Assert.Empty(gw.Raw.Requests);
+    }
 }
