@@ -220,4 +220,23 @@ public sealed class AttackTests
         Assert.StartsWith("HTTP/1.1 403", behindGarbage);
         Assert.Empty(gw.Raw.Requests);
     }
+
+    // Hole: in Passthrough the client's Authorization header went upstream even when it was not what authenticated the
+    // request: the gateway checked jane (subprotocol token) while the upstream acted for a token the gateway had refused.
+    [Fact]
+    public async Task Passthrough_forwards_only_the_bearer_token_that_authenticated_the_request()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true, identity: "Passthrough").WaitAsync(Timeout);
+        await using var upstream = Scripted(gw, (_, _) => UpstreamMove.AnswerAfterBody);
+        var protocols = $"Sec-WebSocket-Protocol: v5.channel.k8s.io, {SubprotocolToken("token-jane")}\n";
+
+        var smuggled = await RawHttps.SendAndReadHeadAsync(gw, null, WebSocketExec("Authorization: Bearer token-the-gateway-refuses\n" + protocols));
+        var own = await RawHttps.SendAndReadHeadAsync(gw, null, WebSocketExec("Authorization: Bearer token-jane\n"));
+
+        Assert.StartsWith("HTTP/1.1 200", smuggled); // authenticated as jane by the subprotocol token, then forwarded
+        Assert.StartsWith("HTTP/1.1 200", own);
+        Assert.DoesNotContain(upstream.Wire, bytes => bytes.Contains("token-the-gateway-refuses", StringComparison.Ordinal));
+        Assert.Equal(2, upstream.Requests.Count);
+        Assert.Equal(["Bearer token-jane"], upstream.Requests.SelectMany(r => r.Values("Authorization")));
+    }
 }
