@@ -146,6 +146,21 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         return null;
     }
 
+    /// <summary>
+    /// Passthrough: the client's Authorization header, only when its bearer token is the one that authenticated the
+    /// request. A token the gateway refused (the subprotocol token authenticated instead) or never read (a Basic header,
+    /// an anonymous request) would have the upstream act for someone the gateway did not check.
+    /// </summary>
+    private static string? AuthenticatedAuthorization(HttpContext context, GatewayRequestFeature feature)
+    {
+        if (context.Request.Headers.Authorization is not [{ } header] || feature.TokenSha256 is not { } authenticated)
+        {
+            return null;
+        }
+        var token = AuthenticatorChain.ParseBearerToken(header, out _);
+        return token is not null && TokenDigest.Of(token).ToHex() == authenticated ? header : null;
+    }
+
     /// <summary>Strips what the client may not send upstream and adds the identity the gateway vouches for.</summary>
     private sealed class IdentityTransformer(GatewayRequestFeature feature, GatewaySnapshot snapshot, byte[] identity) : HttpTransformer
     {
@@ -192,9 +207,9 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
                     }
                     break;
                 case UpstreamIdentityModes.Passthrough:
-                    if (httpContext.Request.Headers.Authorization.Count == 1)
+                    if (AuthenticatedAuthorization(httpContext, feature) is { } authorization)
                     {
-                        headers.TryAddWithoutValidation("Authorization", httpContext.Request.Headers.Authorization[0]);
+                        headers.TryAddWithoutValidation("Authorization", authorization);
                     }
                     break;
                 default:
