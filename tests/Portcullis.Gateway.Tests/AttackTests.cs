@@ -239,4 +239,26 @@ public sealed class AttackTests
         Assert.Equal(2, upstream.Requests.Count);
         Assert.Equal(["Bearer token-jane"], upstream.Requests.SelectMany(r => r.Values("Authorization")));
     }
+
+    // Hole: in Passthrough an allowed kubectl --as was authorized by the gateway for the impersonated user, but the
+    // Impersonate-* headers were stripped, so the upstream acted for the token's own user: the identity the gateway
+    // decided and the one the upstream used differed.
+    [Fact]
+    public async Task Passthrough_sends_the_impersonation_the_gateway_authorized_so_the_upstream_acts_for_the_same_user()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true, identity: "Passthrough", modes: "[RBAC]").WaitAsync(Timeout);
+        await using var upstream = Scripted(gw, (_, _) => UpstreamMove.AnswerAfterBody);
+        // tokens.csv: token-root is root in system:masters, who may impersonate; two group lines, as kubectl sends them.
+        var response = await RawHttps.SendAsync(gw, null,
+            "GET /api/v1/namespaces/dev/pods HTTP/1.1\nHost: localhost\nAuthorization: Bearer token-root\nImpersonate-User: jane\n" +
+            "Impersonate-Group: developers\nImpersonate-Group: qa\nImpersonate-Extra-Reason: on-call\nConnection: close\n\n");
+
+        Assert.StartsWith("HTTP/1.1 200", response);
+        var seen = Assert.Single(upstream.Requests);
+        Assert.Equal(["Bearer token-root"], seen.Values("Authorization"));
+        Assert.Equal(["jane"], seen.Values("Impersonate-User"));
+        Assert.Equal(["developers", "qa"], seen.Values("Impersonate-Group")); // as requested: nothing the gateway derived
+        Assert.Equal(["on-call"], seen.Values("Impersonate-Extra-reason"));
+        Assert.Empty(seen.NamesLike("x-remote-"));
+    }
 }
