@@ -46,7 +46,8 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
             await StatusResponses.BadRequestAsync(context, $"the value of the {bad} header contains a character that cannot be forwarded (only visible ASCII, space and tab)");
             return;
         }
-        var identity = UpstreamIdentity.Build(feature.EffectiveUser!, snapshot.IdentityMode, out var problem);
+        var (user, mode) = UpstreamUser(context, feature, snapshot.IdentityMode);
+        var identity = UpstreamIdentity.Build(user, mode, out var problem);
         if (identity is null)
         {
             Log.IdentityNotForwardable(logger, problem ?? "identity");
@@ -144,6 +145,23 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// Who the upstream must act for, and in which identity mode the lines are written. Passthrough acts with the
+    /// client's own credentials, so an allowed <c>kubectl --as</c> goes along as <c>Impersonate-*</c> lines exactly as
+    /// the client asked for it (the groups it named, none the gateway derived), for the upstream to check against the
+    /// client's own rights; without them the upstream would act for the token's user while the gateway authorized the
+    /// impersonated one.
+    /// </summary>
+    private static (UserInfo User, string Mode) UpstreamUser(HttpContext context, GatewayRequestFeature feature, string mode)
+    {
+        if (mode != UpstreamIdentityModes.Passthrough || feature.ImpersonatedUser is not { } impersonated)
+        {
+            return (feature.EffectiveUser!, mode);
+        }
+        string[] requestedGroups = [.. context.Request.Headers[Portcullis.Authorization.Impersonation.ImpersonationHeaders.GroupHeader].Select(g => g ?? "")];
+        return (impersonated with { Groups = requestedGroups }, UpstreamIdentityModes.Impersonate);
     }
 
     /// <summary>
