@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Portcullis.Gateway.Tests.Infrastructure;
 
 namespace Portcullis.Gateway.Tests;
@@ -260,5 +262,88 @@ public sealed class AttackTests
         Assert.Equal(["developers", "qa"], seen.Values("Impersonate-Group")); // as requested: nothing the gateway derived
         Assert.Equal(["on-call"], seen.Values("Impersonate-Extra-reason"));
         Assert.Empty(seen.NamesLike("x-remote-"));
+    }
+
+    /// <summary>A certificate of the test CA (the kubeconfig's CA) with the given subject, EKU and subjectAltNames.</summary>
+    private static X509Certificate2 IssueFromKubeconfigCa(GatewayTestHost gw, string subject, string eku, string? dnsName, IPAddress? address)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName(subject), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(eku)], false));
+        if (dnsName is not null || address is not null)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            if (dnsName is not null)
+            {
+                san.AddDnsName(dnsName);
+            }
+            if (address is not null)
+            {
+                san.AddIpAddress(address);
+            }
+            request.CertificateExtensions.Add(san.Build());
+        }
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        using var signed = request.Create(gw.Pki.Certificate, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1), serial);
+        using var withKey = signed.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+    }
+
+    private const string ServerAuth = "1.3.6.1.5.5.7.3.1";
+    private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
+
+    // Hole: with a kubeconfig CA the upstream certificate's chain was built without the serverAuth EKU, so any client
+    // certificate of the cluster CA with a matching subjectAltName passed as kube-apiserver (client-go refuses it). Whoever
+    // holds one and sits on the path gets the gateway's requests, and its bearer token when it uses one.
+    [Fact]
+    public async Task A_client_certificate_of_the_kubeconfig_CA_is_not_accepted_as_the_upstream()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true).WaitAsync(Timeout);
+        await using var impostor = RawUpstream.Start(IssueFromKubeconfigCa(gw, "CN=system:node:worker-1", ClientAuth, null, IPAddress.Loopback), gw.Pki.Certificate);
+        Retarget(gw, impostor.Uri);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+
+        using var response = await jane.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Empty(impostor.Requests);
+    }
+
+    // Hole: a certificate without subjectAltName was accepted by its Common Name; client-go (Go 1.15+) ignores the CN.
+    [Fact]
+    public async Task An_upstream_certificate_that_names_the_server_only_in_its_common_name_is_not_accepted()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true, upstreamDnsName: "apiserver.internal",
+            upstreamClusterExtra: "tls-server-name: apiserver.internal").WaitAsync(Timeout);
+        await using var impostor = RawUpstream.Start(IssueFromKubeconfigCa(gw, "CN=apiserver.internal", ServerAuth, null, null), gw.Pki.Certificate);
+        Retarget(gw, impostor.Uri);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+
+        using var response = await jane.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Empty(impostor.Requests);
+    }
+
+    // Guard for the fix above: a proper serving certificate (serverAuth, the name in subjectAltName) still works, by DNS
+    // name through tls-server-name and by IP address.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_serving_certificate_with_the_name_in_its_subjectAltName_is_accepted(bool byName)
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true, upstreamDnsName: "apiserver.internal",
+            upstreamClusterExtra: byName ? "tls-server-name: apiserver.internal" : "").WaitAsync(Timeout);
+        await using var real = RawUpstream.Start(
+            IssueFromKubeconfigCa(gw, "CN=kube-apiserver", ServerAuth, byName ? "apiserver.internal" : null, byName ? null : IPAddress.Loopback), gw.Pki.Certificate);
+        Retarget(gw, real.Uri);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+
+        using var response = await jane.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Single(real.Requests);
     }
 }
