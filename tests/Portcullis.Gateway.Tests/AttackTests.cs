@@ -346,4 +346,24 @@ public sealed class AttackTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Single(real.Requests);
     }
+
+    // Hole: the path of the kubeconfig's server (https://rancher.example/k8s/clusters/c-1, as path-routing fronts use) was
+    // dropped, so every request — with the gateway's credentials — went to the front's own API at its root instead of to
+    // the cluster; client-go puts the server's path before every request path.
+    [Fact]
+    public async Task A_kubeconfig_server_with_a_path_gets_every_request_under_that_path()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true).WaitAsync(Timeout);
+        await using var upstream = new ScriptedUpstream(gw.Pki.IssueServer("localhost"), gw.Pki.Certificate, (_, _) => UpstreamMove.AnswerAfterBody);
+        Retarget(gw, new Uri(upstream.Uri, "/k8s/clusters/c-1"));
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+
+        using var response = await jane.GetAsync("/api/v1/namespaces/dev/pods?limit=1").WaitAsync(Timeout);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = Assert.Single(upstream.Requests, r => r.Target.Contains("/api/", StringComparison.Ordinal));
+        Assert.Equal("/k8s/clusters/c-1/api/v1/namespaces/dev/pods?limit=1", seen.Target);
+        Assert.Equal([upstream.Uri.Authority], seen.Values("Host"));
+        Assert.DoesNotContain(upstream.Requests, r => !r.Target.StartsWith("/k8s/clusters/c-1/", StringComparison.Ordinal));
+    }
 }
