@@ -35,10 +35,11 @@ internal sealed class UpstreamClient : IDisposable
     public HttpMessageInvoker Pooled { get; }
 
     /// <summary>
-    /// Where every request is addressed: <c>http://</c> and the kubeconfig server's authority, which becomes the Host
-    /// header. The connection itself is TLS, made by <see cref="ConnectAsync"/>.
+    /// Where every request is addressed: <c>http://</c>, the kubeconfig server's authority (which becomes the Host
+    /// header) and its path, which client-go puts before every request path (a front that routes clusters by path,
+    /// <c>https://rancher.example/k8s/clusters/c-1</c>). The connection itself is TLS, made by <see cref="ConnectAsync"/>.
     /// </summary>
-    public string Destination => $"http://{_upstream.Server.Host}:{_upstream.Server.Port}";
+    public string Destination => $"http://{_upstream.Server.Host}:{_upstream.Server.Port}{_upstream.Server.AbsolutePath.TrimEnd('/')}";
 
     /// <summary>The Host header upstream: the kubeconfig server's authority (no port when it is https's 443), as client-go sends it.</summary>
     public string HostHeader => _upstream.Server.Authority;
