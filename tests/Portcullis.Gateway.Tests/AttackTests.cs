@@ -366,4 +366,27 @@ public sealed class AttackTests
         Assert.Equal([upstream.Uri.Authority], seen.Values("Host"));
         Assert.DoesNotContain(upstream.Requests, r => !r.Target.StartsWith("/k8s/clusters/c-1/", StringComparison.Ordinal));
     }
+
+    // Hole (configuration): RequestHeader mode with a token-only upstream kubeconfig. kube-apiserver reads X-Remote-* only
+    // from a client certificate its --requestheader-client-ca-file trusts; without one it ignores those lines and the
+    // token makes every request the gateway's own account. The gateway accepted that configuration.
+    [Fact]
+    public async Task RequestHeader_mode_without_a_client_certificate_towards_the_upstream_is_refused()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true, identity: "RequestHeader").WaitAsync(Timeout);
+        await using var upstream = new ScriptedUpstream(gw.Pki.IssueServer("localhost"), gw.Pki.Certificate, (_, _) => UpstreamMove.AnswerAfterBody);
+        var path = Path.Combine(gw.Dir, "upstream.kubeconfig");
+        var kubeconfig = File.ReadAllText(path).Replace(gw.Raw.Uri.ToString(), upstream.Uri.ToString(), StringComparison.Ordinal);
+        var users = kubeconfig.IndexOf("users:", StringComparison.Ordinal);
+        var contexts = kubeconfig.IndexOf("contexts:", StringComparison.Ordinal);
+        File.WriteAllText(path, kubeconfig[..users] + "users:\n- name: gateway\n  user:\n    token: gateway-service-account-token\n" + kubeconfig[contexts..]);
+
+        var errors = gw.Host.Snapshots.Reload();
+
+        Assert.Contains(errors, e => e.ToString().Contains("RequestHeader", StringComparison.Ordinal) && e.ToString().Contains("client certificate", StringComparison.Ordinal));
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+        using var response = await jane.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(Timeout);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the previous configuration still serves
+        Assert.DoesNotContain(upstream.Wire, bytes => bytes.Contains("gateway-service-account-token", StringComparison.Ordinal));
+    }
 }
