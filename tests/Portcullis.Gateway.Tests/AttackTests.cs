@@ -42,6 +42,20 @@ public sealed class AttackTests
         Assert.All(upstream.Requests, r => Assert.Single(r.Values("Impersonate-User")));
     }
 
+    /// <summary>
+    /// No nonce outlives its request. The readiness probe registers one for a moment every 200 ms, so this waits (with a
+    /// deadline) for a moment when none is open rather than reading the count once.
+    /// </summary>
+    private static async Task AssertRegistrationsEndAsync(Portcullis.Gateway.Forwarding.IdentityBlocks identities)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (identities.Pending != 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(5);
+        }
+        Assert.Equal(0, identities.Pending);
+    }
+
     // Guard: the filter counts a Content-Length body; if HttpClient left that body unsent on a connection it then reused,
     // the next user's head would pass as "body". With Expect: 100-continue and an early refusal HttpClient either sends the
     // body anyway (small bodies) or drops the connection — checked for both, with another user's requests right after.
@@ -68,7 +82,7 @@ public sealed class AttackTests
 
         AssertEveryHeadWasRewritten(upstream);
         Assert.Equal(3, upstream.Requests.Count(r => r.Target.Contains("?i=", StringComparison.Ordinal)));
-        Assert.Equal(0, gw.Host.Snapshots.Current.UpstreamClient.Identities.Pending);
+        await AssertRegistrationsEndAsync(gw.Host.Snapshots.Current.UpstreamClient.Identities);
     }
 
     // Guard: a client that announces 100 body bytes, sends 10 and hangs up must not leave a pooled connection whose filter
@@ -133,7 +147,7 @@ public sealed class AttackTests
             Assert.Equal(["developers", "qa"], a.Values("Impersonate-Group"));
         });
         AssertEveryHeadWasRewritten(upstream);
-        Assert.Equal(0, gw.Host.Snapshots.Current.UpstreamClient.Identities.Pending);
+        await AssertRegistrationsEndAsync(gw.Host.Snapshots.Current.UpstreamClient.Identities);
     }
 
     // Guard (functional): a WebSocket over HTTP/2 extended CONNECT is an upgrade too; it gets its own HTTP/1.1 connection
@@ -172,13 +186,7 @@ public sealed class AttackTests
         Assert.Equal(["developers"], seen.Values("Impersonate-Group"));
         // The nonce lives as long as the tunnel; once both sides closed it is gone.
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", cancel.Token).WaitAsync(Timeout);
-        var identities = gw.Host.Snapshots.Current.UpstreamClient.Identities;
-        var deadline = DateTime.UtcNow + Timeout;
-        while (identities.Pending != 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-        Assert.Equal(0, identities.Pending);
+        await AssertRegistrationsEndAsync(gw.Host.Snapshots.Current.UpstreamClient.Identities);
     }
 
     // Guard (functional): an IPv6 server in the kubeconfig: bracketed Host, connection and TLS to the address.
@@ -195,6 +203,73 @@ public sealed class AttackTests
         var seen = Assert.Single(upstream.Requests);
         Assert.StartsWith("[::1]:", seen.Values("Host").Single(), StringComparison.Ordinal);
         Assert.Equal(["jane"], seen.Values("Impersonate-User"));
+    }
+
+    // Guard: concurrent requests of different users share the pool and the nonce registry; every request upstream must
+    // carry exactly its own user's lines.
+    [Fact]
+    public async Task Concurrent_requests_of_different_users_each_carry_exactly_their_own_identity()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true).WaitAsync(Timeout);
+        var users = Enumerable.Range(0, 6).Select(n => (Name: $"user{n}", Group: $"team{n}")).ToArray();
+        var clients = users.Select(u => gw.Client(gw.Pki.IssueClient(u.Name, u.Group))).ToArray();
+        try
+        {
+            await Task.WhenAll(users.SelectMany((u, n) => Enumerable.Range(0, 20).Select(async i =>
+            {
+                using var response = await clients[n].GetAsync($"/api/v1/namespaces/dev/pods?u={u.Name}&i={i}").WaitAsync(Timeout);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            })));
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+
+        var seen = gw.Raw.Requests.Where(r => r.Target.Contains("?u=", StringComparison.Ordinal)).ToList();
+        Assert.Equal(120, seen.Count);
+        foreach (var request in seen)
+        {
+            var user = request.Target.Split("?u=")[1].Split('&')[0];
+            Assert.Empty(request.Anomalies);
+            Assert.Equal([user], request.Values("Impersonate-User"));
+            Assert.Equal(["team" + user["user".Length..]], request.Values("Impersonate-Group"));
+            Assert.Empty(request.NamesLike("x-portcullis"));
+        }
+        await AssertRegistrationsEndAsync(gw.Host.Snapshots.Current.UpstreamClient.Identities);
+    }
+
+    // Guard: a reload swaps the upstream client (new pool, new marker name, new registry) while a watch is streaming on
+    // the old one; the watch keeps its identity and registration until it ends, and new requests use the new client.
+    [Fact]
+    public async Task A_reload_mid_watch_keeps_the_watch_on_its_own_client_and_registration()
+    {
+        await using var gw = await GatewayTestHost.StartAsync().WaitAsync(Timeout);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+        var before = gw.Host.Snapshots.Current.UpstreamClient;
+        using var watch = await jane.GetAsync("/api/v1/namespaces/dev/pods?watch=true", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
+        using var events = new StreamReader(await watch.Content.ReadAsStreamAsync().WaitAsync(Timeout));
+        Assert.Contains("\"one\"", await events.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+
+        Assert.Empty(gw.Host.Snapshots.Reload());
+        var after = gw.Host.Snapshots.Current.UpstreamClient;
+        using var root = gw.Client(gw.Pki.IssueClient("root", "system:masters"));
+        using var plain = await root.GetAsync("/api/v1/namespaces/dev/pods?after-reload").WaitAsync(Timeout);
+
+        Assert.NotSame(before, after);
+        Assert.NotEqual(before.Identities.MarkerName, after.Identities.MarkerName);
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        Assert.True(before.Identities.Pending >= 1, "the watch in flight on the old client lost its registration"); // (a probe may hold one too)
+        gw.Upstream.SecondWatchEvent.SetResult();
+        Assert.Contains("\"two\"", await events.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+        Assert.Null(await events.ReadLineAsync().WaitAsync(Timeout)); // the stream ended
+        await AssertRegistrationsEndAsync(before.Identities);
+        await AssertRegistrationsEndAsync(after.Identities);
+        Assert.All(gw.Upstream.Requests, r => Assert.Single(r.Values("Impersonate-User")));
+        Assert.Equal(["root"], Assert.Single(gw.Upstream.Requests, r => r.PathAndQuery.EndsWith("?after-reload", StringComparison.Ordinal)).Values("Impersonate-User"));
     }
 
     private const string BearerSubprotocol = "base64url.bearer.authorization.k8s.io.";
