@@ -405,15 +405,18 @@ public sealed class AuthenticatorChain : IDisposable
             {
                 continue;
             }
-            var outcome = await AuthenticateTokenAsync(token, i == 0 ? bearerDigest : socketDigest, cancellationToken).ConfigureAwait(false);
+            var tokenDigest = i == 0 ? bearerDigest : socketDigest;
+            var outcome = await AuthenticateTokenAsync(token, tokenDigest, cancellationToken).ConfigureAwait(false);
             if (outcome.User is not null)
             {
+                // The digest of the token that authenticated, never of one that failed before it: the deny list and
+                // Passthrough match it, so a revoked subprotocol token cannot hide behind an invalid Authorization token.
                 if (outcome.Cached is { } entry && warnings is null && rewritten is null && i == 0)
                 {
                     // A cached token's result is shared by every request that presents it (ChainResult is immutable).
-                    return entry.Result ??= Accept(outcome.User, outcome.Authenticator, outcome.Annotations, null, digest, null);
+                    return entry.Result ??= Accept(outcome.User, outcome.Authenticator, outcome.Annotations, null, tokenDigest, null);
                 }
-                return Accept(outcome.User, outcome.Authenticator, outcome.Annotations, warnings, digest, rewritten);
+                return Accept(outcome.User, outcome.Authenticator, outcome.Annotations, warnings, tokenDigest, rewritten);
             }
             (errors ??= []).Add(outcome.Error!);
         }

@@ -34,8 +34,9 @@ public sealed class ChainResult
     /// <summary>Audit annotations the authenticator asks for (<c>authentication.k8s.io/legacy-token</c>, <c>stale-token</c>).</summary>
     public IReadOnlyDictionary<string, string> AuditAnnotations { get; init; } = NoAnnotations;
 
-    /// <summary>SHA-256 of the bearer token that was presented, if any (deny lists match <c>tokenSHA256:</c>; logs show
-    /// <see cref="TokenDigest.ShortHex"/>).</summary>
+    /// <summary>SHA-256 of the bearer token that authenticated the request (the Authorization token, or the
+    /// WebSocket-subprotocol token when that one did), else of the token that was presented, if any (deny lists match
+    /// <c>tokenSHA256:</c>; logs show <see cref="TokenDigest.ShortHex"/>).</summary>
     public TokenDigest? TokenDigest { get; init; }
 
     /// <summary>

@@ -48,7 +48,8 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
                 $"the value of the {SafeText.Of(bad)} header contains a character that cannot be forwarded (only visible ASCII, space and tab)");
             return;
         }
-        var identity = UpstreamIdentity.Build(feature.EffectiveUser!, snapshot.IdentityMode, out var problem);
+        var (user, mode) = UpstreamUser(context, feature, snapshot.IdentityMode);
+        var identity = UpstreamIdentity.Build(user, mode, out var problem);
         if (identity is null)
         {
             Log.IdentityNotForwardable(logger, problem ?? "identity");
@@ -154,6 +155,38 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         return null;
     }
 
+    /// <summary>
+    /// Who the upstream must act for, and in which identity mode the lines are written. Passthrough acts with the
+    /// client's own credentials, so an allowed <c>kubectl --as</c> goes along as <c>Impersonate-*</c> lines exactly as
+    /// the client asked for it (the groups it named, none the gateway derived), for the upstream to check against the
+    /// client's own rights; without them the upstream would act for the token's user while the gateway authorized the
+    /// impersonated one.
+    /// </summary>
+    private static (UserInfo User, string Mode) UpstreamUser(HttpContext context, GatewayRequestFeature feature, string mode)
+    {
+        if (mode != UpstreamIdentityModes.Passthrough || feature.ImpersonatedUser is not { } impersonated)
+        {
+            return (feature.EffectiveUser!, mode);
+        }
+        string[] requestedGroups = [.. context.Request.Headers[Portcullis.Authorization.Impersonation.ImpersonationHeaders.GroupHeader].Select(g => g ?? "")];
+        return (impersonated with { Groups = requestedGroups }, UpstreamIdentityModes.Impersonate);
+    }
+
+    /// <summary>
+    /// Passthrough: the client's Authorization header, only when its bearer token is the one that authenticated the
+    /// request. A token the gateway refused (the subprotocol token authenticated instead) or never read (a Basic header,
+    /// an anonymous request) would have the upstream act for someone the gateway did not check.
+    /// </summary>
+    private static string? AuthenticatedAuthorization(HttpContext context, GatewayRequestFeature feature)
+    {
+        if (context.Request.Headers.Authorization is not [{ } header] || feature.TokenSha256 is not { } authenticated)
+        {
+            return null;
+        }
+        var token = AuthenticatorChain.ParseBearerToken(header, out _);
+        return token is not null && TokenDigest.Of(token).ToHex() == authenticated ? header : null;
+    }
+
     /// <summary>Strips what the client may not send upstream and adds the identity the gateway vouches for.</summary>
     private sealed class IdentityTransformer(GatewayRequestFeature feature, GatewaySnapshot snapshot, byte[] identity) : HttpTransformer
     {
@@ -200,9 +233,9 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
                     }
                     break;
                 case UpstreamIdentityModes.Passthrough:
-                    if (httpContext.Request.Headers.Authorization.Count == 1)
+                    if (AuthenticatedAuthorization(httpContext, feature) is { } authorization)
                     {
-                        headers.TryAddWithoutValidation("Authorization", httpContext.Request.Headers.Authorization[0]);
+                        headers.TryAddWithoutValidation("Authorization", authorization);
                     }
                     break;
                 default:

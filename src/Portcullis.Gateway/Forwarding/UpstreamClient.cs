@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Security;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Kubeconfig;
 
@@ -34,10 +35,11 @@ internal sealed class UpstreamClient : IDisposable
     public HttpMessageInvoker Pooled { get; }
 
     /// <summary>
-    /// Where every request is addressed: <c>http://</c> and the kubeconfig server's authority, which becomes the Host
-    /// header. The connection itself is TLS, made by <see cref="ConnectAsync"/>.
+    /// Where every request is addressed: <c>http://</c>, the kubeconfig server's authority (which becomes the Host
+    /// header) and its path, which client-go puts before every request path (a front that routes clusters by path,
+    /// <c>https://rancher.example/k8s/clusters/c-1</c>). The connection itself is TLS, made by <see cref="ConnectAsync"/>.
     /// </summary>
-    public string Destination => $"http://{_upstream.Server.Host}:{_upstream.Server.Port}";
+    public string Destination => $"http://{_upstream.Server.Host}:{_upstream.Server.Port}{_upstream.Server.AbsolutePath.TrimEnd('/')}";
 
     /// <summary>The Host header upstream: the kubeconfig server's authority (no port when it is https's 443), as client-go sends it.</summary>
     public string HostHeader => _upstream.Server.Authority;
@@ -98,8 +100,8 @@ internal sealed class UpstreamClient : IDisposable
         {
             // client-go: the server name is tls-server-name when set, else the server URL's host. An IP address
             // sends no SNI and is checked against the certificate's IP SANs.
-            TargetHost = _upstream.TlsServerName ?? HostName,
-            RemoteCertificateValidationCallback = (_, cert, _, errors) => Validate(_upstream, cert, errors),
+            TargetHost = ServerName,
+            RemoteCertificateValidationCallback = (_, cert, _, errors) => Validate(cert, errors),
             ApplicationProtocols = [SslApplicationProtocol.Http11],
         };
         if (_includeCredentials && _upstream.ClientCertificate is not null)
@@ -111,9 +113,21 @@ internal sealed class UpstreamClient : IDisposable
         return options;
     }
 
-    private static bool Validate(KubeconfigEndpoint upstream, X509Certificate? cert, SslPolicyErrors errors)
+    /// <summary>The name the upstream certificate must carry: <c>tls-server-name</c> when set, else the server's host.</summary>
+    private string ServerName => _upstream.TlsServerName ?? HostName;
+
+    private const string ServerAuthOid = "1.3.6.1.5.5.7.3.1";
+    private const string SubjectAltNameOid = "2.5.29.17";
+
+    /// <summary>
+    /// As client-go (Go's crypto/x509) checks kube-apiserver: a certificate for TLS servers (EKU serverAuth) that names
+    /// <see cref="ServerName"/> in its subjectAltName — never by its Common Name alone — and chains to the kubeconfig's
+    /// CA when one is given (else to the system roots). A client certificate of the cluster CA therefore cannot pass for
+    /// kube-apiserver.
+    /// </summary>
+    private bool Validate(X509Certificate? cert, SslPolicyErrors errors)
     {
-        if (upstream.InsecureSkipTlsVerify)
+        if (_upstream.InsecureSkipTlsVerify)
         {
             return true;
         }
@@ -121,9 +135,14 @@ internal sealed class UpstreamClient : IDisposable
         {
             return false;
         }
-        if (upstream.CertificateAuthorities is not { Count: > 0 } roots)
+        using var leaf = new X509Certificate2(cert);
+        if (!NamedInSubjectAltName(leaf, ServerName))
         {
-            return errors == SslPolicyErrors.None;
+            return false;
+        }
+        if (_upstream.CertificateAuthorities is not { Count: > 0 } roots)
+        {
+            return errors == SslPolicyErrors.None; // SslStream checked the chain (serverAuth included) and the name
         }
         if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
         {
@@ -133,8 +152,28 @@ internal sealed class UpstreamClient : IDisposable
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var leaf = new X509Certificate2(cert);
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(ServerAuthOid));
         return chain.Build(leaf);
+    }
+
+    /// <summary>
+    /// An IP address must be one of the certificate's IP entries; a DNS name needs DNS entries, among which SslStream's
+    /// name check then finds it (SslStream falls back to the Common Name only when there are none, which Go never does).
+    /// </summary>
+    private static bool NamedInSubjectAltName(X509Certificate2 leaf, string serverName)
+    {
+        foreach (var extension in leaf.Extensions)
+        {
+            if (extension.Oid?.Value != SubjectAltNameOid)
+            {
+                continue;
+            }
+            var names = extension as X509SubjectAlternativeNameExtension ?? new X509SubjectAlternativeNameExtension(extension.RawData, extension.Critical);
+            return IPAddress.TryParse(serverName, out var address)
+                ? names.EnumerateIPAddresses().Contains(address)
+                : names.EnumerateDnsNames().Any();
+        }
+        return false;
     }
 
     public void Dispose() => Pooled.Dispose();

@@ -135,6 +135,12 @@ internal sealed class GatewaySnapshot : IDisposable
         {
             errors.Add(new ConfigError(upstreamPath, 0, "clusters.cluster.server", $"\"{upstream.Server}\" must be https://"));
         }
+        if (upstream is not null && config.Upstream.Identity == UpstreamIdentityModes.RequestHeader && upstream.ClientCertificate is null)
+        {
+            // Fail closed: without the certificate kube-apiserver ignores X-Remote-* and the token is the gateway's own account.
+            errors.Add(new ConfigError(upstreamPath, 0, "users.user.client-certificate",
+                "upstream.identity RequestHeader needs the gateway's client certificate: kube-apiserver reads X-Remote-* only from a client certificate its --requestheader-client-ca-file trusts"));
+        }
 
         var protocols = tls.MinVersion == "VersionTLS13" ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13;
         CipherSuitesPolicy? suites = null;
