@@ -43,4 +43,7 @@ internal static partial class Log
 
     [LoggerMessage(30, LogLevel.Error, "The {Field} of the authenticated user cannot be written upstream unchanged; the request was refused")]
     public static partial void IdentityNotForwardable(ILogger logger, string field);
+
+    [LoggerMessage(31, LogLevel.Warning, "Reloaded {Path}: {Field} changed, which takes effect only at the next restart; the gateway keeps serving with the value it started with")]
+    public static partial void RestartRequired(ILogger logger, string path, string field);
 }

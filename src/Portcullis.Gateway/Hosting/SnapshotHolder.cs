@@ -18,11 +18,13 @@ internal sealed class SnapshotHolder
     private readonly TimeProvider _time;
     private readonly Lock _reloadLock = new();
     private GatewaySnapshot _current;
+    private readonly GatewayConfiguration _started;
 
     private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time)
     {
         _configPath = configPath;
         _current = initial;
+        _started = initial.Config;
         _metrics = metrics;
         _logger = logger;
         _time = time;
@@ -36,6 +38,34 @@ internal sealed class SnapshotHolder
     /// <summary>Holds the first snapshot, taken from a valid <paramref name="load"/>.</summary>
     public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time) =>
         new(load.Path, load.TakeSnapshot(), metrics, logger, time);
+
+    /// <summary>
+    /// The fields a reload validates but cannot apply to a running process: the listeners and admin address (bound at
+    /// start), the console log format, and the audit backends (opened at start). A change is logged as a warning on every
+    /// reload that carries it and shown as <c>portcullis_config_restart_required{field}</c> = 1 until a restart, or until
+    /// the file says the started value again.
+    /// </summary>
+    internal static readonly IReadOnlyList<(string Field, Func<GatewayConfiguration, string> Value)> RestartFields =
+    [
+        ("listeners", c => string.Join(",", c.Listeners.Select(l => l.Address))),
+        ("admin.address", c => c.Admin.Address),
+        ("admin.logFormat", c => c.Admin.LogFormat),
+        ("audit.log", c => string.Join("|", c.Audit.Log.Path.Length == 0 ? "" : c.Resolve(c.Audit.Log.Path), c.Audit.Log.Mode, c.Audit.Log.MaxAge, c.Audit.Log.MaxBackup, c.Audit.Log.MaxSize)),
+        ("audit.webhook", c => string.Join("|", c.Audit.Webhook.ConfigFile.Length == 0 ? "" : c.Resolve(c.Audit.Webhook.ConfigFile), c.Audit.Webhook.Mode)),
+    ];
+
+    private void ReportRestartRequired(GatewayConfiguration loaded)
+    {
+        foreach (var (field, value) in RestartFields)
+        {
+            var changed = !string.Equals(value(_started), value(loaded), StringComparison.Ordinal);
+            _metrics.ConfigRestartRequired.WithLabels(field).Set(changed ? 1 : 0);
+            if (changed)
+            {
+                Log.RestartRequired(_logger, _configPath, field);
+            }
+        }
+    }
 
     /// <summary>Reloads; returns the errors (empty on success).</summary>
     public IReadOnlyList<ConfigError> Reload()
@@ -59,6 +89,7 @@ internal sealed class SnapshotHolder
             previous.Retire(TimeSpan.FromMinutes(2)); // in-flight requests keep the old snapshot until they end
             _metrics.ConfigReloads.Inc();
             Log.Reloaded(_logger, _configPath);
+            ReportRestartRequired(snapshot.Config);
             Swapped?.Invoke(snapshot);
             return [];
         }

@@ -13,6 +13,8 @@ internal sealed class GatewayMetrics
 
     public Counter ConfigReloadFailures { get; }
     public Counter ConfigReloads { get; }
+    /// <summary>1 for each field (a fixed set) whose loaded value differs from the one the process started with.</summary>
+    public Gauge ConfigRestartRequired { get; }
     public Counter RefusedConnections { get; }
     public Counter RefusedCertificates { get; }
     public Counter RequestsRejected { get; }
@@ -32,6 +34,9 @@ internal sealed class GatewayMetrics
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         ConfigReloadFailures = factory.CreateCounter("portcullis_config_reload_failures_total", "Configuration reloads rejected; the previous configuration kept serving.");
         ConfigReloads = factory.CreateCounter("portcullis_config_reloads_total", "Configuration reloads applied.");
+        ConfigRestartRequired = factory.CreateGauge("portcullis_config_restart_required",
+            "1 when the loaded configuration changes this field and the change takes effect only at the next restart.",
+            new GaugeConfiguration { LabelNames = ["field"] });
         RefusedConnections = factory.CreateCounter("portcullis_network_refused_connections_total", "Connections closed at accept by network.allow/deny (L1).");
         RefusedCertificates = factory.CreateCounter("portcullis_tls_refused_client_certificates_total", "TLS handshakes refused because the client certificate did not verify (L2).");
         RequestsRejected = factory.CreateCounter("portcullis_requests_rejected_total", "Requests ended by a gateway layer.", new CounterConfiguration { LabelNames = ["layer", "code"] });
