@@ -130,7 +130,7 @@ public sealed class YamlBinder
         }
         if (type == typeof(TimeSpan))
         {
-            if (node is YamlScalarNode { Value: { } t } && Durations.TryParse(t, out var parsed))
+            if (node is YamlScalarNode { Value: { } t } && GoDuration.TryParse(t, out var parsed))
             {
                 value = parsed;
                 return true;
@@ -277,22 +277,34 @@ public sealed class YamlBinder
     }
 }
 
-/// <summary>Go-style durations (<c>30s</c>, <c>15m</c>, <c>1h30m</c>, <c>500ms</c>) as kube-apiserver flags write them.</summary>
-public static class Durations
+/// <summary>
+/// Go's <c>time.Duration</c> text, the one parser for every duration the project reads (configuration fields and
+/// kube-apiserver flags in <c>portcullis check</c>): an optional sign, then one or more decimal numbers each with a unit
+/// <c>ns</c>, <c>us</c>, <c>µs</c>, <c>μs</c>, <c>ms</c>, <c>s</c>, <c>m</c>, <c>h</c> (<c>1h30m</c>, <c>1.5s</c>,
+/// <c>300ms</c>), or <c>0</c> alone, exactly as <c>time.ParseDuration</c> accepts them. There is no <c>d</c>: Go has none,
+/// so a flag or field written with one would mean nothing to kube-apiserver either.
+/// </summary>
+public static class GoDuration
 {
     public static bool TryParse(string text, out TimeSpan value)
     {
         value = TimeSpan.Zero;
         var s = text.Trim();
-        if (s.Length == 0)
+        var negative = false;
+        if (s.Length > 0 && s[0] is '-' or '+')
         {
-            return false;
+            negative = s[0] == '-';
+            s = s[1..];
         }
         if (s == "0")
         {
             return true;
         }
-        var total = 0.0;
+        if (s.Length == 0)
+        {
+            return false;
+        }
+        var totalTicks = 0.0;
         var i = 0;
         while (i < s.Length)
         {
@@ -301,35 +313,43 @@ public static class Durations
             {
                 i++;
             }
-            if (start == i || !double.TryParse(s.AsSpan(start, i - start), NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+            var number = s.AsSpan(start, i - start);
+            // Go accepts "1.", ".5" but not "." alone; one dot at most.
+            if (number.Length == 0 || number.SequenceEqual(".") || number.Count('.') > 1
+                || !double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount))
             {
                 return false;
             }
             var unitStart = i;
-            while (i < s.Length && char.IsAsciiLetter(s[i]))
+            while (i < s.Length && !char.IsAsciiDigit(s[i]) && s[i] != '.')
             {
                 i++;
             }
-            var unit = s[unitStart..i];
-            double? ms = unit switch
+            double? ticksPerUnit = s[unitStart..i] switch
             {
-                "ms" => number,
-                "s" => number * 1000,
-                "m" => number * 60_000,
-                "h" => number * 3_600_000,
-                "d" => number * 86_400_000,
+                "ns" => 0.01,
+                "us" or "\u00B5s" or "\u03BCs" => 10,
+                "ms" => TimeSpan.TicksPerMillisecond,
+                "s" => TimeSpan.TicksPerSecond,
+                "m" => TimeSpan.TicksPerMinute,
+                "h" => TimeSpan.TicksPerHour,
                 _ => null,
             };
-            if (ms is null)
+            if (ticksPerUnit is null)
             {
                 return false;
             }
-            total += ms.Value;
+            totalTicks += amount * ticksPerUnit.Value;
         }
-        value = TimeSpan.FromMilliseconds(total);
+        if (totalTicks > TimeSpan.MaxValue.Ticks)
+        {
+            return false;
+        }
+        value = TimeSpan.FromTicks((long)Math.Round(totalTicks) * (negative ? -1 : 1));
         return true;
     }
 
+    /// <summary>A duration as a short Go-style string (<c>2h</c>, <c>15m</c>, <c>1.5s</c>) for messages.</summary>
     public static string Format(TimeSpan t) =>
         t.TotalHours >= 1 && t.Minutes == 0 && t.Seconds == 0 ? $"{(int)t.TotalHours}h"
         : t.TotalMinutes >= 1 && t.Seconds == 0 ? $"{(int)t.TotalMinutes}m"

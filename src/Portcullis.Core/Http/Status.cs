@@ -16,25 +16,27 @@ public static class Status
 
     private static byte[] Write(string message, string reason, StatusDetails? details, int code)
     {
-        var sb = new StringBuilder(256);
-        sb.Append("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":");
-        GoJson.AppendString(sb, message);
-        sb.Append(",\"reason\":");
-        GoJson.AppendString(sb, reason);
+        using var w = new GoJsonWriter(256);
+        w.Raw("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":"u8);
+        w.String(message);
+        w.Raw(",\"reason\":"u8);
+        w.String(reason);
         if (details is not null)
         {
-            sb.Append(",\"details\":{");
+            w.Raw(",\"details\":{"u8);
             var first = true;
-            AppendMember(sb, "name", details.Name, ref first);
-            AppendMember(sb, "group", details.Group, ref first);
-            AppendMember(sb, "kind", details.Kind, ref first);
-            sb.Append('}');
+            Member(w, "\"name\":"u8, details.Name, ref first);
+            Member(w, "\"group\":"u8, details.Group, ref first);
+            Member(w, "\"kind\":"u8, details.Kind, ref first);
+            w.Raw((byte)'}');
         }
-        sb.Append(",\"code\":").Append(code).Append('}');
-        return Encoding.UTF8.GetBytes(sb.ToString());
+        w.Raw(",\"code\":"u8);
+        w.Int(code);
+        w.Raw((byte)'}');
+        return w.ToArray();
     }
 
-    private static void AppendMember(StringBuilder sb, string key, string value, ref bool first)
+    private static void Member(GoJsonWriter w, ReadOnlySpan<byte> quotedNameWithColon, string value, ref bool first)
     {
         if (value.Length == 0)
         {
@@ -42,11 +44,11 @@ public static class Status
         }
         if (!first)
         {
-            sb.Append(',');
+            w.Raw((byte)',');
         }
         first = false;
-        sb.Append('"').Append(key).Append("\":");
-        GoJson.AppendString(sb, value);
+        w.Name(quotedNameWithColon);
+        w.String(value);
     }
 
     public static string ToText(byte[] body) => Encoding.UTF8.GetString(body);

@@ -145,9 +145,28 @@ public sealed class ConfigurationLoaderTests : IDisposable
     [InlineData("1h30m", 5400)]
     [InlineData("500ms", 0.5)]
     [InlineData("0", 0)]
+    [InlineData("1.5h", 5400)]
+    [InlineData("-1m30s", -90)]
+    [InlineData("+2s", 2)]
+    [InlineData("300us", 0.0003)]
+    [InlineData("300\u00B5s", 0.0003)]
+    [InlineData("1h0m0.5s", 3600.5)]
+    [InlineData(".5s", 0.5)]
     public void Durations_parse_as_go_writes_them(string text, double seconds)
     {
-        Assert.True(Durations.TryParse(text, out var value));
-        Assert.Equal(seconds, value.TotalSeconds, 3);
+        Assert.True(GoDuration.TryParse(text, out var value));
+        Assert.Equal(seconds, value.TotalSeconds, 6);
     }
+
+    // time.ParseDuration refuses each of these; so does the one parser every command uses.
+    [Theory]
+    [InlineData("")]
+    [InlineData("1")]
+    [InlineData("1d")]
+    [InlineData("7days")]
+    [InlineData("1.2.3s")]
+    [InlineData(".s")]
+    [InlineData("1h 30m")]
+    [InlineData("-")]
+    public void Durations_go_refuses_are_refused(string text) => Assert.False(GoDuration.TryParse(text, out _));
 }

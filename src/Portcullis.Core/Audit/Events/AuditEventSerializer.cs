@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Portcullis.Authentication;
+using Portcullis.Http;
 
 namespace Portcullis.Audit;
 

@@ -121,7 +121,7 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return Failure($"the webhook did not answer within {Durations.Format(Options.Timeout)}");
+            return Failure($"the webhook did not answer within {Portcullis.Configuration.GoDuration.Format(Options.Timeout)}");
         }
         catch (HttpRequestException ex)
         {

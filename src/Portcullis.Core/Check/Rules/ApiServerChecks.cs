@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Portcullis.Configuration;
 using Portcullis.Check.KubeFiles;
 using R = Portcullis.Check.Rules.RuleCatalog;
 

@@ -2,12 +2,13 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 
-namespace Portcullis.Audit;
+namespace Portcullis.Http;
 
 /// <summary>
 /// A small UTF-8 JSON writer that escapes strings exactly as Go's encoding/json does (the bytes kube-apiserver writes):
 /// <c>&lt; &gt; &amp;</c> as <c>\u003c \u003e \u0026</c>, U+2028/U+2029 escaped, short forms for <c>\b \f \n \r \t</c>
 /// (Go 1.22+), other control characters as lower-case <c>\u00xx</c>, invalid UTF-16 as U+FFFD, the rest raw UTF-8.
+/// The one Go-compatible JSON writer: audit events and Status bodies both use it.
 /// </summary>
 internal sealed class GoJsonWriter : IDisposable
 {
