@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Text;
 using System.Text.Json;
 using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 
 namespace Portcullis.Authentication.Tokens;
 
@@ -30,7 +29,7 @@ public sealed class JwtToken
     {
         Jws = jws;
         Algorithm = jws.Alg;
-        KeyId = string.IsNullOrEmpty(jws.Kid) ? null : jws.Kid; // an empty kid is no kid, as for go-jose
+        KeyId = string.IsNullOrEmpty(jws.Kid) ? null : jws.Kid; // an empty kid is no kid, as for go-oidc
         Claims = claims;
         Issuer = StringClaim("iss");
         Audiences = audiences;
@@ -112,13 +111,15 @@ public sealed class JwtToken
         {
             jws = new JsonWebToken(token);
         }
-        catch (Exception ex) when (ex is ArgumentException or FormatException or JsonException or OverflowException or SecurityTokenException)
+        catch (Exception ex)
         {
-            // The library's own message ids (IDX14102: header, IDX14101: payload); its messages are not passed on.
+            // Whatever the library throws on attacker-chosen input is a malformed token (ArgumentException with its
+            // message ids IDX14102: header, IDX14101: payload, in practice); its messages are not passed on.
+            // (exp, nbf, iat and aud were checked above, so a payload the library refuses has a non-string iss, jti or azp.)
             error = ex.Message.StartsWith("IDX14102", StringComparison.Ordinal)
-                ? "malformed JWT: header is not a JSON object with string alg, kid and typ"
+                ? "malformed JWT: header is not a JSON object whose registered parameters (alg, kid, typ, cty, x5t, ...) are strings"
                 : ex.Message.StartsWith("IDX14101", StringComparison.Ordinal)
-                    ? "malformed JWT: payload has a registered claim (iss, sub, aud, exp, nbf, iat, jti, azp) of the wrong JSON type"
+                    ? "malformed JWT: claim iss, jti or azp is not a string"
                     : "malformed JWT: not a compact JWS";
             return null;
         }
