@@ -101,6 +101,105 @@ public sealed class JwtAttackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unverified_alg_reaches_the_reason_escaped_and_clipped()
+    {
+        // The alg is attacker-chosen header text: a CR/LF in it must not split a log line or a 401 reason.
+        var alg = "RS256\r\nX-Injected: yes" + new string('A', 500);
+        foreach (var (claims, expected) in new[]
+        {
+            (Oidc(), "got \"RS256\\u000D\\u000AX-Injected: yes"),
+            (Sa(), "unsupported signing algorithm \"RS256\\u000D\\u000AX-Injected: yes"),
+        })
+        {
+            var token = Jwts.Input(alg, "k1", claims) + "." + Jwts.B64([1, 2, 3]);
+            var result = await Run("Bearer " + token);
+            Assert.False(result.Authenticated);
+            Assert.Contains(expected, result.FailureReason, StringComparison.Ordinal);
+            Assert.DoesNotContain('\r', result.FailureReason!);
+            Assert.DoesNotContain('\n', result.FailureReason!);
+            Assert.DoesNotContain(new string('A', 100), result.FailureReason, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Kid_naming_one_key_with_a_signature_by_another_configured_key_is_rejected()
+    {
+        // kube-apiserver tries only the keys the kid names; every key only when the kid names none (or is absent).
+        var other = JwtKey.FromRsa(_other);
+        var sa = new ServiceAccountAuthenticator([JwtKey.FromRsa(_rsa), other], [SaIssuer], [SaIssuer]);
+        using var chain = new AuthenticatorChain(null, [sa]);
+        async Task<ChainResult> Present(string token) => await chain.AuthenticateAsync(
+            new AuthenticationRequest { AuthorizationHeaders = ["Bearer " + token] }, CancellationToken.None).AsTask().WaitAsync(Wait.Timeout);
+
+        var confused = await Present(Jwts.Sign(Sa(), _other, JwtKey.FromRsa(_rsa).KeyId));
+        Assert.False(confused.Authenticated);
+        Assert.Equal("invalid bearer token: service account token signature could not be verified", confused.FailureReason);
+        Assert.True((await Present(Jwts.Sign(Sa(), _other, other.KeyId))).Authenticated);
+        Assert.True((await Present(Jwts.Sign(Sa(), _other, "a-kid-no-key-has"))).Authenticated);
+        Assert.True((await Present(Jwts.Sign(Sa(), _other))).Authenticated);
+
+        // The same through the OIDC issuer: its JWKS holds only k1 (the _rsa key).
+        await AssertRejected(Jwts.Sign(Oidc(), _other, "k1"), "failed to verify signature");
+    }
+
+    [Fact]
+    public async Task An_empty_kid_is_no_kid_and_every_key_of_the_issuer_is_tried()
+    {
+        // go-oidc treats kid "" as absent; it is not an unknown kid (no "no key with kid", no JWKS refresh).
+        var before = Volatile.Read(ref _jwksFetches);
+        var result = await Run("Bearer " + Jwts.Sign(Oidc(), _rsa, ""));
+        Assert.True(result.Authenticated, result.FailureReason);
+        Assert.Equal(before, Volatile.Read(ref _jwksFetches));
+    }
+
+    [Fact]
+    public async Task Standard_base64_in_a_segment_is_not_base64url_even_where_the_library_would_decode_it()
+    {
+        // Sign until the signature has a '-' or '_', then spell it the standard-base64 way ('+', '/').
+        var claims = Oidc();
+        string token;
+        var n = 0;
+        do
+        {
+            claims["n"] = n++;
+            token = Jwts.Sign(claims, _rsa, "k1");
+        }
+        while (token[(token.LastIndexOf('.') + 1)..].IndexOfAny(['-', '_']) < 0);
+        Assert.True((await Run("Bearer " + token)).Authenticated);
+        var dot = token.LastIndexOf('.') + 1;
+        var standard = token[..dot] + token[dot..].Replace('-', '+').Replace('_', '/');
+        await AssertRejected(standard, "invalid bearer token");
+        Assert.Null(JwtToken.TryParse(standard, out var error));
+        Assert.Equal("malformed JWT: a segment is not base64url", error);
+    }
+
+    [Fact]
+    public void A_five_part_JWE_and_a_critical_header_are_not_accepted_as_a_JWS()
+    {
+        var jwe = string.Join('.', Jwts.B64("""{"alg":"RSA-OAEP","enc":"A256GCM"}"""), "AAAA", "AAAA", "AAAA", "AAAA");
+        Assert.Null(JwtToken.TryParse(jwe, out var error));
+        Assert.Equal("not a compact JWS (header.payload.signature)", error);
+        var crit = Jwts.B64("""{"alg":"RS256","crit":["exp"]}""") + "." + Jwts.B64(Oidc().ToJsonString()) + "." + Jwts.B64([1]);
+        Assert.Null(JwtToken.TryParse(crit, out error));
+        Assert.Equal("malformed JWT: critical header extensions are not supported", error);
+    }
+
+    [Fact]
+    public async Task The_verifier_never_accepts_none_or_HMAC_even_when_an_allow_list_names_them()
+    {
+        var publicKeyBytes = Encoding.ASCII.GetBytes(_rsa.ExportSubjectPublicKeyInfoPem());
+        var keys = new[] { JwtKey.FromRsa(_rsa, "k1") };
+        string[] careless = ["none", "HS256", "RS256"];
+        var hmac = JwtToken.TryParse(Jwts.SignHmac(Oidc(), publicKeyBytes, "k1"), out _)!;
+        var none = JwtToken.TryParse(Jwts.Unsigned(Oidc()), out _)!;
+        Assert.False(await JwsVerifier.VerifyAsync(hmac, keys, careless).AsTask().WaitAsync(Wait.Timeout));
+        Assert.False(await JwsVerifier.VerifyAsync(none, keys, careless).AsTask().WaitAsync(Wait.Timeout));
+        var rs256 = JwtToken.TryParse(Jwts.Sign(Oidc(), _rsa, "k1"), out _)!;
+        Assert.True(await JwsVerifier.VerifyAsync(rs256, keys, careless).AsTask().WaitAsync(Wait.Timeout));
+        Assert.False(await JwsVerifier.VerifyAsync(rs256, keys, ["RS384"]).AsTask().WaitAsync(Wait.Timeout));
+    }
+
+    [Fact]
     public async Task Unknown_kid_is_rejected_and_a_flood_of_fake_kids_fetches_the_jwks_at_most_once()
     {
         var before = Volatile.Read(ref _jwksFetches);

@@ -68,6 +68,36 @@ public sealed class ServiceAccountTests : IDisposable
     }
 
     [Fact]
+    public async Task An_ecdsa_algorithm_verifies_only_with_a_key_on_its_own_curve()
+    {
+        // RFC 7518 §3.4 (and go-jose): ES256 is P-256, ES384 P-384. Microsoft.IdentityModel alone would verify an ES256
+        // signature with a P-384 key, so the pairing is checked before the library is asked.
+        using var p384 = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        var a = Authenticator(null, JwtKey.FromEcdsa(p384));
+        Assert.Equal(AuthenticationOutcome.Success, (await Run(a, Jwts.Sign(Bound(DateTimeOffset.UtcNow), p384, null, "ES384"))).Outcome);
+        var mismatched = await Run(a, Jwts.Sign(Bound(DateTimeOffset.UtcNow), p384, null, "ES256"));
+        Assert.Equal("service account token signature could not be verified", mismatched.Error);
+
+        // A 256-bit curve that is not P-256 (kube-apiserver cannot even load such a key) verifies nothing.
+        using var brainpool = ECDsa.Create(ECCurve.NamedCurves.brainpoolP256r1);
+        var b = Authenticator(null, JwtKey.FromEcdsa(brainpool));
+        Assert.Equal("service account token signature could not be verified",
+            (await Run(b, Jwts.Sign(Bound(DateTimeOffset.UtcNow), brainpool, null, "ES256"))).Error);
+    }
+
+    [Fact]
+    public async Task A_jwks_key_that_pins_its_alg_verifies_no_other_algorithm()
+    {
+        var p = _rsa.ExportParameters(false);
+        var jwks = $$"""{"keys":[{"kty":"RSA","kid":"pinned","alg":"RS256","n":"{{Jwts.B64(p.Modulus!)}}","e":"{{Jwts.B64(p.Exponent!)}}"}]}""";
+        var key = Assert.Single(JwtKey.ParseJwks(System.Text.Encoding.UTF8.GetBytes(jwks)));
+        var a = Authenticator(null, key);
+        Assert.Equal(AuthenticationOutcome.Success, (await Run(a, Jwts.Sign(Bound(DateTimeOffset.UtcNow), _rsa, "pinned", "RS256"))).Outcome);
+        Assert.Equal("service account token signature could not be verified",
+            (await Run(a, Jwts.Sign(Bound(DateTimeOffset.UtcNow), _rsa, "pinned", "RS384"))).Error);
+    }
+
+    [Fact]
     public async Task Keys_load_from_pem_public_keys_private_keys_and_certificates()
     {
         File.WriteAllText(Path.Combine(_dir, "rsa.pub"), _rsa.ExportSubjectPublicKeyInfoPem());

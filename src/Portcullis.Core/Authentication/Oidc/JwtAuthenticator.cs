@@ -52,7 +52,7 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
         }
         if (!_spec.SigningAlgorithms.Contains(jwt.Algorithm) || !jwt.IsAsymmetric)
         {
-            return Fail($"oidc: verify token: oidc: id token signed with unsupported algorithm, expected {SupportedList()} got \"{jwt.Algorithm}\"");
+            return Fail($"oidc: verify token: oidc: id token signed with unsupported algorithm, expected {SupportedList()} got \"{Clip(jwt.Algorithm)}\"");
         }
         var keys = await _keys.GetKeysAsync(jwt.KeyId, cancellationToken).ConfigureAwait(false);
         if (keys is null)
@@ -63,7 +63,7 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
         {
             return TokenResult.Fail($"oidc: verify token: failed to verify signature: no key with kid \"{Clip(kid)}\" in the issuer's JWKS", TimeSpan.Zero);
         }
-        if (!ServiceAccountAuthenticator.VerifyWithKeys(jwt, keys))
+        if (!await JwsVerifier.VerifyAsync(jwt, keys, _spec.SigningAlgorithms).ConfigureAwait(false))
         {
             return Fail("oidc: verify token: failed to verify signature: failed to verify id token signature");
         }

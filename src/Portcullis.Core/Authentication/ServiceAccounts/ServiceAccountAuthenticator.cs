@@ -35,10 +35,7 @@ public sealed class ServiceAccountAuthenticator : ITokenAuthenticator
 
     public string Name => "service-account";
 
-    public ValueTask<TokenResult> AuthenticateTokenAsync(TokenRequest request, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(Authenticate(request));
-
-    private TokenResult Authenticate(TokenRequest request)
+    public async ValueTask<TokenResult> AuthenticateTokenAsync(TokenRequest request, CancellationToken cancellationToken)
     {
         var jwt = request.Jwt;
         if (jwt is null)
@@ -55,9 +52,10 @@ public sealed class ServiceAccountAuthenticator : ITokenAuthenticator
         }
         if (!jwt.IsAsymmetric)
         {
-            return TokenResult.Fail($"service account token uses unsupported signing algorithm \"{jwt.Algorithm}\"", TimeSpan.MaxValue);
+            // The alg is unverified text: escaped and clipped before it reaches a reason.
+            return TokenResult.Fail($"service account token uses unsupported signing algorithm \"{Portcullis.Diagnostics.SafeText.Of(jwt.Algorithm)}\"", TimeSpan.MaxValue);
         }
-        if (!VerifyWithKeys(jwt, _keys))
+        if (!await JwsVerifier.VerifyAsync(jwt, _keys, JwtToken.AsymmetricAlgorithms).ConfigureAwait(false))
         {
             return TokenResult.Fail("service account token signature could not be verified", TimeSpan.MaxValue);
         }
@@ -129,38 +127,6 @@ public sealed class ServiceAccountAuthenticator : ITokenAuthenticator
             extra.Count == 0 ? null : extra);
         var ttl = Min(_successTtl, exp - now);
         return TokenResult.Success(user, ttl, annotations.Count == 0 ? null : annotations);
-    }
-
-    /// <summary>Tries the keys whose kid matches the token's first; without a match, every key (kube-apiserver tries all).</summary>
-    internal static bool VerifyWithKeys(JwtToken jwt, IReadOnlyList<JwtKey> keys)
-    {
-        var matched = false;
-        if (jwt.KeyId is { } kid)
-        {
-            foreach (var key in keys)
-            {
-                if (key.KeyId == kid)
-                {
-                    matched = true;
-                    if (jwt.Verify(key))
-                    {
-                        return true;
-                    }
-                }
-            }
-        }
-        if (matched)
-        {
-            return false;
-        }
-        foreach (var key in keys)
-        {
-            if (jwt.Verify(key))
-            {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static void AddExtra(Dictionary<string, IReadOnlyList<string>> extra, string key, string? value)

@@ -2,25 +2,61 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Microsoft.IdentityModel.Tokens;
 
 namespace Portcullis.Authentication.Tokens;
 
-/// <summary>An RSA or ECDSA public key that verifies JWS signatures, with its <c>kid</c>.</summary>
+/// <summary>
+/// An RSA or ECDSA public key that verifies JWS signatures, with its <c>kid</c>: a Microsoft.IdentityModel
+/// <see cref="AsymmetricSecurityKey"/> (<see cref="RsaSecurityKey"/> or <see cref="ECDsaSecurityKey"/>) for
+/// <see cref="JwsVerifier"/>, plus the rules of which algorithms it may verify.
+/// </summary>
 public sealed class JwtKey
 {
+    private readonly string? _ecdsaAlgorithm;
+
     private JwtKey(string? kid, RSA? rsa, ECDsa? ecdsa, string? alg)
     {
         KeyId = kid;
-        Rsa = rsa;
-        Ecdsa = ecdsa;
         Algorithm = alg;
+        if (rsa is not null)
+        {
+            SecurityKey = new RsaSecurityKey(rsa) { KeyId = kid };
+        }
+        else
+        {
+            SecurityKey = new ECDsaSecurityKey(ecdsa!) { KeyId = kid };
+            _ecdsaAlgorithm = ecdsa!.ExportParameters(false).Curve.Oid?.Value switch
+            {
+                "1.2.840.10045.3.1.7" => "ES256", // P-256
+                "1.3.132.0.34" => "ES384",        // P-384
+                "1.3.132.0.35" => "ES512",        // P-521
+                _ => null,                        // another curve (brainpool, secp256k1, ...): verifies nothing
+            };
+        }
     }
 
     public string? KeyId { get; }
-    public RSA? Rsa { get; }
-    public ECDsa? Ecdsa { get; }
+    /// <summary>The key as Microsoft.IdentityModel verifies with it (its <c>KeyId</c> is <see cref="KeyId"/>).</summary>
+    public AsymmetricSecurityKey SecurityKey { get; }
     /// <summary>The JWK's <c>alg</c>, when it pins one.</summary>
     public string? Algorithm { get; }
+
+    /// <summary>
+    /// Whether a signature of algorithm <paramref name="alg"/> may be checked with this key: the JWK's <c>alg</c> when it
+    /// pins one, RS*/PS* with an RSA key, and ES256/ES384/ES512 only with a P-256/P-384/P-521 key (RFC 7518 §3.4, as
+    /// go-jose checks; the library itself would verify ES256 with a P-384 key).
+    /// </summary>
+    public bool Fits(string alg)
+    {
+        if (Algorithm is { } pinned && pinned != alg)
+        {
+            return false;
+        }
+        return SecurityKey is RsaSecurityKey
+            ? alg is "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512"
+            : alg == _ecdsaAlgorithm;
+    }
 
     public static JwtKey FromRsa(RSA rsa, string? kid = null) => new(kid ?? KeyIdOf(rsa.ExportSubjectPublicKeyInfo()), rsa, null, null);
     public static JwtKey FromEcdsa(ECDsa ecdsa, string? kid = null) => new(kid ?? KeyIdOf(ecdsa.ExportSubjectPublicKeyInfo()), null, ecdsa, null);

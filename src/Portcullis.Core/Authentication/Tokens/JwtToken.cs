@@ -1,13 +1,16 @@
+using System.Buffers;
 using System.Buffers.Text;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
+using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace Portcullis.Authentication.Tokens;
 
 /// <summary>
-/// A compact JWS (<c>header.payload.signature</c>) parsed but not yet verified. Only asymmetric algorithms are ever
-/// verified (RS/PS/ES 256/384/512): <c>none</c> and HMAC are refused, which closes the alg-confusion attacks.
+/// A compact JWS (<c>header.payload.signature</c>) parsed but not yet verified. The JOSE header is read by
+/// Microsoft.IdentityModel's <see cref="JsonWebToken"/>, which <see cref="JwsVerifier"/> then verifies; the payload is also
+/// read here as a <see cref="JsonElement"/>, because the claim rules (kube-apiserver's NumericDate, audiences, claim
+/// mappings and CEL) are ours. Only asymmetric algorithms are ever verified (RS/PS/ES 256/384/512): <c>none</c> and HMAC
+/// are refused, which closes the alg-confusion attacks.
 /// </summary>
 public sealed class JwtToken
 {
@@ -17,31 +20,37 @@ public sealed class JwtToken
     public static readonly IReadOnlyList<string> AsymmetricAlgorithms =
         ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
 
-    private JwtToken(string alg, string? kid, JsonElement claims, byte[] signingInput, byte[] signature)
+    // RFC 7515 §2: base64url without padding. The library's decoder also takes '+' and '/', Go's RawURLEncoding does not.
+    private static readonly SearchValues<char> Base64UrlAlphabet =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+
+    private JwtToken(JsonWebToken jws, JsonElement claims, IReadOnlyList<string> audiences,
+        DateTimeOffset? expiry, DateTimeOffset? notBefore, DateTimeOffset? issuedAt)
     {
-        Algorithm = alg;
-        KeyId = kid;
+        Jws = jws;
+        Algorithm = jws.Alg;
+        KeyId = string.IsNullOrEmpty(jws.Kid) ? null : jws.Kid; // an empty kid is no kid, as for go-oidc
         Claims = claims;
-        SigningInput = signingInput;
-        Signature = signature;
         Issuer = StringClaim("iss");
-        Audiences = ReadAudiences(claims);
-        Expiry = NumericClaim("exp");
-        NotBefore = NumericClaim("nbf");
-        IssuedAt = NumericClaim("iat");
+        Audiences = audiences;
+        Expiry = expiry;
+        NotBefore = notBefore;
+        IssuedAt = issuedAt;
     }
 
+    /// <summary>The <c>alg</c> header as the library read it (the one it verifies with); unverified text.</summary>
     public string Algorithm { get; }
+    /// <summary>The <c>kid</c> header, null when absent or empty; unverified text.</summary>
     public string? KeyId { get; }
-    /// <summary>The payload object (verified only once <see cref="Verify"/> returned true).</summary>
+    /// <summary>The payload object (verified only once <see cref="JwsVerifier.VerifyAsync"/> returned true).</summary>
     public JsonElement Claims { get; }
     public string? Issuer { get; }
     public IReadOnlyList<string> Audiences { get; }
     public DateTimeOffset? Expiry { get; }
     public DateTimeOffset? NotBefore { get; }
     public DateTimeOffset? IssuedAt { get; }
-    internal byte[] SigningInput { get; }
-    internal byte[] Signature { get; }
+    /// <summary>The library's view of the same token, handed to <see cref="JsonWebTokenHandler"/> for the signature.</summary>
+    internal JsonWebToken Jws { get; }
 
     /// <summary>Parses a compact JWS; null with a token-free <paramref name="error"/> when it is not one.</summary>
     public static JwtToken? TryParse(string token, out string? error)
@@ -52,6 +61,7 @@ public sealed class JwtToken
             error = $"token is {token.Length} bytes, more than the {MaxLength} accepted";
             return null;
         }
+        // Three segments exactly: the library would also take a five-part JWE, which kube-apiserver does not.
         var first = token.IndexOf('.', StringComparison.Ordinal);
         var second = first < 0 ? -1 : token.IndexOf('.', first + 1);
         if (first <= 0 || second < 0 || token.IndexOf('.', second + 1) >= 0)
@@ -59,46 +69,16 @@ public sealed class JwtToken
             error = "not a compact JWS (header.payload.signature)";
             return null;
         }
-        var headerBytes = DecodeSegment(token.AsSpan(0, first));
-        var payloadBytes = DecodeSegment(token.AsSpan(first + 1, second - first - 1));
-        var signature = DecodeSegment(token.AsSpan(second + 1));
-        if (headerBytes is null || payloadBytes is null || signature is null)
+        var payloadSegment = token.AsSpan(first + 1, second - first - 1);
+        if (!IsBase64Url(token.AsSpan(0, first)) || !IsBase64Url(payloadSegment) || !IsBase64Url(token.AsSpan(second + 1)))
         {
             error = "malformed JWT: a segment is not base64url";
-            return null;
-        }
-        string? alg;
-        string? kid;
-        try
-        {
-            using var header = JsonDocument.Parse(headerBytes);
-            if (header.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                error = "malformed JWT: header is not a JSON object";
-                return null;
-            }
-            alg = header.RootElement.TryGetProperty("alg", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
-            kid = header.RootElement.TryGetProperty("kid", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString() : null;
-            if (header.RootElement.TryGetProperty("crit", out _))
-            {
-                error = "malformed JWT: critical header extensions are not supported";
-                return null;
-            }
-        }
-        catch (JsonException)
-        {
-            error = "malformed JWT: header is not JSON";
-            return null;
-        }
-        if (string.IsNullOrEmpty(alg))
-        {
-            error = "malformed JWT: header has no alg";
             return null;
         }
         JsonElement claims;
         try
         {
-            using var payload = JsonDocument.Parse(payloadBytes, new JsonDocumentOptions { MaxDepth = 32 });
+            using var payload = JsonDocument.Parse(Base64Url.DecodeFromChars(payloadSegment), new JsonDocumentOptions { MaxDepth = 32 });
             if (payload.RootElement.ValueKind != JsonValueKind.Object)
             {
                 error = "malformed JWT: payload is not a JSON object";
@@ -111,56 +91,62 @@ public sealed class JwtToken
             error = "malformed JWT: payload is not JSON";
             return null;
         }
+        // kube-apiserver's claim types first (a NumericDate may be fractional, null is absent), so its errors are ours.
+        IReadOnlyList<string> audiences;
+        DateTimeOffset? expiry, notBefore, issuedAt;
         try
         {
-            return new JwtToken(alg, kid, claims, Encoding.ASCII.GetBytes(token, 0, second), signature);
+            audiences = ReadAudiences(claims);
+            expiry = NumericClaim(claims, "exp");
+            notBefore = NumericClaim(claims, "nbf");
+            issuedAt = NumericClaim(claims, "iat");
         }
         catch (FormatException ex)
         {
             error = "malformed JWT: " + ex.Message;
             return null;
         }
-    }
-
-    /// <summary>Verifies the signature with <paramref name="key"/>; false when the algorithm does not fit the key.</summary>
-    public bool Verify(JwtKey key)
-    {
-        if (key.Algorithm is { } fixedAlg && fixedAlg != Algorithm)
-        {
-            return false;
-        }
+        JsonWebToken jws;
         try
         {
-            switch (Algorithm)
-            {
-                case "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512" when key.Rsa is { } rsa:
-                    var padding = Algorithm[0] == 'P' ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1;
-                    return rsa.VerifyData(SigningInput, Signature, Hash(Algorithm), padding);
-                case "ES256" or "ES384" or "ES512" when key.Ecdsa is { } ecdsa:
-                    var size = Algorithm switch { "ES256" => 256, "ES384" => 384, _ => 521 };
-                    if (ecdsa.KeySize != size || Signature.Length != 2 * ((size + 7) / 8))
-                    {
-                        return false;
-                    }
-                    return ecdsa.VerifyData(SigningInput, Signature, Hash(Algorithm), DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
-                default:
-                    return false;
-            }
+            jws = new JsonWebToken(token);
         }
-        catch (CryptographicException)
+        catch (Exception ex)
         {
-            return false;
+            // Whatever the library throws on attacker-chosen input is a malformed token (ArgumentException with its
+            // message ids IDX14102: header, IDX14101: payload, in practice); its messages are not passed on.
+            // (exp, nbf, iat and aud were checked above, so a payload the library refuses has a non-string iss, jti or azp.)
+            error = ex.Message.StartsWith("IDX14102", StringComparison.Ordinal)
+                ? "malformed JWT: header is not a JSON object whose registered parameters (alg, kid, typ, cty, x5t, ...) are strings"
+                : ex.Message.StartsWith("IDX14101", StringComparison.Ordinal)
+                    ? "malformed JWT: claim iss, jti or azp is not a string"
+                    : "malformed JWT: not a compact JWS";
+            return null;
         }
+        if (string.IsNullOrEmpty(jws.Alg))
+        {
+            error = "malformed JWT: header has no alg";
+            return null;
+        }
+        if (jws.TryGetHeaderValue<object>("crit", out _))
+        {
+            error = "malformed JWT: critical header extensions are not supported";
+            return null;
+        }
+        return new JwtToken(jws, claims, audiences, expiry, notBefore, issuedAt);
     }
+
+    private static bool IsBase64Url(ReadOnlySpan<char> segment) =>
+        !segment.ContainsAnyExcept(Base64UrlAlphabet) && segment.Length % 4 != 1;
 
     public bool IsAsymmetric => AsymmetricAlgorithms.Contains(Algorithm);
 
     public string? StringClaim(string name) =>
         Claims.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private DateTimeOffset? NumericClaim(string name)
+    private static DateTimeOffset? NumericClaim(JsonElement claims, string name)
     {
-        if (!Claims.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!claims.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
@@ -196,33 +182,6 @@ public sealed class JwtToken
                 return [];
             default:
                 throw new FormatException("claim aud is not a string or a list of strings");
-        }
-    }
-
-    private static HashAlgorithmName Hash(string alg) => alg[^3..] switch
-    {
-        "256" => HashAlgorithmName.SHA256,
-        "384" => HashAlgorithmName.SHA384,
-        _ => HashAlgorithmName.SHA512,
-    };
-
-    private static byte[]? DecodeSegment(ReadOnlySpan<char> segment)
-    {
-        if (segment.Length == 0)
-        {
-            return [];
-        }
-        if (segment.Contains('=') || !Base64Url.IsValid(segment))
-        {
-            return null;
-        }
-        try
-        {
-            return Base64Url.DecodeFromChars(segment);
-        }
-        catch (FormatException)
-        {
-            return null;
         }
     }
 }
