@@ -36,103 +36,37 @@ public sealed record RawRequest(int Connection, string RequestLine, IReadOnlyLis
 /// smuggled inside the first one's bytes shows up as a second record. It answers 200 with a small JSON list, and an
 /// upgrade request with 404 (a refused exec), keeping the connection open either way.
 /// </summary>
-public sealed class RawUpstream : IAsyncDisposable
+public sealed class RawUpstream : TlsTestServer
 {
-    private readonly TcpListener _listener;
-    private readonly X509Certificate2 _serverCertificate;
-    private readonly X509Certificate2 _clientCA;
     private readonly ConcurrentQueue<RawRequest> _requests = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _connections = [];
-    private readonly Task _accepting;
-    private int _connectionCount;
 
     private RawUpstream(X509Certificate2 serverCertificate, X509Certificate2 clientCA)
-    {
-        _serverCertificate = serverCertificate;
-        _clientCA = clientCA;
-        _listener = new TcpListener(IPAddress.Loopback, 0);
-        _listener.Start();
-        Uri = new Uri($"https://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}");
-        _accepting = AcceptAsync();
-    }
+        : base(serverCertificate, clientCA, clientCertificateRequired: true, address: null) => BeginAccepting();
 
     public static RawUpstream Start(X509Certificate2 serverCertificate, X509Certificate2 clientCA) => new(serverCertificate, clientCA);
-
-    public Uri Uri { get; }
 
     /// <summary>Every request received, the gateway's own /healthz probes left out.</summary>
     public IReadOnlyList<RawRequest> Requests => [.. _requests.Where(r => r.Target != "/healthz")];
 
-    /// <summary>How many TLS connections the gateway opened.</summary>
-    public int Connections => Volatile.Read(ref _connectionCount);
-
-    private async Task AcceptAsync()
+    protected override async Task ServeAsync(SslStream tls, int connection)
     {
-        while (!_stop.IsCancellationRequested)
+        var reader = new ByteReader(tls);
+        while (!Stop.IsCancellationRequested)
         {
-            TcpClient tcp;
-            try
-            {
-                tcp = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
+            var request = await ReadRequestAsync(reader, connection, tls.TargetHostName, Stop.Token);
+            if (request is null)
             {
                 return;
             }
-            var id = Interlocked.Increment(ref _connectionCount);
-            lock (_connections)
-            {
-                _connections.Add(ServeAsync(tcp, id));
-            }
+            _requests.Enqueue(request);
+            var upgrade = request.Values("Upgrade").Length > 0;
+            var body = upgrade
+                ? "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"pods \\\"nope\\\" not found\",\"reason\":\"NotFound\",\"code\":404}"
+                : "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"items\":[]}";
+            var status = upgrade ? "404 Not Found" : "200 OK";
+            var response = $"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}";
+            await tls.WriteAsync(Encoding.UTF8.GetBytes(response), Stop.Token);
         }
-    }
-
-    private async Task ServeAsync(TcpClient tcp, int id)
-    {
-        using var _ = tcp;
-        try
-        {
-            await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false);
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = _serverCertificate,
-                ClientCertificateRequired = true,
-                RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && ValidateClient(cert),
-                ApplicationProtocols = [SslApplicationProtocol.Http11],
-            }, _stop.Token);
-            var reader = new ByteReader(tls);
-            while (!_stop.IsCancellationRequested)
-            {
-                var request = await ReadRequestAsync(reader, id, tls.TargetHostName, _stop.Token);
-                if (request is null)
-                {
-                    return;
-                }
-                _requests.Enqueue(request);
-                var upgrade = request.Values("Upgrade").Length > 0;
-                var body = upgrade
-                    ? "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"pods \\\"nope\\\" not found\",\"reason\":\"NotFound\",\"code\":404}"
-                    : "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"items\":[]}";
-                var status = upgrade ? "404 Not Found" : "200 OK";
-                var response = $"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}";
-                await tls.WriteAsync(Encoding.UTF8.GetBytes(response), _stop.Token);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or ObjectDisposedException or SocketException)
-        {
-            // the gateway closed the connection, or the test ended
-        }
-    }
-
-    private bool ValidateClient(X509Certificate cert)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(_clientCA);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var leaf = new X509Certificate2(cert);
-        return chain.Build(leaf);
     }
 
     /// <summary>Reads one request's head and body by HTTP/1.1 framing; null at a clean end of the connection.</summary>
@@ -143,6 +77,16 @@ public sealed class RawUpstream : IAsyncDisposable
         {
             return null;
         }
+        var request = ParseHead(head, connection, serverName);
+        return request with { Body = await ReadBodyAsync(reader, request, cancel) };
+    }
+
+    /// <summary>
+    /// A request head exactly as received: every header line in order, values read as UTF-8 (how identities are
+    /// written), and anything a parser would hide (a bare CR or LF, a control character, a line without a colon).
+    /// </summary>
+    internal static RawRequest ParseHead(byte[] head, int connection, string? serverName)
+    {
         var text = Encoding.Latin1.GetString(head, 0, head.Length - 4);
         var lines = text.Split("\r\n");
         var anomalies = new List<string>();
@@ -171,8 +115,12 @@ public sealed class RawUpstream : IAsyncDisposable
             // Values are read as kube-apiserver's Go code reads them: bytes, here shown as UTF-8 (identities are UTF-8).
             fields.Add((line[..colon], Encoding.UTF8.GetString(Encoding.Latin1.GetBytes(line[(colon + 1)..].Trim(' ', '\t')))));
         }
-        var request = new RawRequest(connection, lines[0], fields, head, [], anomalies, serverName);
-        byte[] body = [];
+        return new RawRequest(connection, lines[0], fields, head, [], anomalies, serverName);
+    }
+
+    /// <summary>The body announced by the head: chunked (trailer section read and dropped) or Content-Length.</summary>
+    internal static async Task<byte[]> ReadBodyAsync(ByteReader reader, RawRequest request, CancellationToken cancel)
+    {
         if (request.Values("Transfer-Encoding").Any(v => v.Contains("chunked", StringComparison.OrdinalIgnoreCase)))
         {
             using var all = new MemoryStream();
@@ -188,27 +136,11 @@ public sealed class RawUpstream : IAsyncDisposable
                 all.Write(await reader.ReadExactlyAsync(size, cancel));
                 await reader.ReadExactlyAsync(2, cancel);
             }
-            body = all.ToArray();
+            return all.ToArray();
         }
-        else if (request.Values("Content-Length") is [var length])
-        {
-            body = await reader.ReadExactlyAsync(int.Parse(length, System.Globalization.CultureInfo.InvariantCulture), cancel);
-        }
-        return request with { Body = body };
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting;
-        Task[] open;
-        lock (_connections)
-        {
-            open = [.. _connections];
-        }
-        await Task.WhenAll(open).WaitAsync(TimeSpan.FromSeconds(10));
-        _stop.Dispose();
+        return request.Values("Content-Length") is [var length]
+            ? await reader.ReadExactlyAsync(int.Parse(length, System.Globalization.CultureInfo.InvariantCulture), cancel)
+            : [];
     }
 }
 
