@@ -21,33 +21,11 @@ internal static class FieldValues
     }
 
     /// <summary>
-    /// An identity value (user, group, uid, extra value) the gateway writes: no control character (C0, DEL, C1), no
-    /// lone surrogate, no leading or trailing whitespace. Non-ASCII text is allowed; it is written as UTF-8 (obs-text).
+    /// An identity value (user, group, uid, extra key or value) the gateway writes: the authenticator chain's own rule
+    /// (<see cref="Portcullis.Authentication.IdentityValidator.Check"/>), applied again at the wire in case a value
+    /// reached the forwarder by another path. Non-ASCII text passes; it is written as UTF-8 (obs-text).
     /// </summary>
-    public static bool IsIdentityValue(string value)
-    {
-        if (value.Length > 0 && (char.IsWhiteSpace(value[0]) || char.IsWhiteSpace(value[^1])))
-        {
-            return false;
-        }
-        for (var i = 0; i < value.Length; i++)
-        {
-            var c = value[i];
-            if (char.IsControl(c))
-            {
-                return false;
-            }
-            if (char.IsHighSurrogate(c) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
-            {
-                i++;
-            }
-            else if (char.IsSurrogate(c))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
+    public static bool IsIdentityValue(string value) => Portcullis.Authentication.IdentityValidator.Check(value) is null;
 
     /// <summary>tchar: the characters of a header name.</summary>
     public static bool IsTokenByte(byte b) =>

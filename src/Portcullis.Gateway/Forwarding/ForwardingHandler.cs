@@ -58,7 +58,7 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         }
 
         var upstream = snapshot.UpstreamClient;
-        var upgrade = IsUpgrade(context);
+        var upgrade = context.IsUpgradeRequest();
         var transformer = new IdentityTransformer(feature, snapshot, identity);
         var invoker = upgrade ? upstream.ForUpgrade() : upstream.Pooled;
         ForwarderError error;
@@ -134,11 +134,6 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         return null;
     }
 
-    /// <summary>What YARP forwards as an upgrade: an HTTP/1.1 upgradable request or an HTTP/2 WebSocket CONNECT.</summary>
-    private static bool IsUpgrade(HttpContext context) =>
-        context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
-        || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
-
     /// <summary>The first client header whose value is not visible ASCII, SP and HTAB; null when all are.</summary>
     internal static string? FirstUnforwardableHeader(IHeaderDictionary headers)
     {
@@ -196,23 +191,10 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
             var headers = proxyRequest.Headers;
-            var nominated = feature.ConnectionNominated;
-            foreach (var name in headers.Select(h => h.Key).ToList())
-            {
-                if (HeaderHygiene.IsProtected(name) || (nominated?.Contains(HeaderHygiene.Normalize(name)) ?? false))
-                {
-                    headers.Remove(name);
-                }
-            }
+            Strip(headers, feature.ConnectionNominated);
             if (proxyRequest.Content is not null)
             {
-                foreach (var name in proxyRequest.Content.Headers.Select(h => h.Key).ToList())
-                {
-                    if (HeaderHygiene.IsProtected(name) || (nominated?.Contains(HeaderHygiene.Normalize(name)) ?? false))
-                    {
-                        proxyRequest.Content.Headers.Remove(name);
-                    }
-                }
+                Strip(proxyRequest.Content.Headers, feature.ConnectionNominated);
             }
             // The Host (and so the upstream's virtual host) is the kubeconfig's server, never the client's.
             headers.Host = snapshot.UpstreamClient.HostHeader;
@@ -243,6 +225,18 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
             }
             Registration?.Dispose();
             Registration = snapshot.UpstreamClient.Identities.Register(headers, identity);
+        }
+
+        // Identity and forwarding headers, and any header the client named in Connection (hop-by-hop).
+        private static void Strip(System.Net.Http.Headers.HttpHeaders headers, HashSet<string>? nominated)
+        {
+            foreach (var name in headers.Select(h => h.Key).ToList())
+            {
+                if (HeaderHygiene.IsProtected(name) || (nominated?.Contains(HeaderHygiene.Normalize(name)) ?? false))
+                {
+                    headers.Remove(name);
+                }
+            }
         }
     }
 }

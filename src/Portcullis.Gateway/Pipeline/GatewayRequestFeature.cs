@@ -66,6 +66,14 @@ internal sealed class GatewayRequestFeature
 
 internal static class GatewayRequestFeatureExtensions
 {
+    /// <summary>
+    /// What YARP forwards as an upgrade: an HTTP/1.1 upgradable request or an HTTP/2 WebSocket CONNECT. Such a request
+    /// streams (its body is never read by the gateway) and gets an upstream connection of its own.
+    /// </summary>
+    public static bool IsUpgradeRequest(this HttpContext context) =>
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+        || context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
+
     public static GatewayRequestFeature GetGatewayFeature(this HttpContext context) =>
         context.Features.Get<GatewayRequestFeature>() ?? throw new InvalidOperationException("the request did not pass the first layer");
 }

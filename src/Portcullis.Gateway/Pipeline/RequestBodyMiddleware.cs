@@ -23,16 +23,12 @@ internal sealed class RequestBodyMiddleware(RequestDelegate next, GatewayMetrics
     public Task InvokeAsync(HttpContext context)
     {
         var feature = context.GetGatewayFeature();
-        if (feature.RequestInfo.IsLongRunning || IsUpgrade(context) || !HasBody(context))
+        if (feature.RequestInfo.IsLongRunning || context.IsUpgradeRequest() || !HasBody(context))
         {
             return next(context);
         }
         return ReadAsync(context, feature);
     }
-
-    private static bool IsUpgrade(HttpContext context) =>
-        context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
-        || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
 
     private static bool HasBody(HttpContext context) =>
         context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody
