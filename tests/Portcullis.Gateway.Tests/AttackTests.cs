@@ -317,6 +317,20 @@ public sealed class AttackTests
         Assert.Equal(["Bearer token-jane"], upstream.Requests.SelectMany(r => r.Values("Authorization")));
     }
 
+    // Guard: in Passthrough a client certificate beside a token must not let the certificate's user be checked by the
+    // gateway (deny list, network scopes, RBAC) while the upstream acts for the token's. The gateway refuses the pair.
+    [Fact]
+    public async Task Passthrough_refuses_a_client_certificate_beside_a_token_and_forwards_nothing()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(rawUpstream: true, identity: "Passthrough").WaitAsync(Timeout);
+
+        var response = await RawHttps.SendAsync(gw, gw.Pki.IssueClient("jane", "developers"),
+            "GET /api/v1/namespaces/dev/pods HTTP/1.1\nHost: localhost\nAuthorization: Bearer token-root\nConnection: close\n\n");
+
+        Assert.StartsWith("HTTP/1.1 401", response);
+        Assert.Empty(gw.Raw.Requests);
+    }
+
     // Hole: in Passthrough an allowed kubectl --as was authorized by the gateway for the impersonated user, but the
     // Impersonate-* headers were stripped, so the upstream acted for the token's own user: the identity the gateway
     // decided and the one the upstream used differed.
