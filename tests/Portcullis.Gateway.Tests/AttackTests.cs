@@ -317,8 +317,9 @@ public sealed class AttackTests
         Assert.Equal(["Bearer token-jane"], upstream.Requests.SelectMany(r => r.Values("Authorization")));
     }
 
-    // Guard: in Passthrough a client certificate beside a token must not let the certificate's user be checked by the
-    // gateway (deny list, network scopes, RBAC) while the upstream acts for the token's. The gateway refuses the pair.
+    // Guard: in Passthrough a client certificate beside a token of another user must not let the gateway check the
+    // certificate's user (deny list, network scopes, RBAC) while the upstream acts for the token's: the chain's rule
+    // that both must name the same user makes it a 401.
     [Fact]
     public async Task Passthrough_refuses_a_client_certificate_beside_a_token_and_forwards_nothing()
     {
