@@ -36,7 +36,7 @@ public class AuthenticationBenchmarks
         _x509Request = new AuthenticationRequest
         {
             // What ClientCertificateValidator.Validate returned for the connection, kept on it by the gateway.
-            ClientCertificate = new Portcullis.Authentication.X509.ClientCertificateResult(
+            ClientCertificate = new Portcullis.Tls.ClientCertificateResult(
                 UserInfo.Create("alice", ["system:masters", "dev-team"]).WithAuthenticatedGroup(), null),
             Path = "/api/v1/namespaces/default/pods",
         };

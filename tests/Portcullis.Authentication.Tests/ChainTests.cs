@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 using Portcullis.Authentication.Cache;
+using Portcullis.Tls;
 
 namespace Portcullis.Authentication.Tests;
 
@@ -175,7 +176,7 @@ public sealed class ChainTests
         Assert.Same(second, third);
         Assert.Equal(2, chain.Counters.Authenticators["jwt:x"].CacheHits);
 
-        var connection = new X509.ClientCertificateResult(UserInfo.Create("hank").WithAuthenticatedGroup(), null);
+        var connection = new ClientCertificateResult(UserInfo.Create("hank").WithAuthenticatedGroup(), null);
         var a = await Run(chain, new AuthenticationRequest { ClientCertificate = connection });
         var b = await Run(chain, new AuthenticationRequest { ClientCertificate = connection });
         Assert.Same(a, b);

@@ -1,4 +1,4 @@
-using Portcullis.Authentication.X509;
+using Portcullis.Tls;
 
 namespace Portcullis.Authentication.Tests;
 

@@ -3,6 +3,7 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Sandbox;
+using Portcullis.Tls;
 
 namespace Portcullis.Cli;
 
@@ -33,9 +34,7 @@ internal static class SandboxCommand
             X509Certificate2Collection clientCas;
             try
             {
-                using var pem = X509Certificate2.CreateFromPemFile(parse.GetValue(cert)!.FullName, parse.GetValue(key)!.FullName);
-                // SslStream on some platforms cannot use an ephemeral PEM key; a PKCS#12 round trip gives a persisted one.
-                serverCertificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+                serverCertificate = PemCertificates.LoadWithKeyFromFiles(parse.GetValue(cert)!.FullName, parse.GetValue(key)!.FullName);
                 clientCas = [];
                 clientCas.ImportFromPemFile(parse.GetValue(clientCa)!.FullName);
                 if (clientCas.Count == 0)

@@ -1,17 +1,19 @@
+using Portcullis.Tls;
+
 namespace Portcullis.Authentication;
 
 /// <summary>
 /// What the chain needs from one HTTP request, with no ASP.NET types: the gateway fills it from the connection's cached
-/// client-certificate result (<see cref="X509.ClientCertificateValidator"/>) and the request headers.
+/// client-certificate result (<see cref="ClientCertificateValidator"/>) and the request headers.
 /// </summary>
 public sealed class AuthenticationRequest
 {
     /// <summary>
-    /// The connection's cached <see cref="X509.ClientCertificateValidator.Validate"/> result. Preferred over
+    /// The connection's cached <see cref="ClientCertificateValidator.Validate"/> result. Preferred over
     /// <see cref="ClientCertificateUser"/>/<see cref="ClientCertificateError"/>: the chain then reuses one result object per
     /// connection, so the x509 path allocates nothing per request.
     /// </summary>
-    public X509.ClientCertificateResult? ClientCertificate { get; init; }
+    public ClientCertificateResult? ClientCertificate { get; init; }
 
     /// <summary>The identity of a client certificate that verified against the client CA bundle, or null.</summary>
     public UserInfo? ClientCertificateUser { get; init; }

@@ -6,8 +6,8 @@ using Portcullis.Authentication.Oidc;
 using Portcullis.Authentication.ServiceAccounts;
 using Portcullis.Authentication.Tokens;
 using Portcullis.Authentication.Webhook;
-using Portcullis.Authentication.X509;
 using Portcullis.Configuration;
+using Portcullis.Tls;
 
 namespace Portcullis.Authentication;
 

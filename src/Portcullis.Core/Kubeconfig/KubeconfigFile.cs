@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Portcullis.Configuration;
+using Portcullis.Tls;
 using YamlDotNet.RepresentationModel;
 
 namespace Portcullis.Kubeconfig;
@@ -206,9 +207,7 @@ public sealed class KubeconfigFile
             {
                 try
                 {
-                    using var pemCert = X509Certificate2.CreateFromPem(certPem, keyPem);
-                    // SslStream needs a key it can use on every platform: round-trip through PKCS#12.
-                    clientCert = X509CertificateLoader.LoadPkcs12(pemCert.Export(X509ContentType.Pkcs12), null);
+                    clientCert = PemCertificates.LoadWithKey(certPem, keyPem);
                 }
                 catch (Exception ex) when (ex is CryptographicException or ArgumentException)
                 {

@@ -2,12 +2,12 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Portcullis.Authentication;
-using Portcullis.Authentication.X509;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Metrics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
+using Portcullis.Tls;
 
 namespace Portcullis.Gateway.Authentication;
 

@@ -6,6 +6,7 @@ using Portcullis.Authentication;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Forwarding;
 using Portcullis.Network;
+using Portcullis.Tls;
 
 namespace Portcullis.Gateway.Hosting;
 

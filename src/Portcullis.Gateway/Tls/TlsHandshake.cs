@@ -2,9 +2,9 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
-using Portcullis.Authentication.X509;
 using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Metrics;
+using Portcullis.Tls;
 
 namespace Portcullis.Gateway.Tls;
 

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Portcullis.Tls;
 
 namespace Portcullis.Check.Probe;
 
@@ -24,7 +25,7 @@ internal static class LocalTls
         var request = new CertificateRequest("CN=portcullis-probe-throwaway", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+        return PemCertificates.WithUsableKey(certificate);
     });
 
     /// <summary>A policy allowing only <paramref name="suite"/>; null (the defaults) when none is given or the platform cannot restrict suites (Windows).</summary>
@@ -67,7 +68,7 @@ internal static class LocalTls
         // ECDSA suites need an ECDSA certificate; everything else is tested with RSA.
         using var ephemeral = suite?.ToString().Contains("_ECDSA_", StringComparison.Ordinal) == true ? SelfSignedEcdsa() : SelfSignedRsa();
         // Linux servers need a certificate whose key is exportable through PKCS#12.
-        using var certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+        using var certificate = PemCertificates.WithUsableKey(ephemeral);
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Portcullis.Authentication;
+using Portcullis.Authentication.X509;
 
-namespace Portcullis.Authentication.X509;
+namespace Portcullis.Tls;
 
 /// <summary>The result of verifying one connection's client certificate: a user, or why it failed (never both).</summary>
 public sealed record ClientCertificateResult(UserInfo? User, string? Error)
@@ -40,16 +42,8 @@ public sealed class ClientCertificateValidator
     }
 
     /// <summary>Reads a PEM bundle of one or more CA certificates (<c>tls.clientCAFile</c>).</summary>
-    public static ClientCertificateValidator FromFile(string path, TimeProvider? time = null)
-    {
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPemFile(path);
-        if (roots.Count == 0)
-        {
-            throw new FormatException($"{path}: no PEM certificate found");
-        }
-        return new ClientCertificateValidator(roots, time);
-    }
+    public static ClientCertificateValidator FromFile(string path, TimeProvider? time = null) =>
+        new(PemCertificates.LoadBundle(path), time);
 
     public ClientCertificateResult Validate(X509Certificate2 leaf, X509Certificate2Collection? intermediates = null)
     {
