@@ -145,13 +145,14 @@ public sealed class ApiServerChecksTests
     }
 
     [Theory]
-    [InlineData("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  resources: [\n", "not valid YAML")]
-    [InlineData("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n", "only loads audit.k8s.io/v1")]
+    // The texts are the gateway's own (AuditPolicyLoader): check, validate and serve say the same about a policy.
+    [InlineData("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  resources: [\n", "(yaml): ")]
+    [InlineData("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n", "\"audit.k8s.io/v1beta1\" is not supported; must be audit.k8s.io/v1")]
     [InlineData("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n", "0 rules")]
-    [InlineData("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Everything\n", "is not one of None")]
-    [InlineData("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  nonResourceURLs: [healthz]\n", "must start with /")]
-    [InlineData("{\"apiVersion\": \"audit.k8s.io/v1\", \"kind\": \"Policy\", \"rules\": [", "not valid JSON")]
-    [InlineData("- just\n- a list\n", "expected an audit.k8s.io/v1 Policy")]
+    [InlineData("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Everything\n", "unsupported value \"Everything\"; must be None, Metadata, Request or RequestResponse")]
+    [InlineData("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  nonResourceURLs: [healthz]\n", "\"healthz\" must start with \"/\"")]
+    [InlineData("{\"apiVersion\": \"audit.k8s.io/v1\", \"kind\": \"Policy\", \"rules\": [", "(yaml): ")]
+    [InlineData("- just\n- a list\n", "must be an audit.k8s.io/v1 Policy object")]
     public void Broken_audit_policy_is_a_failure_not_a_crash(string policy, string expected)
     {
         var report = CheckManifest(HandMade.SecureFlags, root => HandMade.WriteNodeFiles(root, auditPolicy: policy));

@@ -1,18 +1,36 @@
-using Portcullis.Check.KubeFiles;
+using Portcullis.Audit;
+using Portcullis.Authentication;
+using Portcullis.Authorization;
+using Portcullis.Configuration;
 
 namespace Portcullis.Check.Tests;
 
+/// <summary>
+/// check scores audit policies with the gateway's own loader and model (Portcullis.Audit); these pin the matching
+/// semantics the scoring relies on, through the same API the scoring calls.
+/// </summary>
 public sealed class AuditPolicyTests
 {
     private static AuditPolicy Parse(string text)
     {
-        var errors = new List<string>();
-        var policy = AuditPolicy.Parse(text, "policy.yaml", errors);
+        var errors = new List<ConfigError>();
+        var policy = AuditPolicyLoader.TryParse(text, "policy.yaml", errors);
         Assert.True(errors.Count == 0, string.Join("; ", errors));
         return policy!;
     }
 
     private static readonly string[] Authenticated = ["system:authenticated"];
+
+    /// <summary>The policy's level and 1-based rule number for a request (0: no rule matched).</summary>
+    private static (AuditLevel Level, int RuleIndex) Evaluate(AuditPolicy policy, string user, string[] groups, string verb,
+        string group = "", string resource = "", string subresource = "", string ns = "", string name = "", string? path = null)
+    {
+        var request = path is null
+            ? new RequestInfo { IsResourceRequest = true, Verb = verb, ApiGroup = group, Resource = resource, Subresource = subresource, Namespace = ns, Name = name }
+            : new RequestInfo { Verb = verb, Path = path };
+        var decision = policy.Evaluate(UserInfo.Create(user, groups), request);
+        return (decision.Level, decision.RuleIndex + 1);
+    }
 
     [Fact]
     public void First_matching_rule_wins_and_no_match_is_None()
@@ -28,11 +46,11 @@ public sealed class AuditPolicyTests
             - level: RequestResponse
               resources: [{group: ""}]
             """);
-        Assert.Equal((AuditLevel.None, 1), policy.Evaluate(new AuditRequest("system:kube-proxy", Authenticated, "get", "", "secrets")));
-        Assert.Equal((AuditLevel.Metadata, 2), policy.Evaluate(new AuditRequest("alice", Authenticated, "get", "", "secrets")));
-        Assert.Equal((AuditLevel.RequestResponse, 3), policy.Evaluate(new AuditRequest("alice", Authenticated, "get", "", "pods")));
-        Assert.Equal((AuditLevel.None, 0), policy.Evaluate(new AuditRequest("alice", Authenticated, "get", "apps", "deployments")));
-        Assert.Equal((AuditLevel.None, 0), policy.Evaluate(new AuditRequest("alice", Authenticated, "get", Path: "/version")));
+        Assert.Equal((AuditLevel.None, 1), Evaluate(policy, "system:kube-proxy", Authenticated, "get", "", "secrets"));
+        Assert.Equal((AuditLevel.Metadata, 2), Evaluate(policy, "alice", Authenticated, "get", "", "secrets"));
+        Assert.Equal((AuditLevel.RequestResponse, 3), Evaluate(policy, "alice", Authenticated, "get", "", "pods"));
+        Assert.Equal((AuditLevel.None, 0), Evaluate(policy, "alice", Authenticated, "get", "apps", "deployments"));
+        Assert.Equal((AuditLevel.None, 0), Evaluate(policy, "alice", Authenticated, "get", path: "/version"));
     }
 
     [Fact]
@@ -53,14 +71,15 @@ public sealed class AuditPolicyTests
             - level: Metadata
               nonResourceURLs: ["/healthz*"]
             """);
-        Assert.Equal(AuditLevel.Request, policy.Evaluate(new AuditRequest("a", Authenticated, "create", "", "pods", "exec")).Level);
-        Assert.Equal(AuditLevel.Metadata, policy.Evaluate(new AuditRequest("a", Authenticated, "update", "", "pods", "status")).Level);
-        Assert.Equal(AuditLevel.RequestResponse, policy.Evaluate(new AuditRequest("a", Authenticated, "get", "", "nodes", "proxy")).Level);
-        // "nodes/*" is every subresource of nodes, not nodes itself; "pods" is not pods/log.
-        Assert.Equal(0, policy.Evaluate(new AuditRequest("a", Authenticated, "get", "", "nodes")).RuleIndex);
-        Assert.Equal(0, policy.Evaluate(new AuditRequest("a", Authenticated, "get", "", "pods", "log")).RuleIndex);
-        Assert.Equal(AuditLevel.Metadata, policy.Evaluate(new AuditRequest("a", Authenticated, "get", Path: "/healthz/etcd")).Level);
-        Assert.Equal(0, policy.Evaluate(new AuditRequest("a", Authenticated, "get", Path: "/api")).RuleIndex);
+        Assert.Equal(AuditLevel.Request, Evaluate(policy, "a", Authenticated, "create", "", "pods", "exec").Level);
+        Assert.Equal(AuditLevel.Metadata, Evaluate(policy, "a", Authenticated, "update", "", "pods", "status").Level);
+        Assert.Equal(AuditLevel.RequestResponse, Evaluate(policy, "a", Authenticated, "get", "", "nodes", "proxy").Level);
+        // "nodes/*" matches on the resource part alone, so nodes itself too (kube-apiserver's policy checker:
+        // HasSuffix(res, "/*") && resource == TrimRight(res, "/*")); "pods" is not pods/log.
+        Assert.Equal(3, Evaluate(policy, "a", Authenticated, "get", "", "nodes").RuleIndex);
+        Assert.Equal(0, Evaluate(policy, "a", Authenticated, "get", "", "pods", "log").RuleIndex);
+        Assert.Equal(AuditLevel.Metadata, Evaluate(policy, "a", Authenticated, "get", path: "/healthz/etcd").Level);
+        Assert.Equal(0, Evaluate(policy, "a", Authenticated, "get", path: "/api").RuleIndex);
     }
 
     [Fact]
@@ -75,9 +94,9 @@ public sealed class AuditPolicyTests
               resources: [{group: "", resources: [configmaps], resourceNames: [controller-leader]}]
             - level: Metadata
             """);
-        Assert.Equal(AuditLevel.Request, policy.Evaluate(new AuditRequest("a", Authenticated, "update", "", "configmaps", "", "kube-system", "controller-leader")).Level);
-        Assert.Equal(AuditLevel.Metadata, policy.Evaluate(new AuditRequest("a", Authenticated, "update", "", "configmaps", "", "default", "controller-leader")).Level);
-        Assert.Equal(AuditLevel.Metadata, policy.Evaluate(new AuditRequest("a", Authenticated, "update", "", "configmaps", "", "kube-system", "other")).Level);
+        Assert.Equal(AuditLevel.Request, Evaluate(policy, "a", Authenticated, "update", "", "configmaps", "", "kube-system", "controller-leader").Level);
+        Assert.Equal(AuditLevel.Metadata, Evaluate(policy, "a", Authenticated, "update", "", "configmaps", "", "default", "controller-leader").Level);
+        Assert.Equal(AuditLevel.Metadata, Evaluate(policy, "a", Authenticated, "update", "", "configmaps", "", "kube-system", "other").Level);
     }
 
     private static List<Finding> Score(string policyText)

@@ -1,4 +1,8 @@
+using Portcullis.Audit;
+using Portcullis.Authentication;
+using Portcullis.Authorization;
 using Portcullis.Check.KubeFiles;
+using Portcullis.Configuration;
 using R = Portcullis.Check.Rules.RuleCatalog;
 
 namespace Portcullis.Check.Rules;
@@ -16,59 +20,74 @@ internal static class FileScoring
             findings.Warn(R.AuditPolicyParses, $"{flagEvidence}: {file.Problem}; the policy's contents were not checked", file.Named);
             return;
         }
-        var errors = new List<string>();
+        // The gateway's own loader and model (Portcullis.Audit): check scores a policy exactly as serve enforces it.
+        var errors = new List<ConfigError>();
         AuditPolicy? policy;
         try
         {
-            policy = AuditPolicy.Parse(file.Text!, file.Where, errors);
+            policy = AuditPolicyLoader.TryParse(file.Text!, file.Where, errors);
         }
         catch (Exception ex)
         {
-            // The parser is lenient by design; anything it still throws is reported against the file.
+            // The loader reports problems as errors; anything it still throws is reported against the file.
             findings.Fail(R.AuditPolicyParses, $"{file.Where}: cannot be parsed: {ex.Message}", file.Named);
             return;
         }
         if (policy is null || errors.Count > 0)
         {
+            // kube-apiserver (and the gateway) refuse to start with such a policy: there is nothing to score.
             findings.Fail(R.AuditPolicyParses, string.Join("; ", errors), file.Named);
-            if (policy is null || policy.Rules.Count == 0)
-            {
-                return;
-            }
+            return;
         }
-        else
-        {
-            findings.Pass(R.AuditPolicyParses, $"{file.Where}: audit.k8s.io/v1 Policy with {policy.Rules.Count} rule(s)", file.Named);
-        }
-        ScorePolicy(findings, policy!, file.Named);
+        findings.Pass(R.AuditPolicyParses, $"{file.Where}: audit.k8s.io/v1 Policy with {policy.Rules.Count} rule(s)", file.Named);
+        ScorePolicy(findings, policy, file.Named);
     }
 
     private static readonly string[] User = ["system:authenticated"];
     private static readonly string[] ServiceAccount = ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"];
 
-    private static IEnumerable<AuditRequest> For(string group, string resource, string subresource, params string[] verbs)
+    /// <summary>A request the scoring asks the policy about: the authenticated user and the request's attributes.</summary>
+    private sealed record Sample(UserInfo User, RequestInfo Request)
+    {
+        public static Sample Resource(string user, string[] groups, string verb, string group, string resource, string subresource, string ns, string name) =>
+            new(UserInfo.Create(user, groups), new RequestInfo
+            {
+                IsResourceRequest = true, Verb = verb, ApiGroup = group, Resource = resource, Subresource = subresource, Namespace = ns, Name = name,
+            });
+
+        public static Sample NonResource(string user, string[] groups, string verb, string path) =>
+            new(UserInfo.Create(user, groups), new RequestInfo { Verb = verb, Path = path });
+
+        public override string ToString() => Request.IsResourceRequest
+            ? $"{Request.Verb} {(Request.ApiGroup.Length == 0 ? "" : Request.ApiGroup + "/")}{Request.Resource}{(Request.Subresource.Length == 0 ? "" : "/" + Request.Subresource)}"
+            : $"{Request.Verb} {Request.Path}";
+    }
+
+    private static IEnumerable<Sample> For(string group, string resource, string subresource, params string[] verbs)
     {
         foreach (var verb in verbs)
         {
-            yield return new AuditRequest("alice", User, verb, group, resource, subresource, "default", "example");
-            yield return new AuditRequest("system:serviceaccount:default:app", ServiceAccount, verb, group, resource, subresource, "kube-system", "example");
+            yield return Sample.Resource("alice", User, verb, group, resource, subresource, "default", "example");
+            yield return Sample.Resource("system:serviceaccount:default:app", ServiceAccount, verb, group, resource, subresource, "kube-system", "example");
         }
     }
 
-    private static string Describe(AuditPolicy policy, AuditRequest request, (AuditLevel Level, int Rule) result) =>
-        result.Rule == 0
-            ? $"{request} by {request.User}: no rule matches, level None"
-            : $"{request} by {request.User}: rule {result.Rule} (line {policy.Rules[result.Rule - 1].Line}) level {result.Level}";
+    private static AuditPolicyDecision Evaluate(AuditPolicy policy, Sample sample) => policy.Evaluate(sample.User, sample.Request);
+
+    private static string Describe(AuditPolicy policy, Sample request, AuditPolicyDecision result) =>
+        result.RuleIndex < 0
+            ? $"{request} by {request.User.Name}: no rule matches, level None"
+            : $"{request} by {request.User.Name}: rule {result.RuleIndex + 1} (line {policy.Rules[result.RuleIndex].Line}) level {result.Level.Name()}";
 
     /// <summary>Scores one concern: the worst request decides; bodies leak (fail or warn), None hides.</summary>
     private static CheckStatus Concern(FindingList findings, RuleInfo rule, AuditPolicy policy, string location,
-        IEnumerable<AuditRequest> requests, CheckStatus whenBodyLogged, CheckStatus whenNone, bool bodiesOk = false)
+        IEnumerable<Sample> requests, CheckStatus whenBodyLogged, CheckStatus whenNone, bool bodiesOk = false)
     {
         var worst = CheckStatus.Pass;
         string evidence = "";
         foreach (var request in requests)
         {
-            var result = policy.Evaluate(request);
+            var result = Evaluate(policy, request);
             var status = result.Level switch
             {
                 AuditLevel.None => whenNone,
@@ -117,9 +136,9 @@ internal static class FileScoring
             .Concat(For("apps", "deployments", "", "create"))
             .Concat(For("", "secrets", "", "get"))
             .Concat(For("rbac.authorization.k8s.io", "clusterroles", "", "create"))
-            .Append(new AuditRequest("alice", User, "get", Path: "/api"))
-            .Append(new AuditRequest("alice", User, "get", Path: "/version"));
-        var recorded = spread.Count(r => policy.Evaluate(r).Level != AuditLevel.None);
+            .Append(Sample.NonResource("alice", User, "get", "/api"))
+            .Append(Sample.NonResource("alice", User, "get", "/version"));
+        var recorded = spread.Count(r => Evaluate(policy, r).Level != AuditLevel.None);
         if (recorded == 0)
         {
             findings.Fail(R.AuditNotAllNone, $"every probed request (pods, deployments, secrets, clusterroles, /api, /version) resolves to level None across {policy.Rules.Count} rule(s)", location);
