@@ -27,7 +27,8 @@ if ! dotnet build Portcullis.slnx -c Release -warnaserror -nologo -v:q; then
 fi
 
 status=0
-for project in tests/*/*.csproj; do
+# Test projects are tests/*.Tests; tests/Portcullis.Testing is their shared support library, not a test project.
+for project in tests/*.Tests/*.csproj; do
   name=$(basename "$project" .csproj)
   echo "== $name"
   if ! dotnet test "$project" -c Release --no-build --nologo \
@@ -46,7 +47,7 @@ for trx in "$results"/*.trx; do
   # xUnit reports skipped tests as total minus executed (notExecuted stays 0).
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0})); skipped=$((skipped + ${total:-0} - ${executed:-0}))
 done
-projects=$(ls tests/*/*.csproj | wc -l)
+projects=$(ls tests/*.Tests/*.csproj | wc -l)
 reports=$(ls "$results"/*.trx 2>/dev/null | wc -l)
 if [ "$reports" -lt "$projects" ]; then
   echo "only $reports of $projects test projects reported results"

@@ -4,17 +4,17 @@ using Portcullis.Configuration;
 namespace Portcullis.Authentication.Tests;
 
 /// <summary>The chain against a real OpenID provider (npm oidc-provider) on loopback, configured by the --oidc-* flags.</summary>
-public sealed class OidcProviderTests(OidcProviderProcess provider) : IClassFixture<OidcProviderProcess>
+public sealed class OidcProviderTests(OidcProviderFixture provider) : IClassFixture<OidcProviderFixture>
 {
     private async Task<AuthenticatorChain> ChainAsync(TimeProvider? time = null)
     {
         var config = new GatewayConfiguration { BaseDirectory = provider.Directory };
         var oidc = config.Authentication.Oidc;
         oidc.IssuerURL = provider.Issuer;
-        oidc.ClientID = OidcProviderProcess.DefaultAudience;
+        oidc.ClientID = OidcProvider.DefaultAudience;
         oidc.GroupsClaim = "groups";
         oidc.GroupsPrefix = "oidc:";
-        oidc.CaFile = "ca.pem";
+        oidc.CaFile = Path.GetFileName(provider.CaFile);
         var chain = AuthenticatorChain.Create(config, new AuthenticatorChainOptions
         {
             Time = time ?? TimeProvider.System,
@@ -33,7 +33,7 @@ public sealed class OidcProviderTests(OidcProviderProcess provider) : IClassFixt
         using var chain = await ChainAsync();
         var result = await Run(chain, await provider.GetTokenAsync());
         Assert.True(result.Authenticated, result.FailureReason);
-        Assert.Equal(provider.Issuer + "#" + OidcProviderProcess.ClientId, result.User!.Name);
+        Assert.Equal(provider.Issuer + "#" + OidcProvider.ClientId, result.User!.Name);
         Assert.Equal(["oidc:dev-team", "oidc:auditors", "system:authenticated"], result.User.Groups);
         Assert.Equal("jwt:" + provider.Issuer, result.Authenticator);
     }

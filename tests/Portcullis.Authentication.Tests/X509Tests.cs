@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Authentication.X509;
 using Portcullis.Tls;
-using static Portcullis.Authentication.Tests.Support.TestPki;
+using static Portcullis.Testing.TestPki;
 
 namespace Portcullis.Authentication.Tests;
 

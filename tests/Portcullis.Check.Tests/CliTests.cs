@@ -108,7 +108,7 @@ public sealed class CliTests
     public async Task Probe_with_a_kubeconfig_shows_APF_headers_identity_and_rights()
     {
         using var cts = new CancellationTokenSource(Timeout);
-        using var pki = new TestPki();
+        using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(RequireClientCertificate: false, AllowLegacyTls: false, AnonymousAllowed: false, BearerToken: "t0ken-for-tests"), cts.Token);
         var kubeconfig = Kubeconfig(pki, server.Endpoint, "t0ken-for-tests");
         var ca = TestFiles.Write(TestFiles.NewDirectory(), "ca.pem", pki.CaPem);
@@ -128,7 +128,7 @@ public sealed class CliTests
         Assert.DoesNotContain("t0ken-for-tests", json, StringComparison.Ordinal);
     }
 
-    private static string Kubeconfig(TestPki pki, Uri server, string token)
+    private static string Kubeconfig(ProbePki pki, Uri server, string token)
     {
         var caData = Convert.ToBase64String(Encoding.ASCII.GetBytes(pki.CaPem));
         return TestFiles.Write(TestFiles.NewDirectory(), "kubeconfig", $$"""
@@ -154,7 +154,7 @@ public sealed class CliTests
     public async Task Check_of_a_live_cluster_reads_the_apiserver_pod_APF_objects_and_the_kubernetes_service()
     {
         using var cts = new CancellationTokenSource(Timeout);
-        using var pki = new TestPki();
+        using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(false, false, AnonymousAllowed: false, BearerToken: "live-t0ken"), cts.Token);
         var kubeconfig = Kubeconfig(pki, server.Endpoint, "live-t0ken");
 
@@ -180,7 +180,7 @@ public sealed class CliTests
         listener.Start();
         var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        using var pki = new TestPki();
+        using var pki = new ProbePki();
         var kubeconfig = Kubeconfig(pki, new Uri($"https://127.0.0.1:{port}"), "x");
         var (code, stdout, _) = await RunAsync("check", "--kubeconfig", kubeconfig);
         Assert.Equal(2, code);

@@ -15,7 +15,7 @@ public sealed class GatewayChecksTests
     internal static string WriteConfig(string body)
     {
         var dir = TestFiles.NewDirectory();
-        using (var pki = new TestPki())
+        using (var pki = new ProbePki())
         {
             TestFiles.Write(dir, "server.crt", pki.Server.ExportCertificatePem());
             TestFiles.Write(dir, "server.key", pki.Server.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());

@@ -131,7 +131,7 @@ public sealed class OidcGatewayFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        if (Infrastructure.Kubectl.Path is null || OidcProvider.UnavailableReason is not null)
+        if (Portcullis.Testing.Kubectl.Path is null || OidcProvider.UnavailableReason is not null)
         {
             return; // every test is skipped with the reason
         }

@@ -9,7 +9,7 @@ public sealed class KubectlTests
     public async Task Get_Pods_Lists_The_Seeded_Pods()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
 
         var (exit, stdout, stderr) = await kubectl.RunAsync("get", "pods", "-n", "dev");
 
@@ -23,7 +23,7 @@ public sealed class KubectlTests
     public async Task Create_Get_And_Delete_A_ConfigMap()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
 
         var created = await kubectl.RunAsync("create", "configmap", "from-kubectl", "--from-literal=color=blue");
         var fetched = await kubectl.RunAsync("get", "configmap", "from-kubectl", "-o", "json");
@@ -45,7 +45,7 @@ public sealed class KubectlTests
     public async Task Exec_Echoes_Over_WebSocket()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
 
         var (exit, stdout, stderr) = await kubectl.RunAsync("exec", "web-1", "--", "echo", "hi");
 
@@ -59,7 +59,7 @@ public sealed class KubectlTests
     public async Task Exec_Echoes_Over_Spdy_When_WebSockets_Are_Off()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
         var spdy = new Dictionary<string, string> { ["KUBECTL_REMOTE_COMMAND_WEBSOCKETS"] = "false" };
 
         var echo = await kubectl.RunWithAsync(null, spdy, "exec", "web-1", "--", "echo", "hi");
@@ -79,7 +79,7 @@ public sealed class KubectlTests
     public async Task Attach_Echoes_Stdin_Over_WebSocket()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
 
         var (exit, stdout, stderr) = await kubectl.RunWithAsync("attached\n", null, "attach", "-i", "db-0");
 
@@ -91,7 +91,7 @@ public sealed class KubectlTests
     public async Task Exec_Reports_A_NonZero_Exit_Code()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
 
         var (exit, _, stderr) = await kubectl.RunAsync("exec", "web-1", "--", "exit", "7");
 
@@ -103,7 +103,7 @@ public sealed class KubectlTests
     public async Task Logs_Prints_The_Container_Lines()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
 
         var (exit, stdout, stderr) = await kubectl.RunAsync("logs", "web-1");
 
@@ -116,7 +116,7 @@ public sealed class KubectlTests
     public async Task Logs_Follow_Streams_New_Lines()
     {
         await using var server = await TestSandbox.StartAsync(logFollowInterval: TimeSpan.FromMilliseconds(100));
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
         using var timeout = new CancellationTokenSource(Kubectl.CommandTimeout);
 
         using var logs = kubectl.StartStreaming("logs", "-f", "web-1");
@@ -129,7 +129,7 @@ public sealed class KubectlTests
     public async Task Get_Watch_Sees_A_Pod_Created_By_Another_Client()
     {
         await using var server = await TestSandbox.StartAsync();
-        using var kubectl = new Kubectl(server);
+        using var kubectl = new Kubectl(home => SandboxPki.WriteKubeconfig(home, server));
         using var timeout = new CancellationTokenSource(Kubectl.CommandTimeout);
 
         using var watch = kubectl.StartStreaming("get", "pods", "-n", "prod", "-w");

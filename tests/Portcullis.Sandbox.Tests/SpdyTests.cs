@@ -49,7 +49,7 @@ public sealed class SpdyTests
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = "localhost",
-            ClientCertificates = [TestPki.Shared.Client],
+            ClientCertificates = [SandboxPki.Shared.Client],
             ApplicationProtocols = [SslApplicationProtocol.Http11],
             RemoteCertificateValidationCallback = (_, certificate, _, _) => TestSandbox.TrustsTestCa(certificate),
         }, timeout.Token);

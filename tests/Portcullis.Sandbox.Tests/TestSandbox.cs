@@ -15,8 +15,8 @@ public static class TestSandbox
     public static Task<SandboxServer> StartAsync(bool seed = true, TimeSpan? logFollowInterval = null) =>
         SandboxServer.StartAsync(new SandboxOptions
         {
-            ServerCertificate = TestPki.Shared.Server,
-            ClientCA = [TestPki.Shared.Ca],
+            ServerCertificate = SandboxPki.Shared.Server,
+            ClientCA = [SandboxPki.Shared.Ca],
             Seed = seed,
             LogFollowInterval = logFollowInterval ?? TimeSpan.FromMilliseconds(50),
         }).WaitAsync(Timeout);
@@ -29,7 +29,7 @@ public static class TestSandbox
         {
             SslOptions = new SslClientAuthenticationOptions
             {
-                ClientCertificates = [clientCertificate ?? TestPki.Shared.Client],
+                ClientCertificates = [clientCertificate ?? SandboxPki.Shared.Client],
                 RemoteCertificateValidationCallback = (_, certificate, _, _) => TrustsTestCa(certificate),
             },
         };
@@ -42,7 +42,7 @@ public static class TestSandbox
     {
         var socket = new ClientWebSocket();
         socket.Options.AddSubProtocol(subprotocol);
-        socket.Options.ClientCertificates = [TestPki.Shared.Client];
+        socket.Options.ClientCertificates = [SandboxPki.Shared.Client];
         socket.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) => TrustsTestCa(certificate);
         return socket;
     }
@@ -82,7 +82,7 @@ public static class TestSandbox
         }
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(TestPki.Shared.Ca);
+        chain.ChainPolicy.CustomTrustStore.Add(SandboxPki.Shared.Ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         using var server = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
         return chain.Build(server);

@@ -11,7 +11,7 @@ public sealed class TlsAndIdentityTests
     public async Task Client_Certificate_From_Another_CA_Is_Refused_At_TLS()
     {
         await using var server = await TestSandbox.StartAsync(seed: false);
-        using var client = TestSandbox.Client(server, TestPki.Other.Client);
+        using var client = TestSandbox.Client(server, SandboxPki.Other.Client);
 
         await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/version").WaitAsync(TestSandbox.Timeout));
     }

@@ -21,7 +21,7 @@ public sealed class ProbeTests
     public async Task Secure_server_requiring_client_certificates_has_no_failure()
     {
         using var cts = new CancellationTokenSource(TestTimeout);
-        using var pki = new TestPki();
+        using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(RequireClientCertificate: true, AllowLegacyTls: false, AnonymousAllowed: false), cts.Token);
 
         var report = await ProbeAsync(server.Endpoint, pki.Ca, cts.Token);
@@ -51,7 +51,7 @@ public sealed class ProbeTests
     public async Task Server_answering_401_without_client_certificates_has_no_failure()
     {
         using var cts = new CancellationTokenSource(TestTimeout);
-        using var pki = new TestPki();
+        using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(RequireClientCertificate: false, AllowLegacyTls: false, AnonymousAllowed: false), cts.Token);
 
         var report = await ProbeAsync(server.Endpoint, pki.Ca, cts.Token);
@@ -70,7 +70,7 @@ public sealed class ProbeTests
     public async Task Insecure_server_has_each_weakness_reported()
     {
         using var cts = new CancellationTokenSource(TestTimeout);
-        using var pki = new TestPki(serverDnsNames: ["api.example.invalid"], serverIp: false, serverLifetime: TimeSpan.FromDays(5));
+        using var pki = new ProbePki(serverDnsNames: ["api.example.invalid"], serverIp: false, serverLifetime: TimeSpan.FromDays(5));
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(RequireClientCertificate: false, AllowLegacyTls: true, AnonymousAllowed: true), cts.Token);
 
         // No --ca: the probe cannot trust the test CA.
@@ -106,7 +106,7 @@ public sealed class ProbeTests
     public async Task Plain_HTTP_endpoint_is_a_failure_and_still_probed_for_anonymous_access()
     {
         using var cts = new CancellationTokenSource(TestTimeout);
-        using var pki = new TestPki();
+        using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(false, false, AnonymousAllowed: true, PlainHttp: true), cts.Token);
 
         var report = await ProbeAsync(server.Endpoint, null, cts.Token);
@@ -144,7 +144,7 @@ public sealed class ProbeTests
     public async Task Probe_report_is_valid_SARIF_and_JUnit()
     {
         using var cts = new CancellationTokenSource(TestTimeout);
-        using var pki = new TestPki();
+        using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(false, false, AnonymousAllowed: true), cts.Token);
         var report = await ProbeAsync(server.Endpoint, pki.Ca, cts.Token);
         OutputTests.AssertValidSarif(ReportWriters.Sarif(report), report.Count(CheckStatus.Fail) + report.Count(CheckStatus.Warn));

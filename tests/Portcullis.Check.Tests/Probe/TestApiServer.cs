@@ -38,7 +38,7 @@ internal sealed class TestApiServer : IAsyncDisposable
 
     private const string Unauthorized = """{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}""";
 
-    public static async Task<TestApiServer> StartAsync(TestPki pki, ServerMode mode, CancellationToken cancellationToken)
+    public static async Task<TestApiServer> StartAsync(ProbePki pki, ServerMode mode, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -57,7 +57,7 @@ internal sealed class TestApiServer : IAsyncDisposable
         return new TestApiServer(app, new Uri($"{(mode.PlainHttp ? "http" : "https")}://127.0.0.1:{port}"));
     }
 
-    private static void UseTls(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, TestPki pki, ServerMode mode) =>
+    private static void UseTls(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, ProbePki pki, ServerMode mode) =>
         listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = pki.Server,

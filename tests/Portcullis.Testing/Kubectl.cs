@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Portcullis.EndToEnd.Tests.Infrastructure;
+namespace Portcullis.Testing;
 
 /// <summary>A fact that runs only when kubectl is on PATH, and otherwise shows as skipped with the reason.</summary>
 [AttributeUsage(AttributeTargets.Method)]
@@ -11,14 +11,14 @@ public sealed class KubectlFactAttribute : FactAttribute
     {
         if (Kubectl.Path is null)
         {
-            Skip = "kubectl is not on PATH; the real-client end-to-end tests need it (CI has it)";
+            Skip = "kubectl is not on PATH; the real-client tests need it (CI has it)";
         }
     }
 }
 
 /// <summary>
-/// The real kubectl with one of the demo's kubeconfigs and a private discovery cache (a fresh one per instance),
-/// stdin closed, HOME pointed at a temp folder so nothing from ~/.kube is read.
+/// The real kubectl with a given kubeconfig and a private discovery cache (a fresh one per instance), stdin closed
+/// unless a test gives input, HOME pointed at a temp folder so nothing from ~/.kube is read. Disposing deletes that folder.
 /// </summary>
 public sealed class Kubectl : IDisposable
 {
@@ -28,20 +28,32 @@ public sealed class Kubectl : IDisposable
     private readonly string _home;
 
     public Kubectl(string kubeconfig)
+        : this(_ => kubeconfig)
     {
-        _kubeconfig = kubeconfig;
-        _home = Directory.CreateTempSubdirectory("portcullis-e2e-kubectl-").FullName;
+    }
+
+    /// <summary>Runs with the kubeconfig <paramref name="writeKubeconfig"/> writes into the private HOME folder it is given (returning its path).</summary>
+    public Kubectl(Func<string, string> writeKubeconfig)
+    {
+        ArgumentNullException.ThrowIfNull(writeKubeconfig);
+        _home = Directory.CreateTempSubdirectory("portcullis-kubectl-").FullName;
+        _kubeconfig = writeKubeconfig(_home);
     }
 
     /// <summary>The kubectl on PATH, or null.</summary>
     public static string? Path { get; } = FindOnPath("kubectl");
 
-    public Task<KubectlResult> RunAsync(params string[] args) => RunWithAsync(null, args);
+    /// <summary>Runs one command to completion with stdin closed (the equivalent of &lt;/dev/null).</summary>
+    public Task<KubectlResult> RunAsync(params string[] args) => RunWithAsync(null, null, args);
 
     /// <summary>Runs one command to completion with extra environment variables.</summary>
-    public async Task<KubectlResult> RunWithAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public Task<KubectlResult> RunWithAsync(IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        RunWithAsync(null, environment, args);
+
+    /// <summary>Runs one command with <paramref name="stdin"/> as its input (then closed) and extra environment variables.</summary>
+    public async Task<KubectlResult> RunWithAsync(string? stdin, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        using var process = Start(args, environment);
+        using var process = Start(args, stdin, environment);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(CommandTimeout);
@@ -69,7 +81,7 @@ public sealed class Kubectl : IDisposable
     }
 
     /// <summary>Starts a long-running command (logs -f, get -w); disposing the result kills it.</summary>
-    public RunningKubectl StartStreaming(params string[] args) => new(Start(args, null));
+    public RunningKubectl StartStreaming(params string[] args) => new(Start(args, null, null));
 
     public void Dispose()
     {
@@ -82,7 +94,7 @@ public sealed class Kubectl : IDisposable
         }
     }
 
-    private Process Start(string[] args, IReadOnlyDictionary<string, string>? environment)
+    private Process Start(string[] args, string? stdin, IReadOnlyDictionary<string, string>? environment)
     {
         var info = new ProcessStartInfo(Path!)
         {
@@ -107,7 +119,11 @@ public sealed class Kubectl : IDisposable
             info.Environment[name] = value;
         }
         var process = Process.Start(info)!;
-        process.StandardInput.Close(); // </dev/null: kubectl must never wait for a prompt
+        if (stdin is not null)
+        {
+            process.StandardInput.Write(stdin);
+        }
+        process.StandardInput.Close(); // then </dev/null: kubectl must never wait for a prompt
         return process;
     }
 
@@ -133,6 +149,25 @@ public sealed record KubectlResult(int ExitCode, string Stdout, string Stderr)
 /// <summary>A kubectl process left running; disposing kills it (and only it, by its own handle).</summary>
 public sealed class RunningKubectl(Process process) : IDisposable
 {
+    public StreamReader Stdout => process.StandardOutput;
+
+    /// <summary>As <see cref="ReadUntilAsync(Func{string, bool}, TimeSpan)"/>, until <paramref name="cancel"/> fires.</summary>
+    public async Task<string> ReadUntilAsync(Func<string, bool> match, CancellationToken cancel)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        var seen = new StringBuilder();
+        while (await process.StandardOutput.ReadLineAsync(cancel) is { } line)
+        {
+            seen.AppendLine(line);
+            if (match(line))
+            {
+                return seen.ToString();
+            }
+        }
+        var stderr = await process.StandardError.ReadToEndAsync(cancel);
+        throw new InvalidOperationException($"kubectl output ended without the expected line.\nstdout:\n{seen}\nstderr:\n{stderr}");
+    }
+
     /// <summary>Reads lines until one satisfies <paramref name="match"/>; fails with everything read if the output ends first.</summary>
     public async Task<string> ReadUntilAsync(Func<string, bool> match, TimeSpan timeout)
     {

@@ -5,12 +5,12 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 
-namespace Portcullis.EndToEnd.Tests.Infrastructure;
+namespace Portcullis.Testing;
 
 /// <summary>
 /// The npm <c>oidc-provider</c> (tests/oidc-provider/provider.mjs) under node on a free loopback port, over HTTPS with a
-/// test CA written to <see cref="CaFile"/> (kube-apiserver accepts only https issuers). The same harness as
-/// Portcullis.Authentication.Tests' OidcProviderProcess, trimmed to what the end-to-end tests use.
+/// test CA written to <see cref="CaFile"/> (kube-apiserver accepts only https issuers). Used by the authentication
+/// tests (as a class fixture, <see cref="OidcProviderFixture"/>) and the end-to-end tests.
 /// </summary>
 public sealed class OidcProvider : IAsyncDisposable
 {
@@ -53,8 +53,8 @@ public sealed class OidcProvider : IAsyncDisposable
     /// <summary>Writes a CA and a 127.0.0.1 server certificate into <paramref name="directory"/> and starts the provider.</summary>
     public static async Task<OidcProvider> StartAsync(string directory)
     {
-        using var ca = CreateCa();
-        using var server = CreateServer(ca);
+        using var ca = TestPki.CreateCa("oidc-test-ca");
+        using var server = TestPki.CreateServer(ca);
         var caFile = Path.Combine(directory, "oidc-ca.crt");
         File.WriteAllText(caFile, ca.ExportCertificatePem() + "\n");
         var certFile = Path.Combine(directory, "oidc-server.crt");
@@ -172,32 +172,6 @@ public sealed class OidcProvider : IAsyncDisposable
 
     private static string? FindNode() =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(p => Path.Combine(p, "node")).FirstOrDefault(File.Exists);
-
-    private static X509Certificate2 CreateCa()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=e2e-oidc-ca", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        var now = DateTimeOffset.UtcNow;
-        return request.CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
-    }
-
-    private static X509Certificate2 CreateServer(X509Certificate2 ca)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(System.Net.IPAddress.Loopback);
-        san.AddDnsName("localhost");
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        var now = DateTimeOffset.UtcNow;
-        using var cert = request.Create(ca, now.AddDays(-1), now.AddDays(10), RandomNumberGenerator.GetBytes(8));
-        using var withKey = cert.CopyWithPrivateKey(key);
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
-    }
 }
 
 /// <summary>A fact that needs kubectl, node and the npm oidc-provider; skipped, with the reason shown, when one is missing.</summary>
@@ -214,5 +188,57 @@ public sealed class OidcKubectlFactAttribute : FactAttribute
         {
             Skip = reason;
         }
+    }
+}
+
+/// <summary>A fact that needs node and the npm oidc-provider; skipped, with the reason shown, when one is missing.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class OidcProviderFactAttribute : FactAttribute
+{
+    public OidcProviderFactAttribute()
+    {
+        if (OidcProvider.UnavailableReason is { } reason)
+        {
+            Skip = reason;
+        }
+    }
+}
+
+/// <summary>
+/// One <see cref="OidcProvider"/> per test class (<c>IClassFixture&lt;OidcProviderFixture&gt;</c>), its files in a fresh
+/// <see cref="Directory"/>; it is not started where <see cref="OidcProvider.UnavailableReason"/> says it cannot run (the
+/// tests are then skipped by <see cref="OidcProviderFactAttribute"/>).
+/// </summary>
+public sealed class OidcProviderFixture : IAsyncLifetime
+{
+    private OidcProvider? _provider;
+
+    public string Directory { get; } = System.IO.Directory.CreateTempSubdirectory("portcullis-oidc-").FullName;
+
+    public OidcProvider Provider => _provider ?? throw new InvalidOperationException("the OIDC provider is not running: " + OidcProvider.UnavailableReason);
+
+    public string Issuer => Provider.Issuer;
+
+    public string CaFile => Provider.CaFile;
+
+    public Task<string> GetTokenAsync(string? resource = null) => Provider.GetTokenAsync(resource);
+
+    public Task<string> RotateKeysAsync() => Provider.RotateKeysAsync();
+
+    public async Task InitializeAsync()
+    {
+        if (OidcProvider.UnavailableReason is null)
+        {
+            _provider = await OidcProvider.StartAsync(Directory);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_provider is not null)
+        {
+            await _provider.DisposeAsync();
+        }
+        System.IO.Directory.Delete(Directory, recursive: true);
     }
 }
