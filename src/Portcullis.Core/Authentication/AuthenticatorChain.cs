@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Diagnostics;
 using System.Text;
 using Portcullis.Authentication.Cache;
 using Portcullis.Authentication.Oidc;
@@ -219,7 +218,7 @@ public sealed class AuthenticatorChain : IDisposable
                     CacheTtl = authn.Webhook.CacheTTL,
                     NegativeCacheTtl = options.Webhook.NegativeCacheTtl < authn.Webhook.CacheTTL ? options.Webhook.NegativeCacheTtl : authn.Webhook.CacheTTL,
                     Audiences = apiAudiences,
-                });
+                }, options.Time);
             }
             catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or System.Security.Cryptography.CryptographicException or YamlDotNet.Core.YamlException)
             {
@@ -247,17 +246,17 @@ public sealed class AuthenticatorChain : IDisposable
     public ValueTask<ChainResult> AuthenticateAsync(AuthenticationRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var start = Stopwatch.GetTimestamp();
+        var start = _options.Time.GetTimestamp();
         if (TryFastPath(request) is { } fast)
         {
-            Counters.RecordAttempt(fast, start);
+            Counters.RecordAttempt(fast, _options.Time.GetElapsedTime(start));
             return new ValueTask<ChainResult>(fast);
         }
         var pending = AuthenticateCoreAsync(request, cancellationToken);
         if (pending.IsCompletedSuccessfully)
         {
             var result = pending.Result;
-            Counters.RecordAttempt(result, start);
+            Counters.RecordAttempt(result, _options.Time.GetElapsedTime(start));
             return new ValueTask<ChainResult>(result);
         }
         return CompleteAsync(pending, start);
@@ -308,7 +307,7 @@ public sealed class AuthenticatorChain : IDisposable
     private async ValueTask<ChainResult> CompleteAsync(ValueTask<ChainResult> pending, long start)
     {
         var result = await pending.ConfigureAwait(false);
-        Counters.RecordAttempt(result, start);
+        Counters.RecordAttempt(result, _options.Time.GetElapsedTime(start));
         return result;
     }
 
@@ -478,7 +477,7 @@ public sealed class AuthenticatorChain : IDisposable
         var now = _options.Time.GetUtcNow();
         foreach (var authenticator in _tokenAuthenticators)
         {
-            var started = Stopwatch.GetTimestamp();
+            var started = _options.Time.GetTimestamp();
             TokenResult result;
             try
             {
@@ -495,12 +494,12 @@ public sealed class AuthenticatorChain : IDisposable
                 // mapping or a webhook answer with CR/LF, ...): the token is refused, and the union ends here rather than
                 // letting a later authenticator pick another identity for it. Remembered like any rejection.
                 var refused = "invalid bearer token: " + authenticator.Name + ": " + problem;
-                For(authenticator.Name).Record(AuthenticationOutcome.Failure, Stopwatch.GetElapsedTime(started));
+                For(authenticator.Name).Record(AuthenticationOutcome.Failure, _options.Time.GetElapsedTime(started));
                 Cache.Set(digest, new CachedTokenResult(false, null, "", refused, null), negativeTtl);
                 return new TokenOutcome(null, "", refused, null);
             }
             var counters = For(authenticator.Name);
-            counters.Record(result.Outcome, Stopwatch.GetElapsedTime(started));
+            counters.Record(result.Outcome, _options.Time.GetElapsedTime(started));
             switch (result.Outcome)
             {
                 case AuthenticationOutcome.Success:

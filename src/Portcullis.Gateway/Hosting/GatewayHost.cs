@@ -160,7 +160,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
         app.Run(forwarding.InvokeAsync);
 
-        var probe = new UpstreamProbe(snapshots, metrics, logger, options.UpstreamProbeInterval);
+        var probe = new UpstreamProbe(snapshots, metrics, logger, options.UpstreamProbeInterval, options.Time);
         var adminBuilder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(adminBuilder.Logging, snapshot.Config.Admin.LogFormat, LogLevel.Warning);
         adminBuilder.WebHost.ConfigureKestrel(k =>
@@ -171,7 +171,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var admin = adminBuilder.Build();
         AdminEndpoints.Map(admin, snapshots, probe, metrics);
 
-        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval);
+        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
         snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
@@ -243,7 +243,7 @@ public sealed class GatewayHost : IAsyncDisposable
         _watcher.Dispose();
         await _app.StopAsync(cancellationToken);
         // Every accepted request has completed or been cut off: flush the audit batches before exit.
-        using (var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout))
+        using (var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout, _app.Services.GetRequiredService<TimeProvider>()))
         {
             await _audit.ShutdownAsync(deadline.Token);
         }

@@ -41,8 +41,8 @@ internal sealed class GatewaySnapshot : IDisposable
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 
     /// <summary>Stops the background work of the chains (OIDC key refresh, webhook clients) once no request can use them.</summary>
-    public void Retire(TimeSpan grace) =>
-        _ = Task.Delay(grace).ContinueWith(_ =>
+    public void Retire(TimeSpan grace, TimeProvider time) =>
+        _ = Task.Delay(grace, time).ContinueWith(_ =>
         {
             Authenticator.Dispose();
             Authorizer.Dispose();

@@ -86,7 +86,7 @@ internal sealed class SnapshotHolder
             var snapshot = load.TakeSnapshot();
             var previous = Volatile.Read(ref _current);
             Volatile.Write(ref _current, snapshot);
-            previous.Retire(TimeSpan.FromMinutes(2)); // in-flight requests keep the old snapshot until they end
+            previous.Retire(TimeSpan.FromMinutes(2), _time); // in-flight requests keep the old snapshot until they end
             _metrics.ConfigReloads.Inc();
             Log.Reloaded(_logger, _configPath);
             ReportRestartRequired(snapshot.Config);

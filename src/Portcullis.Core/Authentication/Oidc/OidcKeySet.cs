@@ -125,7 +125,7 @@ public sealed class OidcKeySet : IDisposable
         {
             try
             {
-                await refresh.WaitAsync(_options.RequestTimeout * 2, cancellationToken).ConfigureAwait(false);
+                await refresh.WaitAsync(_options.RequestTimeout * 2, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -220,8 +220,8 @@ public sealed class OidcKeySet : IDisposable
 
     private async Task<HttpResponseMessage> SendAsync(Uri uri, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.RequestTimeout);
+        using var deadline = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         var response = await _http.GetAsync(uri, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {

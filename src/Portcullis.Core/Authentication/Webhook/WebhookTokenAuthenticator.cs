@@ -41,11 +41,14 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     private readonly WebhookTokenAuthenticatorOptions _options;
     private readonly ConcurrentDictionary<TokenDigest, Lazy<Task<TokenResult>>> _inFlight = new();
     private readonly SemaphoreSlim _concurrency;
+    private readonly TimeProvider _time;
     private long _calls;
     private long _transportErrors;
 
-    public WebhookTokenAuthenticator(Uri server, HttpMessageHandler handler, WebhookTokenAuthenticatorOptions? options = null, string? bearerToken = null)
+    public WebhookTokenAuthenticator(Uri server, HttpMessageHandler handler, WebhookTokenAuthenticatorOptions? options = null, string? bearerToken = null,
+        TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _server = server;
         _http = new HttpClient(handler) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
         _bearer = bearerToken;
@@ -58,7 +61,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     }
 
     /// <summary>Reads a kubeconfig-format webhook configuration (<c>--authentication-token-webhook-config-file</c>).</summary>
-    public static WebhookTokenAuthenticator FromKubeconfig(string path, WebhookTokenAuthenticatorOptions? options = null)
+    public static WebhookTokenAuthenticator FromKubeconfig(string path, WebhookTokenAuthenticatorOptions? options = null, TimeProvider? time = null)
     {
         var errors = new List<Configuration.ConfigError>();
         var endpoint = Kubeconfig.KubeconfigFile.LoadEndpoint(path, errors) ?? throw new FormatException(string.Join("; ", errors));
@@ -68,7 +71,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         }
         // Trusts only the kubeconfig's CA when it gives one (the host name is still checked), follows no redirect.
         var handler = endpoint.CreateHandler();
-        return new WebhookTokenAuthenticator(endpoint.Server, handler, options, endpoint.Token);
+        return new WebhookTokenAuthenticator(endpoint.Server, handler, options, endpoint.Token, time);
     }
 
     public string Name => "webhook";
@@ -90,7 +93,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         await Task.Yield(); // return the task to every waiter before doing any work
         try
         {
-            if (!await _concurrency.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false))
+            if (!_concurrency.Wait(0) && !await WaitForSlotAsync().ConfigureAwait(false))
             {
                 Interlocked.Increment(ref _transportErrors);
                 return TokenResult.Unavailable("webhook token authenticator: too many reviews in flight");
@@ -110,6 +113,21 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         }
     }
 
+    /// <summary>Waits up to a second (on the injected clock) for a free review slot.</summary>
+    private async Task<bool> WaitForSlotAsync()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
+        try
+        {
+            await _concurrency.WaitAsync(deadline.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     private async Task<TokenResult> ReviewAsync(string token)
     {
         var body = BuildRequest(token);
@@ -119,7 +137,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         {
             try
             {
-                using var timeout = new CancellationTokenSource(_options.Timeout);
+                using var timeout = new CancellationTokenSource(_options.Timeout, _time);
                 using var message = new HttpRequestMessage(HttpMethod.Post, _server) { Content = new ByteArrayContent(body) };
                 message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                 message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -151,7 +169,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
             if (attempt < _options.MaxAttempts)
             {
                 var jitter = 1 + (_options.Jitter * Random.Shared.NextDouble());
-                await Task.Delay(delay * jitter).ConfigureAwait(false);
+                await Task.Delay(delay * jitter, _time).ConfigureAwait(false);
                 delay *= _options.BackoffFactor;
             }
         }

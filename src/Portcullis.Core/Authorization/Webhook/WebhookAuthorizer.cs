@@ -89,8 +89,8 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     private async Task<AuthorizationResult> CallAsync(string spec, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _calls);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Options.Timeout);
+        using var deadline = new CancellationTokenSource(Options.Timeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         AuthorizationResult result;
         try
         {
