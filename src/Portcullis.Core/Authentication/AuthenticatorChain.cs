@@ -1,5 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Portcullis.Authentication.Cache;
 using Portcullis.Authentication.Oidc;
 using Portcullis.Authentication.ServiceAccounts;
@@ -14,6 +16,8 @@ namespace Portcullis.Authentication;
 public sealed record AuthenticatorChainOptions
 {
     public TimeProvider Time { get; init; } = TimeProvider.System;
+    /// <summary>Where the chain and its authenticators log (key fetch failures, webhook outages); the gateway passes its own.</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
     /// <summary>Bound of the shared token result cache (entries); kube-apiserver's token cache holds 32k (kubernetes#83643).</summary>
     public int TokenCacheCapacity { get; init; } = 32_768;
     /// <summary>How long a JWT/service-account success is reused (kube-apiserver's token union: 10 s); never past exp.</summary>
@@ -51,6 +55,7 @@ public sealed class AuthenticatorChain : IDisposable
 
     private readonly IReadOnlyList<ITokenAuthenticator> _tokenAuthenticators;
     private readonly AuthenticatorChainOptions _options;
+    private readonly ILogger _logger;
     private volatile TokenFile _tokenFile;
 
     public AuthenticatorChain(
@@ -65,6 +70,7 @@ public sealed class AuthenticatorChain : IDisposable
         Anonymous = anonymous ?? AnonymousPolicy.Disabled;
         CertificateValidator = certificateValidator;
         _options = options ?? new AuthenticatorChainOptions();
+        _logger = _options.LoggerFactory.CreateLogger<AuthenticatorChain>();
         Cache = new TokenCache(_options.TokenCacheCapacity, _options.Time);
         _x509Counters = Counters.For(X509Name);
         _tokenFileCounters = Counters.For(TokenFileName);
@@ -218,7 +224,7 @@ public sealed class AuthenticatorChain : IDisposable
                     CacheTtl = authn.Webhook.CacheTTL,
                     NegativeCacheTtl = options.Webhook.NegativeCacheTtl < authn.Webhook.CacheTTL ? options.Webhook.NegativeCacheTtl : authn.Webhook.CacheTTL,
                     Audiences = apiAudiences,
-                }, options.Time);
+                }, options.Time, options.LoggerFactory.CreateLogger<WebhookTokenAuthenticator>());
             }
             catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or System.Security.Cryptography.CryptographicException or YamlDotNet.Core.YamlException)
             {
@@ -233,7 +239,7 @@ public sealed class AuthenticatorChain : IDisposable
         }
         foreach (var spec in specs)
         {
-            authenticators.Add(JwtAuthenticator.Create(spec, options.Oidc, options.Time, options.TokenSuccessTtl));
+            authenticators.Add(JwtAuthenticator.Create(spec, options.Oidc, options.Time, options.TokenSuccessTtl, options.LoggerFactory));
         }
         if (webhook is not null)
         {
@@ -456,6 +462,7 @@ public sealed class AuthenticatorChain : IDisposable
             if (IdentityValidator.Validate(fileUser) is { } problem)
             {
                 _tokenFileCounters.Record(AuthenticationOutcome.Failure, TimeSpan.Zero);
+                Portcullis.Diagnostics.CoreLog.UnforwardableIdentity(_logger, TokenFileName, Portcullis.Diagnostics.SafeText.Of(problem, 300));
                 return new TokenOutcome(null, "", "invalid bearer token: " + TokenFileName + ": " + problem, null);
             }
             _tokenFileCounters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
@@ -487,6 +494,7 @@ public sealed class AuthenticatorChain : IDisposable
             {
                 // A bug or an unexpected failure in one authenticator fails this token closed, never the request pipeline.
                 result = TokenResult.Unavailable($"{authenticator.Name}: {ex.GetType().Name}: {ex.Message}");
+                Portcullis.Diagnostics.CoreLog.AuthenticatorFailed(_logger, authenticator.Name, Portcullis.Diagnostics.SafeText.Of(ex.GetType().Name + ": " + ex.Message, 300));
             }
             if (result.Outcome == AuthenticationOutcome.Success && IdentityValidator.Validate(result.User!) is { } problem)
             {
@@ -494,6 +502,7 @@ public sealed class AuthenticatorChain : IDisposable
                 // mapping or a webhook answer with CR/LF, ...): the token is refused, and the union ends here rather than
                 // letting a later authenticator pick another identity for it. Remembered like any rejection.
                 var refused = "invalid bearer token: " + authenticator.Name + ": " + problem;
+                Portcullis.Diagnostics.CoreLog.UnforwardableIdentity(_logger, authenticator.Name, Portcullis.Diagnostics.SafeText.Of(problem, 300));
                 For(authenticator.Name).Record(AuthenticationOutcome.Failure, _options.Time.GetElapsedTime(started));
                 Cache.Set(digest, new CachedTokenResult(false, null, "", refused, null), negativeTtl);
                 return new TokenOutcome(null, "", refused, null);

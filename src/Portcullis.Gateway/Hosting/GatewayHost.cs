@@ -94,7 +94,8 @@ public sealed class GatewayHost : IAsyncDisposable
     {
         options ??= new GatewayHostOptions();
         var metrics = new GatewayMetrics();
-        using var load = GatewayConfigurationPipeline.Load(configPath, options.Time);
+        var coreLogs = new Portcullis.Gateway.Diagnostics.LateLoggerFactory();
+        using var load = GatewayConfigurationPipeline.Load(configPath, options.Time, coreLogs);
         if (!load.IsValid)
         {
             throw new ConfigurationException(load.Errors);
@@ -102,7 +103,8 @@ public sealed class GatewayHost : IAsyncDisposable
         // One logger factory for the host's own components (the ASP.NET hosts configure theirs the same way).
         var logFormat = load.Configuration!.Admin.LogFormat;
         var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
-        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time);
+        coreLogs.Bind(logs);
+        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time, logs);
         var snapshot = snapshots.Current;
         var listen = options.ListenOverride is { } o
             ? [o]

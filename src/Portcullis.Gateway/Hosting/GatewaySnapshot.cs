@@ -61,7 +61,8 @@ internal sealed class GatewaySnapshot : IDisposable
         !Deny.Contains(address) && (Allow.IsEmpty || Allow.Contains(address));
 
     /// <summary>Builds a snapshot from a validated configuration; every failure is added to <paramref name="errors"/>.</summary>
-    public static GatewaySnapshot? Build(GatewayConfiguration config, List<ConfigError> errors, TimeProvider time)
+    public static GatewaySnapshot? Build(GatewayConfiguration config, List<ConfigError> errors, TimeProvider time,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         var file = config.SourcePath;
         var watched = new List<string> { config.SourcePath };
@@ -93,7 +94,11 @@ internal sealed class GatewaySnapshot : IDisposable
         AuthenticatorChain? authenticator = null;
         try
         {
-            authenticator = AuthenticatorChain.Create(config, new AuthenticatorChainOptions { Time = time });
+            authenticator = AuthenticatorChain.Create(config, new AuthenticatorChainOptions
+            {
+                Time = time,
+                LoggerFactory = loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            });
         }
         catch (ConfigurationException ex)
         {
@@ -108,7 +113,11 @@ internal sealed class GatewaySnapshot : IDisposable
             }
         }
 
-        var (authorizer, authzErrors) = Portcullis.Authorization.AuthorizerChain.TryCreate(config, new Portcullis.Authorization.AuthorizerChainOptions { TimeProvider = time });
+        var (authorizer, authzErrors) = Portcullis.Authorization.AuthorizerChain.TryCreate(config, new Portcullis.Authorization.AuthorizerChainOptions
+        {
+            TimeProvider = time,
+            LoggerFactory = loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+        });
         errors.AddRange(authzErrors);
         var authz = config.Authorization;
         if (authz.DenyListFile.Length > 0)

@@ -20,8 +20,11 @@ internal sealed class SnapshotHolder
     private GatewaySnapshot _current;
     private readonly GatewayConfiguration _started;
 
-    private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time)
+    private readonly ILoggerFactory? _loggers;
+
+    private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time, ILoggerFactory? loggers)
     {
+        _loggers = loggers;
         _configPath = configPath;
         _current = initial;
         _started = initial.Config;
@@ -36,8 +39,9 @@ internal sealed class SnapshotHolder
     public event Action<GatewaySnapshot>? Swapped;
 
     /// <summary>Holds the first snapshot, taken from a valid <paramref name="load"/>.</summary>
-    public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time) =>
-        new(load.Path, load.TakeSnapshot(), metrics, logger, time);
+    public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time,
+        ILoggerFactory? loggers = null) =>
+        new(load.Path, load.TakeSnapshot(), metrics, logger, time, loggers);
 
     /// <summary>
     /// The fields a reload validates but cannot apply to a running process: the listeners and admin address (bound at
@@ -72,7 +76,7 @@ internal sealed class SnapshotHolder
     {
         lock (_reloadLock)
         {
-            using var load = GatewayConfigurationPipeline.Load(_configPath, _time);
+            using var load = GatewayConfigurationPipeline.Load(_configPath, _time, _loggers);
             var errors = load.Errors;
             if (!load.IsValid)
             {
