@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Portcullis.Gateway.Hosting;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 
 namespace Portcullis.Gateway.Admin;
 

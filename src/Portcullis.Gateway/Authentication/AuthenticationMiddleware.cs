@@ -5,7 +5,7 @@ using Portcullis.Authentication;
 using Portcullis.Authentication.X509;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
 

@@ -16,7 +16,7 @@ using Portcullis.Gateway.Audit;
 using Portcullis.Gateway.Authentication;
 using Portcullis.Gateway.Authorization;
 using Portcullis.Gateway.Forwarding;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Network;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Gateway.Streams;
