@@ -7,7 +7,8 @@ namespace Portcullis.Gateway.Diagnostics;
 /// The logger factory handed to the first configuration load, before the host's own factory exists (its console
 /// format is read from that very configuration). Loggers made from it write to nothing until <see cref="Bind"/>, then
 /// to the bound factory; a component that fails in that instant (an OIDC issuer refusing the first key fetch) logs
-/// again at its next retry.
+/// again at its next retry. The host unbinds it before disposing its factory, so a reload still running then logs to
+/// nothing instead of failing.
 /// </summary>
 internal sealed class LateLoggerFactory : ILoggerFactory
 {
@@ -36,7 +37,14 @@ internal sealed class LateLoggerFactory : ILoggerFactory
                 var target = Volatile.Read(ref owner._target);
                 if (!ReferenceEquals(target, _boundTo))
                 {
-                    _inner = target.CreateLogger(category);
+                    try
+                    {
+                        _inner = target.CreateLogger(category);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        _inner = NullLogger.Instance; // the host is shutting down
+                    }
                     _boundTo = target;
                 }
                 return _inner;

@@ -56,6 +56,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly IReadOnlyList<string> _listenAddresses;
     private readonly AuditSink _audit;
     private readonly ILoggerFactory _logs;
+    private Portcullis.Gateway.Diagnostics.LateLoggerFactory? _coreLogs;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
@@ -104,7 +105,9 @@ public sealed class GatewayHost : IAsyncDisposable
         var logFormat = load.Configuration!.Admin.LogFormat;
         var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
         coreLogs.Bind(logs);
-        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time, logs);
+        // Reloads build their chains with coreLogs too: a reload still running when the host is disposed must not
+        // touch the disposed factory (it then logs to nothing).
+        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time, coreLogs);
         var snapshot = snapshots.Current;
         var listen = options.ListenOverride is { } o
             ? [o]
@@ -177,7 +180,7 @@ public sealed class GatewayHost : IAsyncDisposable
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
         snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs);
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs) { _coreLogs = coreLogs };
     }
 
     /// <summary>
@@ -260,6 +263,7 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
         await _audit.DisposeAsync();
+        _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         _logs.Dispose();
     }
 
