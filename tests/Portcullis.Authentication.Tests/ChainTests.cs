@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 using Portcullis.Authentication.Cache;
 using Portcullis.Tls;
 
@@ -364,7 +365,7 @@ public sealed class TokenCacheTests
     [Fact]
     public void Entries_expire_at_their_ttl_and_zero_ttl_is_not_cached()
     {
-        var time = new ManualTime();
+        var time = new FakeTimeProvider();
         var cache = new TokenCache(100, time);
         var digest = TokenDigest.Of("t");
         cache.Set(digest, new CachedTokenResult(true, UserInfo.Create("u"), "a", null, null), TimeSpan.FromSeconds(10));
@@ -374,14 +375,4 @@ public sealed class TokenCacheTests
         cache.Set(TokenDigest.Of("z"), new CachedTokenResult(true, UserInfo.Create("u"), "a", null, null), TimeSpan.Zero);
         Assert.False(cache.TryGet(TokenDigest.Of("z"), out _));
     }
-}
-
-/// <summary>A TimeProvider whose clock (timestamps and wall time) only moves when told.</summary>
-internal sealed class ManualTime : TimeProvider
-{
-    private long _ticks = DateTimeOffset.UtcNow.UtcTicks;
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 }

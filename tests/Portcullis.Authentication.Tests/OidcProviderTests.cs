@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Portcullis.Authentication.Oidc;
 using Portcullis.Configuration;
 
@@ -51,7 +52,7 @@ public sealed class OidcProviderTests(OidcProviderFixture provider) : IClassFixt
     public async Task Expired_token_is_rejected()
     {
         // The provider issues 10-minute tokens; the gateway's clock is an hour ahead.
-        using var chain = await ChainAsync(new ShiftedTime { Offset = TimeSpan.FromHours(1) });
+        using var chain = await ChainAsync(new FakeTimeProvider(DateTimeOffset.UtcNow.AddHours(1)));
         var result = await Run(chain, await provider.GetTokenAsync());
         Assert.False(result.Authenticated);
         Assert.Contains("oidc: token is expired", result.FailureReason, StringComparison.Ordinal);

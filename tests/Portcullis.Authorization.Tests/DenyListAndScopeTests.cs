@@ -1,17 +1,11 @@
 using System.Net;
+using Microsoft.Extensions.Time.Testing;
 using Portcullis.Authentication;
 using Portcullis.Authorization.DenyLists;
 using Portcullis.Authorization.NetworkScopes;
 using Portcullis.Configuration;
 
 namespace Portcullis.Authorization.Tests;
-
-/// <summary>A clock the test sets by hand.</summary>
-public sealed class ManualTime(DateTimeOffset now) : TimeProvider
-{
-    public DateTimeOffset Now { get; set; } = now;
-    public override DateTimeOffset GetUtcNow() => Now;
-}
 
 public class DenyListTests
 {
@@ -72,7 +66,7 @@ public class DenyListTests
     [Fact]
     public async Task Deny_list_denies_before_system_masters_with_annotation()
     {
-        var time = new ManualTime(Now);
+        var time = new FakeTimeProvider(Now);
         var deny = new DenyListAuthorizer(Parse(Text), time);
         using var chain = new AuthorizerChain([deny, new SystemMastersAuthorizer(), new AlwaysAllowAuthorizer()]);
         var attributes = new AuthorizationAttributes(UserInfo.Create("jane", [UserInfo.MastersGroup]), RequestInfoParser.Parse("GET", "/api/v1/pods", ""));
@@ -84,7 +78,7 @@ public class DenyListTests
         Assert.Equal("pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" at the cluster scope: deny list: laptop stolen 2026-11-20",
             Forbidden.Message("jane", attributes.Request, r.Reason));
 
-        time.Now = new DateTimeOffset(2027, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        time.SetUtcNow(new DateTimeOffset(2027, 1, 1, 0, 0, 0, TimeSpan.Zero));
         r = await chain.AuthorizeAsync(attributes, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
         Assert.True(r.IsAllowed);
     }
@@ -92,7 +86,7 @@ public class DenyListTests
     [Fact]
     public void Update_swaps_the_list_and_raises_changed()
     {
-        var deny = new DenyListAuthorizer(DenyList.Empty, new ManualTime(Now));
+        var deny = new DenyListAuthorizer(DenyList.Empty, new FakeTimeProvider(Now));
         var attributes = new AuthorizationAttributes(UserInfo.Create("jane"), RequestInfoParser.Parse("GET", "/api/v1/pods", ""));
         Assert.Null(deny.Match(attributes));
         DenyList? seen = null;

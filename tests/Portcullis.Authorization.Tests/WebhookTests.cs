@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -186,15 +187,15 @@ public class WebhookTests
     public async Task Answers_are_cached_by_spec_for_their_ttl()
     {
         await using var server = await SarServer.StartAsync();
-        var time = new ManualTime(DateTimeOffset.UtcNow);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         using var webhook = WebhookAuthorizer.Create(server.KubeconfigPath, new WebhookAuthorizerOptions { AuthorizedTtl = TimeSpan.FromMinutes(5), UnauthorizedTtl = TimeSpan.FromSeconds(30) }, time);
         Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
         Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
         Assert.Equal(1, webhook.Calls);
-        time.Now += TimeSpan.FromMinutes(4);
+        time.Advance(TimeSpan.FromMinutes(4));
         Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
         Assert.Equal(1, webhook.Calls);
-        time.Now += TimeSpan.FromMinutes(2);
+        time.Advance(TimeSpan.FromMinutes(2));
         Assert.True((await Ask(webhook, KittensResource)).IsAllowed);
         Assert.Equal(2, webhook.Calls);
 
@@ -202,7 +203,7 @@ public class WebhookTests
         Assert.False((await Ask(webhook, DebugPath)).IsAllowed);
         Assert.False((await Ask(webhook, DebugPath)).IsAllowed);
         Assert.Equal(3, webhook.Calls);
-        time.Now += TimeSpan.FromSeconds(31);
+        time.Advance(TimeSpan.FromSeconds(31));
         Assert.False((await Ask(webhook, DebugPath)).IsAllowed);
         Assert.Equal(4, webhook.Calls);
     }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 
 namespace Portcullis.Authentication;
 
@@ -26,10 +25,10 @@ public sealed class AuthenticationCounters
 
     public AuthenticatorCounters For(string authenticator) => _authenticators.GetOrAdd(authenticator, static _ => new AuthenticatorCounters());
 
-    internal void RecordAttempt(ChainResult result, long startTimestamp)
+    internal void RecordAttempt(ChainResult result, TimeSpan elapsed)
     {
         var counters = result.Authenticated ? Success : result.IsError ? Error : Failure;
-        counters.Record(Stopwatch.GetElapsedTime(startTimestamp));
+        counters.Record(elapsed);
     }
 
     /// <summary>Count and duration histogram of one attempt result.</summary>

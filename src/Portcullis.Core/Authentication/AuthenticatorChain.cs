@@ -1,6 +1,7 @@
 using System.Buffers.Text;
-using System.Diagnostics;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Portcullis.Authentication.Cache;
 using Portcullis.Authentication.Oidc;
 using Portcullis.Authentication.ServiceAccounts;
@@ -15,6 +16,8 @@ namespace Portcullis.Authentication;
 public sealed record AuthenticatorChainOptions
 {
     public TimeProvider Time { get; init; } = TimeProvider.System;
+    /// <summary>Where the chain and its authenticators log (key fetch failures, webhook outages); the gateway passes its own.</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
     /// <summary>Bound of the shared token result cache (entries); kube-apiserver's token cache holds 32k (kubernetes#83643).</summary>
     public int TokenCacheCapacity { get; init; } = 32_768;
     /// <summary>How long a JWT/service-account success is reused (kube-apiserver's token union: 10 s); never past exp.</summary>
@@ -52,6 +55,7 @@ public sealed class AuthenticatorChain : IDisposable
 
     private readonly IReadOnlyList<ITokenAuthenticator> _tokenAuthenticators;
     private readonly AuthenticatorChainOptions _options;
+    private readonly ILogger _logger;
     private volatile TokenFile _tokenFile;
 
     public AuthenticatorChain(
@@ -66,6 +70,7 @@ public sealed class AuthenticatorChain : IDisposable
         Anonymous = anonymous ?? AnonymousPolicy.Disabled;
         CertificateValidator = certificateValidator;
         _options = options ?? new AuthenticatorChainOptions();
+        _logger = _options.LoggerFactory.CreateLogger<AuthenticatorChain>();
         Cache = new TokenCache(_options.TokenCacheCapacity, _options.Time);
         _x509Counters = Counters.For(X509Name);
         _tokenFileCounters = Counters.For(TokenFileName);
@@ -219,7 +224,7 @@ public sealed class AuthenticatorChain : IDisposable
                     CacheTtl = authn.Webhook.CacheTTL,
                     NegativeCacheTtl = options.Webhook.NegativeCacheTtl < authn.Webhook.CacheTTL ? options.Webhook.NegativeCacheTtl : authn.Webhook.CacheTTL,
                     Audiences = apiAudiences,
-                });
+                }, options.Time, options.LoggerFactory.CreateLogger<WebhookTokenAuthenticator>());
             }
             catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or System.Security.Cryptography.CryptographicException or YamlDotNet.Core.YamlException)
             {
@@ -234,7 +239,7 @@ public sealed class AuthenticatorChain : IDisposable
         }
         foreach (var spec in specs)
         {
-            authenticators.Add(JwtAuthenticator.Create(spec, options.Oidc, options.Time, options.TokenSuccessTtl));
+            authenticators.Add(JwtAuthenticator.Create(spec, options.Oidc, options.Time, options.TokenSuccessTtl, options.LoggerFactory));
         }
         if (webhook is not null)
         {
@@ -247,17 +252,17 @@ public sealed class AuthenticatorChain : IDisposable
     public ValueTask<ChainResult> AuthenticateAsync(AuthenticationRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var start = Stopwatch.GetTimestamp();
+        var start = _options.Time.GetTimestamp();
         if (TryFastPath(request) is { } fast)
         {
-            Counters.RecordAttempt(fast, start);
+            Counters.RecordAttempt(fast, _options.Time.GetElapsedTime(start));
             return new ValueTask<ChainResult>(fast);
         }
         var pending = AuthenticateCoreAsync(request, cancellationToken);
         if (pending.IsCompletedSuccessfully)
         {
             var result = pending.Result;
-            Counters.RecordAttempt(result, start);
+            Counters.RecordAttempt(result, _options.Time.GetElapsedTime(start));
             return new ValueTask<ChainResult>(result);
         }
         return CompleteAsync(pending, start);
@@ -308,7 +313,7 @@ public sealed class AuthenticatorChain : IDisposable
     private async ValueTask<ChainResult> CompleteAsync(ValueTask<ChainResult> pending, long start)
     {
         var result = await pending.ConfigureAwait(false);
-        Counters.RecordAttempt(result, start);
+        Counters.RecordAttempt(result, _options.Time.GetElapsedTime(start));
         return result;
     }
 
@@ -457,6 +462,7 @@ public sealed class AuthenticatorChain : IDisposable
             if (IdentityValidator.Validate(fileUser) is { } problem)
             {
                 _tokenFileCounters.Record(AuthenticationOutcome.Failure, TimeSpan.Zero);
+                Portcullis.Diagnostics.CoreLog.UnforwardableIdentity(_logger, TokenFileName, Portcullis.Diagnostics.SafeText.Of(problem, 300));
                 return new TokenOutcome(null, "", "invalid bearer token: " + TokenFileName + ": " + problem, null);
             }
             _tokenFileCounters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
@@ -478,7 +484,7 @@ public sealed class AuthenticatorChain : IDisposable
         var now = _options.Time.GetUtcNow();
         foreach (var authenticator in _tokenAuthenticators)
         {
-            var started = Stopwatch.GetTimestamp();
+            var started = _options.Time.GetTimestamp();
             TokenResult result;
             try
             {
@@ -488,6 +494,7 @@ public sealed class AuthenticatorChain : IDisposable
             {
                 // A bug or an unexpected failure in one authenticator fails this token closed, never the request pipeline.
                 result = TokenResult.Unavailable($"{authenticator.Name}: {ex.GetType().Name}: {ex.Message}");
+                Portcullis.Diagnostics.CoreLog.AuthenticatorFailed(_logger, authenticator.Name, Portcullis.Diagnostics.SafeText.Of(ex.GetType().Name + ": " + ex.Message, 300));
             }
             if (result.Outcome == AuthenticationOutcome.Success && IdentityValidator.Validate(result.User!) is { } problem)
             {
@@ -495,12 +502,13 @@ public sealed class AuthenticatorChain : IDisposable
                 // mapping or a webhook answer with CR/LF, ...): the token is refused, and the union ends here rather than
                 // letting a later authenticator pick another identity for it. Remembered like any rejection.
                 var refused = "invalid bearer token: " + authenticator.Name + ": " + problem;
-                For(authenticator.Name).Record(AuthenticationOutcome.Failure, Stopwatch.GetElapsedTime(started));
+                Portcullis.Diagnostics.CoreLog.UnforwardableIdentity(_logger, authenticator.Name, Portcullis.Diagnostics.SafeText.Of(problem, 300));
+                For(authenticator.Name).Record(AuthenticationOutcome.Failure, _options.Time.GetElapsedTime(started));
                 Cache.Set(digest, new CachedTokenResult(false, null, "", refused, null), negativeTtl);
                 return new TokenOutcome(null, "", refused, null);
             }
             var counters = For(authenticator.Name);
-            counters.Record(result.Outcome, Stopwatch.GetElapsedTime(started));
+            counters.Record(result.Outcome, _options.Time.GetElapsedTime(started));
             switch (result.Outcome)
             {
                 case AuthenticationOutcome.Success:

@@ -10,6 +10,8 @@ namespace Portcullis.Authorization;
 public sealed record AuthorizerChainOptions
 {
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+    /// <summary>Where the authorizers log (webhook outages); the gateway passes its own.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory LoggerFactory { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
     /// <summary>When false, the Webhook mode is left out (e.g. for an offline <c>explain</c>).</summary>
     public bool IncludeWebhook { get; init; } = true;
 }
@@ -128,7 +130,8 @@ public sealed class AuthorizerChain : IAuthorizer, IDisposable
                     }
                     try
                     {
-                        list.Add(WebhookAuthorizer.Create(config.Resolve(authz.Webhook.ConfigFile), WebhookAuthorizerOptions.From(authz.Webhook), options.TimeProvider));
+                        list.Add(WebhookAuthorizer.Create(config.Resolve(authz.Webhook.ConfigFile), WebhookAuthorizerOptions.From(authz.Webhook), options.TimeProvider,
+                            Microsoft.Extensions.Logging.LoggerFactoryExtensions.CreateLogger<WebhookAuthorizer>(options.LoggerFactory)));
                     }
                     catch (ConfigurationException ex)
                     {

@@ -1,11 +1,11 @@
 using Microsoft.Extensions.Logging;
 using Portcullis.Gateway.Hosting;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 
 namespace Portcullis.Gateway.Admin;
 
 /// <summary>Probes the upstream in the background so /readyz can answer without a request of its own.</summary>
-internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics metrics, ILogger logger, TimeSpan interval) : IAsyncDisposable
+internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics metrics, ILogger logger, TimeSpan interval, TimeProvider time) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
@@ -22,7 +22,7 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
 
     private async Task LoopAsync()
     {
-        using var timer = new PeriodicTimer(interval);
+        using var timer = new PeriodicTimer(interval, time);
         do
         {
             await ProbeOnceAsync(_stop.Token);
@@ -53,8 +53,8 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
             {
                 request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
             }
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
             // The probe runs as the gateway's own account: it registers an empty identity block, as every request must.
             using var registration = snapshot.UpstreamClient.Identities.Register(request.Headers, []);
             using var response = await snapshot.UpstreamClient.Pooled.SendAsync(request, timeout.Token);

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Portcullis.Authorization;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 
 namespace Portcullis.Gateway.Authorization;

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Portcullis.Authorization;
 using Portcullis.Authorization.Impersonation;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 
 namespace Portcullis.Gateway.Authorization;

@@ -2,7 +2,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Portcullis.Authorization;
 using Portcullis.Authorization.Review;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
 

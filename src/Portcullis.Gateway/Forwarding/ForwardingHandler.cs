@@ -6,7 +6,7 @@ using Portcullis.Authentication;
 using Portcullis.Diagnostics;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
 using Microsoft.AspNetCore.Http.Features;

@@ -24,21 +24,22 @@ internal sealed class ConfigurationWatcher : IDisposable
     private readonly TimeSpan _quiet;
     private readonly Lock _lock = new();
     private readonly List<FileSystemWatcher> _watchers = [];
-    private readonly Timer _timer;
-    private readonly Timer _poll;
+    private readonly ITimer _timer;
+    private readonly ITimer _poll;
     private IReadOnlyList<string> _files = [];
     private Dictionary<string, (long Length, DateTime Modified)> _seen = new(StringComparer.Ordinal);
     private bool _disposed;
 
-    public ConfigurationWatcher(SnapshotHolder holder, TimeSpan quiet, TimeSpan? pollInterval = null)
+    public ConfigurationWatcher(SnapshotHolder holder, TimeSpan quiet, TimeSpan? pollInterval = null, TimeProvider? time = null)
     {
         _holder = holder;
         _quiet = quiet;
-        _timer = new Timer(_ => OnQuiet(), null, Timeout.Infinite, Timeout.Infinite);
+        time ??= TimeProvider.System;
+        _timer = time.CreateTimer(_ => OnQuiet(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         Watch(holder.Current.WatchedFiles);
         holder.Swapped += s => Watch(s.WatchedFiles);
         var every = pollInterval ?? DefaultPollInterval;
-        _poll = new Timer(_ => Poll(), null, every, every);
+        _poll = time.CreateTimer(_ => Poll(), null, every, every);
     }
 
     private void Watch(IReadOnlyList<string> files)

@@ -18,7 +18,7 @@ public static class GatewayConfigurationPipeline
     /// errors those are all reported; when it has none, every error of the files it names is. Errors that point into
     /// the configuration file carry the line of their field.
     /// </summary>
-    public static GatewayConfigurationLoad Load(string path, TimeProvider? time = null)
+    public static GatewayConfigurationLoad Load(string path, TimeProvider? time = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         var errors = new List<ConfigError>();
@@ -27,7 +27,7 @@ public static class GatewayConfigurationPipeline
         {
             return new GatewayConfigurationLoad(Path.GetFullPath(path), null, Located(config, errors));
         }
-        var snapshot = GatewaySnapshot.Build(config, errors, time ?? TimeProvider.System);
+        var snapshot = GatewaySnapshot.Build(config, errors, time ?? TimeProvider.System, loggers);
         return new GatewayConfigurationLoad(config.SourcePath, snapshot, Located(config, errors));
     }
 

@@ -16,7 +16,7 @@ using Portcullis.Gateway.Audit;
 using Portcullis.Gateway.Authentication;
 using Portcullis.Gateway.Authorization;
 using Portcullis.Gateway.Forwarding;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Network;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Gateway.Streams;
@@ -56,6 +56,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly IReadOnlyList<string> _listenAddresses;
     private readonly AuditSink _audit;
     private readonly ILoggerFactory _logs;
+    private Portcullis.Gateway.Diagnostics.LateLoggerFactory? _coreLogs;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
@@ -94,7 +95,8 @@ public sealed class GatewayHost : IAsyncDisposable
     {
         options ??= new GatewayHostOptions();
         var metrics = new GatewayMetrics();
-        using var load = GatewayConfigurationPipeline.Load(configPath, options.Time);
+        var coreLogs = new Portcullis.Gateway.Diagnostics.LateLoggerFactory();
+        using var load = GatewayConfigurationPipeline.Load(configPath, options.Time, coreLogs);
         if (!load.IsValid)
         {
             throw new ConfigurationException(load.Errors);
@@ -102,7 +104,10 @@ public sealed class GatewayHost : IAsyncDisposable
         // One logger factory for the host's own components (the ASP.NET hosts configure theirs the same way).
         var logFormat = load.Configuration!.Admin.LogFormat;
         var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
-        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time);
+        coreLogs.Bind(logs);
+        // Reloads build their chains with coreLogs too: a reload still running when the host is disposed must not
+        // touch the disposed factory (it then logs to nothing).
+        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time, coreLogs);
         var snapshot = snapshots.Current;
         var listen = options.ListenOverride is { } o
             ? [o]
@@ -160,7 +165,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
         app.Run(forwarding.InvokeAsync);
 
-        var probe = new UpstreamProbe(snapshots, metrics, logger, options.UpstreamProbeInterval);
+        var probe = new UpstreamProbe(snapshots, metrics, logger, options.UpstreamProbeInterval, options.Time);
         var adminBuilder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(adminBuilder.Logging, snapshot.Config.Admin.LogFormat, LogLevel.Warning);
         adminBuilder.WebHost.ConfigureKestrel(k =>
@@ -171,11 +176,11 @@ public sealed class GatewayHost : IAsyncDisposable
         var admin = adminBuilder.Build();
         AdminEndpoints.Map(admin, snapshots, probe, metrics);
 
-        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval);
+        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
         snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs);
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs) { _coreLogs = coreLogs };
     }
 
     /// <summary>
@@ -243,7 +248,7 @@ public sealed class GatewayHost : IAsyncDisposable
         _watcher.Dispose();
         await _app.StopAsync(cancellationToken);
         // Every accepted request has completed or been cut off: flush the audit batches before exit.
-        using (var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout))
+        using (var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout, _app.Services.GetRequiredService<TimeProvider>()))
         {
             await _audit.ShutdownAsync(deadline.Token);
         }
@@ -258,6 +263,7 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
         await _audit.DisposeAsync();
+        _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         _logs.Dispose();
     }
 

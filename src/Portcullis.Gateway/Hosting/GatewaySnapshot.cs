@@ -42,8 +42,8 @@ internal sealed class GatewaySnapshot : IDisposable
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 
     /// <summary>Stops the background work of the chains (OIDC key refresh, webhook clients) once no request can use them.</summary>
-    public void Retire(TimeSpan grace) =>
-        _ = Task.Delay(grace).ContinueWith(_ =>
+    public void Retire(TimeSpan grace, TimeProvider time) =>
+        _ = Task.Delay(grace, time).ContinueWith(_ =>
         {
             Authenticator.Dispose();
             Authorizer.Dispose();
@@ -62,7 +62,8 @@ internal sealed class GatewaySnapshot : IDisposable
         !Deny.Contains(address) && (Allow.IsEmpty || Allow.Contains(address));
 
     /// <summary>Builds a snapshot from a validated configuration; every failure is added to <paramref name="errors"/>.</summary>
-    public static GatewaySnapshot? Build(GatewayConfiguration config, List<ConfigError> errors, TimeProvider time)
+    public static GatewaySnapshot? Build(GatewayConfiguration config, List<ConfigError> errors, TimeProvider time,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         var file = config.SourcePath;
         var watched = new List<string> { config.SourcePath };
@@ -94,7 +95,11 @@ internal sealed class GatewaySnapshot : IDisposable
         AuthenticatorChain? authenticator = null;
         try
         {
-            authenticator = AuthenticatorChain.Create(config, new AuthenticatorChainOptions { Time = time });
+            authenticator = AuthenticatorChain.Create(config, new AuthenticatorChainOptions
+            {
+                Time = time,
+                LoggerFactory = loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            });
         }
         catch (ConfigurationException ex)
         {
@@ -109,7 +114,11 @@ internal sealed class GatewaySnapshot : IDisposable
             }
         }
 
-        var (authorizer, authzErrors) = Portcullis.Authorization.AuthorizerChain.TryCreate(config, new Portcullis.Authorization.AuthorizerChainOptions { TimeProvider = time });
+        var (authorizer, authzErrors) = Portcullis.Authorization.AuthorizerChain.TryCreate(config, new Portcullis.Authorization.AuthorizerChainOptions
+        {
+            TimeProvider = time,
+            LoggerFactory = loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+        });
         errors.AddRange(authzErrors);
         var authz = config.Authorization;
         if (authz.DenyListFile.Length > 0)

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 
 namespace Portcullis.Gateway.Hosting;
 
@@ -20,8 +20,11 @@ internal sealed class SnapshotHolder
     private GatewaySnapshot _current;
     private readonly GatewayConfiguration _started;
 
-    private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time)
+    private readonly ILoggerFactory? _loggers;
+
+    private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time, ILoggerFactory? loggers)
     {
+        _loggers = loggers;
         _configPath = configPath;
         _current = initial;
         _started = initial.Config;
@@ -36,8 +39,9 @@ internal sealed class SnapshotHolder
     public event Action<GatewaySnapshot>? Swapped;
 
     /// <summary>Holds the first snapshot, taken from a valid <paramref name="load"/>.</summary>
-    public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time) =>
-        new(load.Path, load.TakeSnapshot(), metrics, logger, time);
+    public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time,
+        ILoggerFactory? loggers = null) =>
+        new(load.Path, load.TakeSnapshot(), metrics, logger, time, loggers);
 
     /// <summary>
     /// The fields a reload validates but cannot apply to a running process: the listeners and admin address (bound at
@@ -72,7 +76,7 @@ internal sealed class SnapshotHolder
     {
         lock (_reloadLock)
         {
-            using var load = GatewayConfigurationPipeline.Load(_configPath, _time);
+            using var load = GatewayConfigurationPipeline.Load(_configPath, _time, _loggers);
             var errors = load.Errors;
             if (!load.IsValid)
             {
@@ -86,7 +90,7 @@ internal sealed class SnapshotHolder
             var snapshot = load.TakeSnapshot();
             var previous = Volatile.Read(ref _current);
             Volatile.Write(ref _current, snapshot);
-            previous.Retire(TimeSpan.FromMinutes(2)); // in-flight requests keep the old snapshot until they end
+            previous.Retire(TimeSpan.FromMinutes(2), _time); // in-flight requests keep the old snapshot until they end
             _metrics.ConfigReloads.Inc();
             Log.Reloaded(_logger, _configPath);
             ReportRestartRequired(snapshot.Config);

@@ -2,7 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Portcullis.Gateway.Hosting;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 
 namespace Portcullis.Gateway.Network;
 

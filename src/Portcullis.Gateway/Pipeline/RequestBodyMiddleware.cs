@@ -2,7 +2,7 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Portcullis.Audit;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Http;
 
 namespace Portcullis.Gateway.Pipeline;

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Portcullis.Audit;
 using Portcullis.Authorization;
 using Portcullis.Gateway.Hosting;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Streams;
 
 namespace Portcullis.Gateway.Pipeline;

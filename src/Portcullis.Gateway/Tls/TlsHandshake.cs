@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
 using Portcullis.Gateway.Hosting;
-using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Tls;
 
 namespace Portcullis.Gateway.Tls;

@@ -73,14 +73,6 @@ internal static class Jwts
     public static JsonObject Parse(string json) => JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip })!.AsObject();
 }
 
-/// <summary>A TimeProvider whose wall clock can be moved (timestamps stay real so timeouts still work).</summary>
-internal sealed class ShiftedTime : TimeProvider
-{
-    public TimeSpan Offset { get; set; }
-    public DateTimeOffset? Fixed { get; set; }
-    public override DateTimeOffset GetUtcNow() => Fixed ?? base.GetUtcNow() + Offset;
-}
-
 internal static class Wait
 {
     /// <summary>The timeout every await in these tests gets.</summary>

@@ -81,8 +81,8 @@ public sealed class AuditWebhookBackend : AuditBackendBase
             string failure;
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Aborted);
-                timeout.CancelAfter(_options.RequestTimeout);
+                using var deadline = new CancellationTokenSource(_options.RequestTimeout, Time);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Aborted, deadline.Token);
                 using var content = new ByteArrayContent(body);
                 content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                 using var request = new HttpRequestMessage(HttpMethod.Post, _server) { Content = content };

@@ -31,10 +31,12 @@ public sealed class JwtAuthenticator : ITokenAuthenticator, IDisposable
     }
 
     /// <summary>Creates the authenticator with its own key set (HttpClient trusting the spec's CA) and starts fetching keys.</summary>
-    public static JwtAuthenticator Create(JwtAuthenticatorSpec spec, OidcKeySetOptions? options = null, TimeProvider? time = null, TimeSpan? successTtl = null)
+    public static JwtAuthenticator Create(JwtAuthenticatorSpec spec, OidcKeySetOptions? options = null, TimeProvider? time = null, TimeSpan? successTtl = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         var discovery = new Uri(spec.DiscoveryUrl ?? spec.IssuerUrl.TrimEnd('/') + "/.well-known/openid-configuration");
-        var keys = new OidcKeySet(discovery, spec.IssuerUrl, OidcKeySet.CreateHttpClient(spec.CertificateAuthorityPem), options, time, ownsHttpClient: true);
+        var keys = new OidcKeySet(discovery, spec.IssuerUrl, OidcKeySet.CreateHttpClient(spec.CertificateAuthorityPem), options, time, ownsHttpClient: true,
+            Microsoft.Extensions.Logging.LoggerFactoryExtensions.CreateLogger<OidcKeySet>(loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));
         keys.Start();
         return new JwtAuthenticator(spec, keys, time, successTtl);
     }

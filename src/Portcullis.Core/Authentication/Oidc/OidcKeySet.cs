@@ -1,6 +1,9 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Portcullis.Diagnostics;
 using Portcullis.Authentication.Tokens;
 
 namespace Portcullis.Authentication.Oidc;
@@ -30,6 +33,7 @@ public sealed class OidcKeySet : IDisposable
     private readonly HttpClient _http;
     private readonly OidcKeySetOptions _options;
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _refreshLock = new();
@@ -43,8 +47,10 @@ public sealed class OidcKeySet : IDisposable
 
     private readonly bool _ownsHttp;
 
-    public OidcKeySet(Uri discoveryUrl, string issuer, HttpClient http, OidcKeySetOptions? options = null, TimeProvider? time = null, bool ownsHttpClient = false)
+    public OidcKeySet(Uri discoveryUrl, string issuer, HttpClient http, OidcKeySetOptions? options = null, TimeProvider? time = null, bool ownsHttpClient = false,
+        ILogger<OidcKeySet>? logger = null)
     {
+        _logger = logger ?? NullLogger<OidcKeySet>.Instance;
         _ownsHttp = ownsHttpClient;
         _discoveryUrl = discoveryUrl;
         _issuer = issuer;
@@ -55,6 +61,7 @@ public sealed class OidcKeySet : IDisposable
 
     /// <summary>Completes when the first discovery + JWKS fetch succeeded.</summary>
     public Task Ready => _ready.Task;
+    /// <summary>Why the last fetch failed (also logged when it happens); null after a success.</summary>
     public string? LastError { get; private set; }
     /// <summary>JWKS fetches done so far (tests assert the unknown-kid rate limit with it).</summary>
     public long Fetches => Interlocked.Read(ref _fetches);
@@ -125,7 +132,7 @@ public sealed class OidcKeySet : IDisposable
         {
             try
             {
-                await refresh.WaitAsync(_options.RequestTimeout * 2, cancellationToken).ConfigureAwait(false);
+                await refresh.WaitAsync(_options.RequestTimeout * 2, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -145,6 +152,7 @@ public sealed class OidcKeySet : IDisposable
                 _lastAttemptTicks = _time.GetTimestamp();
                 await FetchDiscoveryAsync(_stop.Token).ConfigureAwait(false);
                 await FetchJwksAsync(_stop.Token).ConfigureAwait(false);
+                CoreLog.OidcKeysLoaded(_logger, _issuer, _snapshot?.Keys.Count ?? 0);
                 _ready.TrySetResult();
                 return;
             }
@@ -155,6 +163,7 @@ public sealed class OidcKeySet : IDisposable
             catch (Exception ex)
             {
                 LastError = ex.Message;
+                CoreLog.OidcKeysInitFailed(_logger, _issuer, SafeText.Of(ex.Message, 300), delay.TotalSeconds);
             }
             try
             {
@@ -177,6 +186,7 @@ public sealed class OidcKeySet : IDisposable
         catch (Exception ex)
         {
             LastError = ex.Message; // keep serving with the keys we have
+            CoreLog.OidcKeyRefreshFailed(_logger, _issuer, SafeText.Of(ex.Message, 300));
         }
     }
 
@@ -220,8 +230,8 @@ public sealed class OidcKeySet : IDisposable
 
     private async Task<HttpResponseMessage> SendAsync(Uri uri, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.RequestTimeout);
+        using var deadline = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         var response = await _http.GetAsync(uri, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {

@@ -2,6 +2,9 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Portcullis.Diagnostics;
 
 namespace Portcullis.Authentication.Webhook;
 
@@ -41,11 +44,16 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     private readonly WebhookTokenAuthenticatorOptions _options;
     private readonly ConcurrentDictionary<TokenDigest, Lazy<Task<TokenResult>>> _inFlight = new();
     private readonly SemaphoreSlim _concurrency;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private long _calls;
     private long _transportErrors;
 
-    public WebhookTokenAuthenticator(Uri server, HttpMessageHandler handler, WebhookTokenAuthenticatorOptions? options = null, string? bearerToken = null)
+    public WebhookTokenAuthenticator(Uri server, HttpMessageHandler handler, WebhookTokenAuthenticatorOptions? options = null, string? bearerToken = null,
+        TimeProvider? time = null, ILogger<WebhookTokenAuthenticator>? logger = null)
     {
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger<WebhookTokenAuthenticator>.Instance;
         _server = server;
         _http = new HttpClient(handler) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
         _bearer = bearerToken;
@@ -58,7 +66,8 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
     }
 
     /// <summary>Reads a kubeconfig-format webhook configuration (<c>--authentication-token-webhook-config-file</c>).</summary>
-    public static WebhookTokenAuthenticator FromKubeconfig(string path, WebhookTokenAuthenticatorOptions? options = null)
+    public static WebhookTokenAuthenticator FromKubeconfig(string path, WebhookTokenAuthenticatorOptions? options = null, TimeProvider? time = null,
+        ILogger<WebhookTokenAuthenticator>? logger = null)
     {
         var errors = new List<Configuration.ConfigError>();
         var endpoint = Kubeconfig.KubeconfigFile.LoadEndpoint(path, errors) ?? throw new FormatException(string.Join("; ", errors));
@@ -68,7 +77,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         }
         // Trusts only the kubeconfig's CA when it gives one (the host name is still checked), follows no redirect.
         var handler = endpoint.CreateHandler();
-        return new WebhookTokenAuthenticator(endpoint.Server, handler, options, endpoint.Token);
+        return new WebhookTokenAuthenticator(endpoint.Server, handler, options, endpoint.Token, time, logger);
     }
 
     public string Name => "webhook";
@@ -90,10 +99,9 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         await Task.Yield(); // return the task to every waiter before doing any work
         try
         {
-            if (!await _concurrency.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false))
+            if (!_concurrency.Wait(0) && !await WaitForSlotAsync().ConfigureAwait(false))
             {
-                Interlocked.Increment(ref _transportErrors);
-                return TokenResult.Unavailable("webhook token authenticator: too many reviews in flight");
+                return Unavailable("too many reviews in flight");
             }
             try
             {
@@ -110,6 +118,21 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         }
     }
 
+    /// <summary>Waits up to a second (on the injected clock) for a free review slot.</summary>
+    private async Task<bool> WaitForSlotAsync()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
+        try
+        {
+            await _concurrency.WaitAsync(deadline.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     private async Task<TokenResult> ReviewAsync(string token)
     {
         var body = BuildRequest(token);
@@ -119,7 +142,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
         {
             try
             {
-                using var timeout = new CancellationTokenSource(_options.Timeout);
+                using var timeout = new CancellationTokenSource(_options.Timeout, _time);
                 using var message = new HttpRequestMessage(HttpMethod.Post, _server) { Content = new ByteArrayContent(body) };
                 message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                 message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -136,8 +159,7 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
                 }
                 else if (!response.IsSuccessStatusCode)
                 {
-                    Interlocked.Increment(ref _transportErrors);
-                    return TokenResult.Unavailable($"webhook token authenticator: webhook answered {(int)response.StatusCode}");
+                    return Unavailable($"webhook answered {(int)response.StatusCode}");
                 }
                 else
                 {
@@ -151,12 +173,19 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
             if (attempt < _options.MaxAttempts)
             {
                 var jitter = 1 + (_options.Jitter * Random.Shared.NextDouble());
-                await Task.Delay(delay * jitter).ConfigureAwait(false);
+                await Task.Delay(delay * jitter, _time).ConfigureAwait(false);
                 delay *= _options.BackoffFactor;
             }
         }
+        return Unavailable($"webhook unreachable after {_options.MaxAttempts} attempts: {lastError}");
+    }
+
+    /// <summary>A review that could not be done: counted, logged (never with the token) and refused.</summary>
+    private TokenResult Unavailable(string reason)
+    {
         Interlocked.Increment(ref _transportErrors);
-        return TokenResult.Unavailable($"webhook token authenticator: webhook unreachable after {_options.MaxAttempts} attempts: {lastError}");
+        CoreLog.TokenWebhookFailed(_logger, _server.GetComponents(UriComponents.SchemeAndServer, UriFormat.UriEscaped), SafeText.Of(reason, 300));
+        return TokenResult.Unavailable("webhook token authenticator: " + reason);
     }
 
     /// <summary>The TokenReview request body for <paramref name="token"/> (the only place the token is written).</summary>
@@ -200,15 +229,13 @@ public sealed class WebhookTokenAuthenticator : ITokenAuthenticator, IDisposable
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("status", out var s) || s.ValueKind != JsonValueKind.Object)
             {
-                Interlocked.Increment(ref _transportErrors);
-                return TokenResult.Unavailable("webhook token authenticator: response has no status");
+                return Unavailable("response has no status");
             }
             status = s.Clone();
         }
         catch (JsonException)
         {
-            Interlocked.Increment(ref _transportErrors);
-            return TokenResult.Unavailable("webhook token authenticator: response is not JSON");
+            return Unavailable("response is not JSON");
         }
         var authenticated = status.TryGetProperty("authenticated", out var a) && a.ValueKind == JsonValueKind.True;
         if (!authenticated)

@@ -47,10 +47,13 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     private readonly Uri _server;
     private readonly string? _token;
     private readonly TimeProvider _time;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private readonly ConcurrentDictionary<string, CacheEntry> _cache = new(StringComparer.Ordinal);
 
-    public WebhookAuthorizer(HttpClient client, Uri server, string? token, WebhookAuthorizerOptions options, TimeProvider? timeProvider = null)
+    public WebhookAuthorizer(HttpClient client, Uri server, string? token, WebhookAuthorizerOptions options, TimeProvider? timeProvider = null,
+        Microsoft.Extensions.Logging.ILogger<WebhookAuthorizer>? logger = null)
     {
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<WebhookAuthorizer>.Instance;
         _client = client;
         _server = server;
         _token = token;
@@ -59,12 +62,13 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     }
 
     /// <summary>Builds the authorizer from a webhook kubeconfig (current-context).</summary>
-    public static WebhookAuthorizer Create(string kubeconfigPath, WebhookAuthorizerOptions options, TimeProvider? timeProvider = null)
+    public static WebhookAuthorizer Create(string kubeconfigPath, WebhookAuthorizerOptions options, TimeProvider? timeProvider = null,
+        Microsoft.Extensions.Logging.ILogger<WebhookAuthorizer>? logger = null)
     {
         var errors = new List<ConfigError>();
         var endpoint = KubeconfigFile.LoadEndpoint(kubeconfigPath, errors) ?? throw new ConfigurationException(errors);
         var client = new HttpClient(endpoint.CreateHandler(), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
-        return new WebhookAuthorizer(client, endpoint.Server, endpoint.Token, options, timeProvider);
+        return new WebhookAuthorizer(client, endpoint.Server, endpoint.Token, options, timeProvider, logger);
     }
 
     public WebhookAuthorizerOptions Options { get; }
@@ -89,8 +93,8 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     private async Task<AuthorizationResult> CallAsync(string spec, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _calls);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Options.Timeout);
+        using var deadline = new CancellationTokenSource(Options.Timeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         AuthorizationResult result;
         try
         {
@@ -145,6 +149,8 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     private AuthorizationResult Failure(string error)
     {
         var message = "webhook authorizer: " + error;
+        Portcullis.Diagnostics.CoreLog.AuthorizationWebhookFailed(_logger, _server.GetComponents(UriComponents.SchemeAndServer, UriFormat.UriEscaped),
+            Portcullis.Diagnostics.SafeText.Of(error, 300), Options.FailurePolicy == "Deny" ? "Deny" : "NoOpinion");
         return Options.FailurePolicy == "Deny"
             ? new AuthorizationResult(AuthorizationDecision.Deny, "", message, AuthorizerName)
             : new AuthorizationResult(AuthorizationDecision.NoOpinion, "", message, AuthorizerName);

@@ -1,6 +1,6 @@
 using Prometheus;
 
-namespace Portcullis.Gateway.Metrics;
+namespace Portcullis.Gateway.Diagnostics;
 
 /// <summary>
 /// The gateway's Prometheus metrics, registered in one registry per host. Labels are bounded: no user, IP or path label.

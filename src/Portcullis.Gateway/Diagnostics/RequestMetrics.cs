@@ -4,7 +4,7 @@ using System.Globalization;
 using Portcullis.Authorization;
 using Prometheus;
 
-namespace Portcullis.Gateway.Metrics;
+namespace Portcullis.Gateway.Diagnostics;
 
 /// <summary>
 /// <c>apiserver_request_total</c> and <c>apiserver_request_duration_seconds</c> with kube-apiserver's names and labels,
