@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Gateway.Admin;
 

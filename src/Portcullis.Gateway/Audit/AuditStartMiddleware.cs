@@ -10,7 +10,7 @@ namespace Portcullis.Gateway.Audit;
 /// user, writes RequestReceived (a blocking backend that cannot store it fails the request closed with 500), captures
 /// response bodies at RequestResponse level up to the audit object limit (<c>limits.maxRequestBodyBytes</c>), and writes
 /// ResponseStarted for long-running requests when their response begins. The request body is handed to the record by
-/// <see cref="Pipeline.RequestBodyMiddleware"/>, which reads it whole before it is forwarded. Streams are never
+/// the request body stage (<c>Http/RequestBodyMiddleware</c>), which reads it whole before it is forwarded. Streams are never
 /// buffered for audit.
 /// </summary>
 internal sealed class AuditStartMiddleware(RequestDelegate next, AuditSink sink, GatewayMetrics metrics)

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using Portcullis.Authentication;
 using Portcullis.Authentication.X509;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Metrics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;

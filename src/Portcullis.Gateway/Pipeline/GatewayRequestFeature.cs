@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Portcullis.Authentication;
 using Portcullis.Authorization;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Gateway.Pipeline;
 

@@ -3,8 +3,9 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
 using Portcullis.Authentication.X509;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Gateway.Tls;
 

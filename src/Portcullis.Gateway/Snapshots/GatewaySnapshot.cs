@@ -4,10 +4,10 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Authentication;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Forwarding;
+using Portcullis.Gateway.Upstream;
 using Portcullis.Network;
 
-namespace Portcullis.Gateway.Hosting;
+namespace Portcullis.Gateway.Snapshots;
 
 /// <summary>
 /// Everything a request needs from the configuration, built once at load time and swapped whole on reload.

@@ -3,9 +3,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Portcullis.Audit;
 using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
 
-namespace Portcullis.Gateway.Pipeline;
+namespace Portcullis.Gateway.Http;
 
 /// <summary>
 /// After authorization, where kube-apiserver's handlers read a body: reads the whole body of a request that is not

@@ -1,8 +1,9 @@
 using Microsoft.Extensions.Logging;
 using Portcullis.Configuration;
+using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Metrics;
 
-namespace Portcullis.Gateway.Hosting;
+namespace Portcullis.Gateway.Snapshots;
 
 /// <summary>
 /// Holds the current <see cref="GatewaySnapshot"/>. A reload loads the configuration through

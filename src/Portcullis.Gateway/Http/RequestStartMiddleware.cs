@@ -2,18 +2,19 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Portcullis.Audit;
 using Portcullis.Authorization;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Metrics;
+using Portcullis.Gateway.Pipeline;
+using Portcullis.Gateway.Snapshots;
 using Portcullis.Gateway.Streams;
 
-namespace Portcullis.Gateway.Pipeline;
+namespace Portcullis.Gateway.Http;
 
 /// <summary>
 /// Runs before the six layers: picks the snapshot, assigns the Audit-ID, sets Cache-Control as kube-apiserver does,
 /// refuses a request with more headers than <see cref="RequestHeaderLimits"/> allow (431), a <c>Connection</c> header
 /// that nominates an identity header (400) and a path <see cref="PathGuard"/> refuses (400), and computes the
 /// RequestInfo. A refused request still gets its <see cref="GatewayRequestFeature"/>, marked rejected by <c>http</c>,
-/// so that <see cref="Audit.AuditMiddleware"/> measures and audits it: an attack that never reaches authentication is
+/// so that the audit stage measures and audits it: an attack that never reaches authentication is
 /// exactly what the audit log must show.
 /// </summary>
 internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolder snapshots, StreamRegistry streams, GatewayMetrics metrics, TimeProvider time)
