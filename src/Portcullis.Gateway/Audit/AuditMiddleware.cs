@@ -6,16 +6,28 @@ using Portcullis.Gateway.Pipeline;
 namespace Portcullis.Gateway.Audit;
 
 /// <summary>
-/// L6, outermost: wraps every request from the first layer on, so that requests ended by any layer are measured with
-/// kube-apiserver's metric names and labels and their audit record is completed (ResponseComplete, or the single
-/// ResponseStarted event of a failed authentication, as kube-apiserver writes it; a single ResponseComplete event for
-/// a request refused before authentication). The code recorded is always the code the client got: an exception that
-/// escapes the layers is answered 500 by Kestrel, so it is measured as 500 and audited as kube-apiserver audits a
-/// panic (stage Panic, code 500).
+/// L6, one stage at two points of the request path, as in kube-apiserver. <see cref="Wrap"/> is outermost: it wraps
+/// every request from the first layer on, so that requests ended by any layer are measured with kube-apiserver's metric
+/// names and labels and their audit record is completed (ResponseComplete, or the single ResponseStarted event of a
+/// failed authentication, as kube-apiserver writes it; a single ResponseComplete event for a request refused before
+/// authentication). The code recorded is always the code the client got: an exception that escapes the layers is
+/// answered 500 by Kestrel, so it is measured as 500 and audited as kube-apiserver audits a panic (stage Panic, code
+/// 500). <see cref="Begin"/> sits right after authentication: it starts the record for the authenticated
+/// (pre-impersonation) user, writes RequestReceived (a blocking backend that cannot store it fails the request closed
+/// with 500), captures response bodies at RequestResponse level up to the audit object limit
+/// (<c>limits.maxRequestBodyBytes</c>), and writes ResponseStarted for long-running requests when their response
+/// begins. The request body is handed to the record by the request body stage (<c>Http/RequestBodyMiddleware</c>),
+/// which reads it whole before it is forwarded. Streams are never buffered for audit.
 /// </summary>
-internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metrics, AuditSink sink, TimeProvider time)
+internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, TimeProvider time)
 {
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>The outermost middleware: measures and completes the audit record of every request.</summary>
+    public RequestDelegate Wrap(RequestDelegate next) => context => WrapAsync(context, next);
+
+    /// <summary>The middleware right after authentication: starts the audit record.</summary>
+    public RequestDelegate Begin(RequestDelegate next) => context => BeginAsync(context, next);
+
+    private async Task WrapAsync(HttpContext context, RequestDelegate next)
     {
         var start = time.GetTimestamp();
         Exception? failure = null;
@@ -41,6 +53,54 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
                 await CompleteAuditAsync(context, feature, failure);
             }
         }
+    }
+
+    private async Task BeginAsync(HttpContext context, RequestDelegate next)
+    {
+        if (!sink.IsEnabled)
+        {
+            // Audit off (no policy or no backend): nothing to compute for a record that would be discarded.
+            await next(context);
+            return;
+        }
+        var feature = context.GetGatewayFeature();
+        var audit = sink.BeginRequest(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb, feature.User,
+            SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
+            feature.Snapshot.Config.Limits.MaxRequestBodyBytes);
+        if (!audit.IsEnabled)
+        {
+            await next(context);
+            return;
+        }
+        feature.Audit = audit;
+        foreach (var (key, value) in feature.Annotations)
+        {
+            audit.AddAnnotation(key, value);
+        }
+        var received = await audit.EmitAsync(AuditStage.RequestReceived, cancellationToken: context.RequestAborted);
+        if (received.RejectRequest)
+        {
+            feature.RejectedBy = "audit";
+            metrics.RequestsRejected.WithLabels("audit", "500").Inc();
+            await StatusResponses.InternalErrorTextAsync(context, AuditWriteResult.FailedToStoreMessage);
+            return;
+        }
+
+        if (feature.RequestInfo.IsLongRunning)
+        {
+            context.Response.OnStarting(static state =>
+            {
+                var a = (AuditRequest)state;
+                return a.EmitAsync(AuditStage.ResponseStarted).AsTask();
+            }, audit);
+        }
+        else if (audit.WantsResponseObject)
+        {
+            var capture = new AuditCapture(context.Response.Body, audit.MaxObjectBytes);
+            context.Features.Set(capture);
+            context.Response.Body = capture;
+        }
+        await next(context);
     }
 
     private async Task CompleteAuditAsync(HttpContext context, GatewayRequestFeature feature, Exception? failure)
@@ -100,10 +160,10 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
         await audit.EmitAsync(AuditStage.ResponseComplete, cancellationToken: CancellationToken.None);
     }
 
-    internal static string RequestUri(HttpContext context) =>
+    private static string RequestUri(HttpContext context) =>
         context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? (context.Request.Path + context.Request.QueryString).ToString();
 
-    internal static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
+    private static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
         feature.SourceAddress is { } ip ? [ip.ToString()] : [];
 
     // The label values are bounded by RequestMetrics (Metrics/RequestMetrics.cs): fixed sets, built-in or learned

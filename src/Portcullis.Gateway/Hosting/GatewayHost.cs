@@ -150,10 +150,11 @@ public sealed class GatewayHost : IAsyncDisposable
         });
         var app = builder.Build();
         app.UseWebSockets(); // lets HTTP/2 WebSocket (RFC 8441) requests reach YARP, which upgrades upstream over HTTP/1.1
-        app.UseMiddleware<AuditMiddleware>(); // L6 wraps everything so every outcome is measured and audited
+        var audit = ActivatorUtilities.CreateInstance<AuditMiddleware>(app.Services);
+        app.Use(audit.Wrap); // L6 wraps everything so every outcome is measured and audited
         app.UseMiddleware<RequestStartMiddleware>();
         app.UseMiddleware<AuthenticationMiddleware>(); // L3
-        app.UseMiddleware<AuditStartMiddleware>(); // L6: audit starts for the authenticated user
+        app.Use(audit.Begin); // L6: audit starts for the authenticated user
         app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
         app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
