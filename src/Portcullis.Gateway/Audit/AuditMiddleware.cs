@@ -19,7 +19,7 @@ namespace Portcullis.Gateway.Audit;
 /// begins. The request body is handed to the record by the request body stage (<c>Http/RequestBodyMiddleware</c>),
 /// which reads it whole before it is forwarded. Streams are never buffered for audit.
 /// </summary>
-internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, TimeProvider time)
+internal sealed class AuditMiddleware(GatewayMetrics metrics, Refusals refusals, TimeProvider time)
 {
     /// <summary>The outermost middleware: measures and completes the audit record of every request.</summary>
     public RequestDelegate Wrap(RequestDelegate next) => context => WrapAsync(context, next);
@@ -49,22 +49,31 @@ internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, Ti
         {
             if (context.Features.Get<GatewayRequestFeature>() is { } feature)
             {
-                Record(context, feature, time.GetElapsedTime(start).TotalSeconds);
-                await CompleteAuditAsync(context, feature, failure);
+                try
+                {
+                    Record(context, feature, time.GetElapsedTime(start).TotalSeconds);
+                    await CompleteAuditAsync(context, feature, failure);
+                }
+                finally
+                {
+                    // The request's last event is with the sink: a retired snapshot may now close it.
+                    feature.Snapshot.Exit();
+                }
             }
         }
     }
 
     private async Task BeginAsync(HttpContext context, RequestDelegate next)
     {
+        var feature = context.GetGatewayFeature();
+        var sink = feature.Snapshot.AuditSink;
         if (!sink.IsEnabled)
         {
             // Audit off (no policy or no backend): nothing to compute for a record that would be discarded.
             await next(context);
             return;
         }
-        var feature = context.GetGatewayFeature();
-        var audit = sink.BeginRequest(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb, feature.User,
+        var audit = sink.BeginRequest(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb, context.GetAuthenticatedRequest().User,
             SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
             feature.Snapshot.Config.Limits.MaxRequestBodyBytes);
         if (!audit.IsEnabled)
@@ -80,9 +89,7 @@ internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, Ti
         var received = await audit.EmitAsync(AuditStage.RequestReceived, cancellationToken: context.RequestAborted);
         if (received.RejectRequest)
         {
-            feature.RejectedBy = "audit";
-            metrics.RequestsRejected.WithLabels("audit", "500").Inc();
-            await StatusResponses.InternalErrorTextAsync(context, AuditWriteResult.FailedToStoreMessage);
+            await refusals.RefuseAsync(context, feature, Refusal.InternalError(RefusalLayers.Audit, AuditWriteResult.FailedToStoreMessage));
             return;
         }
 
@@ -103,9 +110,10 @@ internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, Ti
         await next(context);
     }
 
-    private async Task CompleteAuditAsync(HttpContext context, GatewayRequestFeature feature, Exception? failure)
+    private static async Task CompleteAuditAsync(HttpContext context, GatewayRequestFeature feature, Exception? failure)
     {
-        if (feature.RejectedBy == "authentication")
+        var sink = feature.Snapshot.AuditSink;
+        if (feature.RejectedBy == RefusalLayers.Authentication)
         {
             if (!sink.IsEnabled)
             {
@@ -117,17 +125,16 @@ internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, Ti
             return;
         }
         var code = context.Response.StatusCode;
-        if (feature.User is null && feature.RejectedBy is { } early)
+        if (feature.Authenticated is null && feature.RejectedBy is not null)
         {
             // Refused before authentication (RequestStartMiddleware): no audit record was started.
             if (!sink.IsEnabled)
             {
                 return;
             }
-            var annotations = new List<KeyValuePair<string, string>>(feature.Annotations) { new(AuditAnnotations.RejectedBy, early) };
             await sink.AuditRefusedRequestAsync(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb, SourceIps(feature),
                 context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
-                feature.RefusalStatus is { } refusal && refusal.Code == code ? refusal : new AuditResponseStatus(code), annotations);
+                feature.RefusalStatus is { } refusal && refusal.Code == code ? refusal : new AuditResponseStatus(code), feature.Annotations);
             return;
         }
         var audit = feature.Audit;
@@ -140,10 +147,6 @@ internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, Ti
             // The type only: an exception message is not an audit field.
             await audit.EmitPanicAsync(failure.GetType().Name, cancellationToken: CancellationToken.None);
             return;
-        }
-        if (feature.RejectedBy is { } layer)
-        {
-            audit.AddAnnotation(AuditAnnotations.RejectedBy, layer);
         }
         if (context.Features.Get<AuditCapture>() is { } capture)
         {
@@ -169,6 +172,6 @@ internal sealed class AuditMiddleware(AuditSink sink, GatewayMetrics metrics, Ti
     // The label values are bounded by RequestMetrics (Metrics/RequestMetrics.cs): fixed sets, built-in or learned
     // resources, and a cap per family.
     private void Record(HttpContext context, GatewayRequestFeature feature, double seconds) =>
-        metrics.Requests.Record(context.Request.Method, context.Request.ContentType, feature.RequestInfo, feature.User is not null,
+        metrics.Requests.Record(context.Request.Method, context.Request.ContentType, feature.RequestInfo, feature.Authenticated is not null,
             context.Request.Query.ContainsKey("dryRun"), context.Response.StatusCode, feature.RejectedBy is not null, seconds);
 }

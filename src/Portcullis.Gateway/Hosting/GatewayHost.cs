@@ -20,6 +20,7 @@ using Portcullis.Gateway.Forwarding;
 using Portcullis.Gateway.Http;
 using Portcullis.Gateway.Metrics;
 using Portcullis.Gateway.Network;
+using Portcullis.Gateway.Pipeline;
 using Portcullis.Gateway.Snapshots;
 using Portcullis.Gateway.Streams;
 using Portcullis.Gateway.Tls;
@@ -56,14 +57,12 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly StreamRegistry _streams;
     private readonly ILogger _logger;
     private readonly IReadOnlyList<string> _listenAddresses;
-    private readonly AuditSink _audit;
     private readonly ILoggerFactory _logs;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
-        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, AuditSink audit, ILoggerFactory logs)
+        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, ILoggerFactory logs)
     {
-        _audit = audit;
         _logs = logs;
         _app = app;
         _admin = admin;
@@ -104,16 +103,17 @@ public sealed class GatewayHost : IAsyncDisposable
         // One logger factory for the host's own components (the ASP.NET hosts configure theirs the same way).
         var logFormat = load.Configuration!.Admin.LogFormat;
         var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
-        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time);
+        var auditLogger = logs.CreateLogger("Portcullis.Audit");
+        // Each snapshot's audit backends are opened from its plan (read and checked by the pipeline): a reload that changes
+        // them opens new ones, and the old ones write what was begun on them before they close.
+        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time,
+            plan => AuditSink.Create(plan, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time));
         var snapshot = snapshots.Current;
         var listen = options.ListenOverride is { } o
             ? [o]
             : snapshot.Config.Listeners.Count == 0 ? [ListenerConfiguration.DefaultAddress] : snapshot.Config.Listeners.Select(l => l.Address).ToList();
         var adminAddress = options.AdminOverride ?? snapshot.Config.Admin.Address;
         var streams = new StreamRegistry();
-        var auditLogger = logs.CreateLogger("Portcullis.Audit");
-        // The backends come from the first snapshot's audit plan (read and checked by the pipeline); a reload swaps the policy.
-        var auditSink = AuditSink.Create(snapshot.Audit, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time);
 
         var builder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(builder.Logging, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel);
@@ -121,7 +121,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(snapshots);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(streams);
-        builder.Services.AddSingleton(auditSink);
+        builder.Services.AddSingleton<Refusals>();
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ForwardingHandler>();
@@ -176,9 +176,8 @@ public sealed class GatewayHost : IAsyncDisposable
 
         var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
-        snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
-        snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs);
+        snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs);
     }
 
     /// <summary>
@@ -245,11 +244,8 @@ public sealed class GatewayHost : IAsyncDisposable
         Log.Draining(_logger, _snapshots.Current.Config.Admin.DrainTimeout.TotalSeconds);
         _watcher.Dispose();
         await _app.StopAsync(cancellationToken);
-        // Every accepted request has completed or been cut off: flush the audit batches before exit.
-        using (var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout))
-        {
-            await _audit.ShutdownAsync(deadline.Token);
-        }
+        // Every accepted request has completed or been cut off: every snapshot's audit sink writes its batches and closes.
+        await RetireSnapshotsAsync();
         await _probe.DisposeAsync();
         await _admin.StopAsync(cancellationToken);
     }
@@ -260,8 +256,21 @@ public sealed class GatewayHost : IAsyncDisposable
         _watcher.Dispose();
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
-        await _audit.DisposeAsync();
+        await RetireSnapshotsAsync(); // (never started: nothing was written, but the backends close)
         _logs.Dispose();
+    }
+
+    private async Task RetireSnapshotsAsync()
+    {
+        using var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout);
+        try
+        {
+            await _snapshots.RetireAllAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Each sink counted what it could not write as dropped (apiserver_audit_error_total / events dropped).
+        }
     }
 
     private static IEnumerable<string> Addresses(WebApplication app) =>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Portcullis.Audit;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Metrics;
@@ -9,7 +10,8 @@ namespace Portcullis.Gateway.Snapshots;
 /// Holds the current <see cref="GatewaySnapshot"/>. A reload loads the configuration through
 /// <see cref="GatewayConfigurationPipeline.Load"/> (the whole file and every file it names, as at start and as
 /// <c>portcullis validate</c>) and swaps the new snapshot in one write; a failure keeps the last good snapshot, logs
-/// every error and counts it.
+/// every error and counts it. The holder also gives each serving snapshot its audit sink and retires the previous
+/// snapshot: its requests in flight finish on it, and its audit events are written before its sink is closed.
 /// </summary>
 internal sealed class SnapshotHolder
 {
@@ -18,12 +20,16 @@ internal sealed class SnapshotHolder
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Lock _reloadLock = new();
+    private readonly Func<AuditSinkPlan, AuditSink> _openAudit;
+    private readonly List<Task> _retired = [];
     private GatewaySnapshot _current;
     private readonly GatewayConfiguration _started;
 
-    private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time)
+    private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time, Func<AuditSinkPlan, AuditSink> openAudit)
     {
         _configPath = configPath;
+        _openAudit = openAudit;
+        initial.Serve(openAudit(initial.Audit));
         _current = initial;
         _started = initial.Config;
         _metrics = metrics;
@@ -33,16 +39,70 @@ internal sealed class SnapshotHolder
 
     public GatewaySnapshot Current => Volatile.Read(ref _current);
 
+    /// <summary>
+    /// The snapshot a new request runs on, entered: the request must <see cref="GatewaySnapshot.Exit"/> it when its audit
+    /// record is complete, so that a retired snapshot closes its audit sink only after its last event.
+    /// </summary>
+    public GatewaySnapshot Enter()
+    {
+        while (true)
+        {
+            var snapshot = Current;
+            if (snapshot.TryEnter())
+            {
+                return snapshot;
+            }
+        }
+    }
+
+    /// <summary>
+    /// At shutdown, once no request is in flight: retires the current snapshot and waits until every retired snapshot has
+    /// written its audit events and closed its sink (or <paramref name="cancellationToken"/> fires).
+    /// </summary>
+    public Task RetireAllAsync(CancellationToken cancellationToken)
+    {
+        Task[] pending;
+        lock (_reloadLock)
+        {
+            var current = Current;
+            if (!_retired.Contains(current.Drained))
+            {
+                _retired.Add(current.Drained);
+                current.Exit();
+            }
+            pending = [.. _retired];
+        }
+        return Task.WhenAll(pending).WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Whether a reload can keep the running sink: same log and webhook settings, same webhook receiver and credentials.</summary>
+    internal static bool SameAuditBackends(AuditSinkPlan a, AuditSinkPlan b) =>
+        Equals(a.Log, b.Log) && Equals(a.Webhook, b.Webhook) && SameEndpoint(a.WebhookEndpoint, b.WebhookEndpoint);
+
+    private static bool SameEndpoint(Portcullis.Kubeconfig.KubeconfigEndpoint? a, Portcullis.Kubeconfig.KubeconfigEndpoint? b) =>
+        a is null || b is null
+            ? a is null && b is null
+            : a.Server == b.Server && a.Token == b.Token && a.InsecureSkipTlsVerify == b.InsecureSkipTlsVerify && a.TlsServerName == b.TlsServerName
+              && a.ClientCertificate?.Thumbprint == b.ClientCertificate?.Thumbprint
+              && Thumbprints(a.CertificateAuthorities).SequenceEqual(Thumbprints(b.CertificateAuthorities), StringComparer.Ordinal);
+
+    private static IEnumerable<string> Thumbprints(System.Security.Cryptography.X509Certificates.X509Certificate2Collection? certificates) =>
+        certificates is null ? [] : certificates.Select(c => c.Thumbprint);
+
     /// <summary>Raised after a successful swap.</summary>
     public event Action<GatewaySnapshot>? Swapped;
 
-    /// <summary>Holds the first snapshot, taken from a valid <paramref name="load"/>.</summary>
-    public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time) =>
-        new(load.Path, load.TakeSnapshot(), metrics, logger, time);
+    /// <summary>
+    /// Holds the first snapshot, taken from a valid <paramref name="load"/>; <paramref name="openAudit"/> builds the audit
+    /// sink of a snapshot whose backends differ from the previous one's.
+    /// </summary>
+    public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time, Func<AuditSinkPlan, AuditSink> openAudit) =>
+        new(load.Path, load.TakeSnapshot(), metrics, logger, time, openAudit);
 
     /// <summary>
     /// The fields a reload validates but cannot apply to a running process: the listeners and admin address (bound at
-    /// start), the console log format, and the audit backends (opened at start). A change is logged as a warning on every
+    /// start) and the console log format. The audit backends are not among them: they live in the snapshot. A change is
+    /// logged as a warning on every
     /// reload that carries it and shown as <c>portcullis_config_restart_required{field}</c> = 1 until a restart, or until
     /// the file says the started value again.
     /// </summary>
@@ -51,8 +111,6 @@ internal sealed class SnapshotHolder
         ("listeners", c => string.Join(",", c.Listeners.Select(l => l.Address))),
         ("admin.address", c => c.Admin.Address),
         ("admin.logFormat", c => c.Admin.LogFormat),
-        ("audit.log", c => string.Join("|", c.Audit.Log.Path.Length == 0 ? "" : c.Resolve(c.Audit.Log.Path), c.Audit.Log.Mode, c.Audit.Log.MaxAge, c.Audit.Log.MaxBackup, c.Audit.Log.MaxSize)),
-        ("audit.webhook", c => string.Join("|", c.Audit.Webhook.ConfigFile.Length == 0 ? "" : c.Resolve(c.Audit.Webhook.ConfigFile), c.Audit.Webhook.Mode)),
     ];
 
     private void ReportRestartRequired(GatewayConfiguration loaded)
@@ -86,8 +144,22 @@ internal sealed class SnapshotHolder
             }
             var snapshot = load.TakeSnapshot();
             var previous = Volatile.Read(ref _current);
+            if (SameAuditBackends(previous.Audit, snapshot.Audit))
+            {
+                var sink = previous.HandAuditOn();
+                sink.UpdatePolicy(snapshot.AuditPolicy);
+                snapshot.Serve(sink);
+            }
+            else
+            {
+                // New backends for the requests that start from now on; the previous ones write what was begun on them.
+                snapshot.Serve(_openAudit(snapshot.Audit));
+            }
             Volatile.Write(ref _current, snapshot);
             previous.Retire(TimeSpan.FromMinutes(2)); // in-flight requests keep the old snapshot until they end
+            _retired.Add(previous.Drained);
+            _retired.RemoveAll(t => t.IsCompleted);
+            previous.Exit();
             _metrics.ConfigReloads.Inc();
             Log.Reloaded(_logger, _configPath);
             ReportRestartRequired(snapshot.Config);
