@@ -2,7 +2,7 @@ using System.Text;
 using BenchmarkDotNet.Attributes;
 using Portcullis.Authentication;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Forwarding;
+using Portcullis.Gateway.Upstream;
 
 namespace Portcullis.Benchmarks;
 

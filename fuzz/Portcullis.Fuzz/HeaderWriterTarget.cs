@@ -1,8 +1,8 @@
 using System.Text;
 using Portcullis.Authentication;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Forwarding;
 using Portcullis.Gateway.Pipeline;
+using Portcullis.Gateway.Upstream;
 
 namespace Portcullis.Fuzz;
 

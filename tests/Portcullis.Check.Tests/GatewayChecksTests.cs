@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Check.Tests.Probe;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Check.Tests;
 

@@ -46,7 +46,7 @@ public sealed class AttackTests
     /// No nonce outlives its request. The readiness probe registers one for a moment every 200 ms, so this waits (with a
     /// deadline) for a moment when none is open rather than reading the count once.
     /// </summary>
-    private static async Task AssertRegistrationsEndAsync(Portcullis.Gateway.Forwarding.IdentityBlocks identities)
+    private static async Task AssertRegistrationsEndAsync(Portcullis.Gateway.Upstream.IdentityBlocks identities)
     {
         var deadline = DateTime.UtcNow + Timeout;
         while (identities.Pending != 0 && DateTime.UtcNow < deadline)

@@ -5,6 +5,7 @@ using System.Security.Authentication;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 using Portcullis.Gateway.Tests.Infrastructure;
 
 namespace Portcullis.Gateway.Tests;

@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 using Portcullis.Gateway.Tests.Infrastructure;
 
 namespace Portcullis.Gateway.Tests;

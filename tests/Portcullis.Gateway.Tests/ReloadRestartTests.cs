@@ -4,8 +4,7 @@ using Portcullis.Gateway.Tests.Infrastructure;
 namespace Portcullis.Gateway.Tests;
 
 /// <summary>
-/// Issue 14, item 1: a reload that changes what only a restart can apply (listeners, admin address, log format, audit
-/// backends) is reported as such, in the log and in <c>portcullis_config_restart_required{field}</c>, and the running
+/// Issue 14, item 1: a reload that changes what only a restart can apply (listeners, admin address, log format) is reported as such, in the log and in <c>portcullis_config_restart_required{field}</c>, and the running
 /// gateway keeps serving.
 /// </summary>
 public sealed class ReloadRestartTests
@@ -30,7 +29,7 @@ public sealed class ReloadRestartTests
         var metrics = await MetricsAsync(gw);
         Assert.Contains("portcullis_config_restart_required{field=\"listeners\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("portcullis_config_restart_required{field=\"admin.address\"} 0", metrics, StringComparison.Ordinal);
-        Assert.Contains("portcullis_config_restart_required{field=\"audit.log\"} 0", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("field=\"audit.log\"", metrics, StringComparison.Ordinal); // a reload applies the audit backends (AuditBackendReloadTests)
         using (var response = await jane.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(Timeout))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode); // still on the address it started with

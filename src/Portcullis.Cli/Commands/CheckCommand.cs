@@ -2,7 +2,7 @@ using System.CommandLine;
 using Portcullis.Check;
 using Portcullis.Check.Output;
 using Portcullis.Cli.Check;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Cli;
 

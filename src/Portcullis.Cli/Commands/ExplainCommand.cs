@@ -3,7 +3,7 @@ using System.Net;
 using Portcullis.Authentication;
 using Portcullis.Authorization;
 using Portcullis.Authorization.Explain;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Cli;
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Cli;
 

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Snapshots;
 using Prometheus;
 
 namespace Portcullis.Gateway.Admin;

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Gateway.Admin;
 

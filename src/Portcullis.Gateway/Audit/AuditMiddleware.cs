@@ -6,16 +6,28 @@ using Portcullis.Gateway.Pipeline;
 namespace Portcullis.Gateway.Audit;
 
 /// <summary>
-/// L6, outermost: wraps every request from the first layer on, so that requests ended by any layer are measured with
-/// kube-apiserver's metric names and labels and their audit record is completed (ResponseComplete, or the single
-/// ResponseStarted event of a failed authentication, as kube-apiserver writes it; a single ResponseComplete event for
-/// a request refused before authentication). The code recorded is always the code the client got: an exception that
-/// escapes the layers is answered 500 by Kestrel, so it is measured as 500 and audited as kube-apiserver audits a
-/// panic (stage Panic, code 500).
+/// L6, one stage at two points of the request path, as in kube-apiserver. <see cref="Wrap"/> is outermost: it wraps
+/// every request from the first layer on, so that requests ended by any layer are measured with kube-apiserver's metric
+/// names and labels and their audit record is completed (ResponseComplete, or the single ResponseStarted event of a
+/// failed authentication, as kube-apiserver writes it; a single ResponseComplete event for a request refused before
+/// authentication). The code recorded is always the code the client got: an exception that escapes the layers is
+/// answered 500 by Kestrel, so it is measured as 500 and audited as kube-apiserver audits a panic (stage Panic, code
+/// 500). <see cref="Begin"/> sits right after authentication: it starts the record for the authenticated
+/// (pre-impersonation) user, writes RequestReceived (a blocking backend that cannot store it fails the request closed
+/// with 500), captures response bodies at RequestResponse level up to the audit object limit
+/// (<c>limits.maxRequestBodyBytes</c>), and writes ResponseStarted for long-running requests when their response
+/// begins. The request body is handed to the record by the request body stage (<c>Http/RequestBodyMiddleware</c>),
+/// which reads it whole before it is forwarded. Streams are never buffered for audit.
 /// </summary>
-internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metrics, AuditSink sink, TimeProvider time)
+internal sealed class AuditMiddleware(GatewayMetrics metrics, Refusals refusals, TimeProvider time)
 {
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>The outermost middleware: measures and completes the audit record of every request.</summary>
+    public RequestDelegate Wrap(RequestDelegate next) => context => WrapAsync(context, next);
+
+    /// <summary>The middleware right after authentication: starts the audit record.</summary>
+    public RequestDelegate Begin(RequestDelegate next) => context => BeginAsync(context, next);
+
+    private async Task WrapAsync(HttpContext context, RequestDelegate next)
     {
         var start = time.GetTimestamp();
         Exception? failure = null;
@@ -37,15 +49,71 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
         {
             if (context.Features.Get<GatewayRequestFeature>() is { } feature)
             {
-                Record(context, feature, time.GetElapsedTime(start).TotalSeconds);
-                await CompleteAuditAsync(context, feature, failure);
+                try
+                {
+                    Record(context, feature, time.GetElapsedTime(start).TotalSeconds);
+                    await CompleteAuditAsync(context, feature, failure);
+                }
+                finally
+                {
+                    // The request's last event is with the sink: a retired snapshot may now close it.
+                    feature.Snapshot.Exit();
+                }
             }
         }
     }
 
-    private async Task CompleteAuditAsync(HttpContext context, GatewayRequestFeature feature, Exception? failure)
+    private async Task BeginAsync(HttpContext context, RequestDelegate next)
     {
-        if (feature.RejectedBy == "authentication")
+        var feature = context.GetGatewayFeature();
+        var sink = feature.Snapshot.AuditSink;
+        if (!sink.IsEnabled)
+        {
+            // Audit off (no policy or no backend): nothing to compute for a record that would be discarded.
+            await next(context);
+            return;
+        }
+        var audit = sink.BeginRequest(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb, context.GetAuthenticatedRequest().User,
+            SourceIps(feature), context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
+            feature.Snapshot.Config.Limits.MaxRequestBodyBytes);
+        if (!audit.IsEnabled)
+        {
+            await next(context);
+            return;
+        }
+        feature.Audit = audit;
+        foreach (var (key, value) in feature.Annotations)
+        {
+            audit.AddAnnotation(key, value);
+        }
+        var received = await audit.EmitAsync(AuditStage.RequestReceived, cancellationToken: context.RequestAborted);
+        if (received.RejectRequest)
+        {
+            await refusals.RefuseAsync(context, feature, Refusal.InternalError(RefusalLayers.Audit, AuditWriteResult.FailedToStoreMessage));
+            return;
+        }
+
+        if (feature.RequestInfo.IsLongRunning)
+        {
+            context.Response.OnStarting(static state =>
+            {
+                var a = (AuditRequest)state;
+                return a.EmitAsync(AuditStage.ResponseStarted).AsTask();
+            }, audit);
+        }
+        else if (audit.WantsResponseObject)
+        {
+            var capture = new AuditCapture(context.Response.Body, audit.MaxObjectBytes);
+            context.Features.Set(capture);
+            context.Response.Body = capture;
+        }
+        await next(context);
+    }
+
+    private static async Task CompleteAuditAsync(HttpContext context, GatewayRequestFeature feature, Exception? failure)
+    {
+        var sink = feature.Snapshot.AuditSink;
+        if (feature.RejectedBy == RefusalLayers.Authentication)
         {
             if (!sink.IsEnabled)
             {
@@ -57,17 +125,16 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
             return;
         }
         var code = context.Response.StatusCode;
-        if (feature.User is null && feature.RejectedBy is { } early)
+        if (feature.Authenticated is null && feature.RejectedBy is not null)
         {
             // Refused before authentication (RequestStartMiddleware): no audit record was started.
             if (!sink.IsEnabled)
             {
                 return;
             }
-            var annotations = new List<KeyValuePair<string, string>>(feature.Annotations) { new(AuditAnnotations.RejectedBy, early) };
             await sink.AuditRefusedRequestAsync(feature.AuditId, RequestUri(context), feature.RequestInfo.Verb, SourceIps(feature),
                 context.Request.Headers.UserAgent.ToString(), feature.RequestInfo, feature.ReceivedAt.UtcDateTime,
-                feature.RefusalStatus is { } refusal && refusal.Code == code ? refusal : new AuditResponseStatus(code), annotations);
+                feature.RefusalStatus is { } refusal && refusal.Code == code ? refusal : new AuditResponseStatus(code), feature.Annotations);
             return;
         }
         var audit = feature.Audit;
@@ -80,10 +147,6 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
             // The type only: an exception message is not an audit field.
             await audit.EmitPanicAsync(failure.GetType().Name, cancellationToken: CancellationToken.None);
             return;
-        }
-        if (feature.RejectedBy is { } layer)
-        {
-            audit.AddAnnotation(AuditAnnotations.RejectedBy, layer);
         }
         if (context.Features.Get<AuditCapture>() is { } capture)
         {
@@ -100,15 +163,15 @@ internal sealed class AuditMiddleware(RequestDelegate next, GatewayMetrics metri
         await audit.EmitAsync(AuditStage.ResponseComplete, cancellationToken: CancellationToken.None);
     }
 
-    internal static string RequestUri(HttpContext context) =>
+    private static string RequestUri(HttpContext context) =>
         context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? (context.Request.Path + context.Request.QueryString).ToString();
 
-    internal static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
+    private static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
         feature.SourceAddress is { } ip ? [ip.ToString()] : [];
 
     // The label values are bounded by RequestMetrics (Metrics/RequestMetrics.cs): fixed sets, built-in or learned
     // resources, and a cap per family.
     private void Record(HttpContext context, GatewayRequestFeature feature, double seconds) =>
-        metrics.Requests.Record(context.Request.Method, context.Request.ContentType, feature.RequestInfo, feature.User is not null,
+        metrics.Requests.Record(context.Request.Method, context.Request.ContentType, feature.RequestInfo, feature.Authenticated is not null,
             context.Request.Query.ContainsKey("dryRun"), context.Response.StatusCode, feature.RejectedBy is not null, seconds);
 }

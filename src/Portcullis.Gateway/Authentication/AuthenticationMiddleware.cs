@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Portcullis.Authentication;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
@@ -17,7 +16,7 @@ namespace Portcullis.Gateway.Authentication;
 /// verified during the handshake; its result is read once per connection. Failure ends the request with kube-apiserver's
 /// exact 401 body.
 /// </summary>
-internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetrics metrics, ILogger<AuthenticationMiddleware> logger, TimeProvider time)
+internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetrics metrics, Refusals refusals, ILogger<AuthenticationMiddleware> logger, TimeProvider time)
 {
     private const string ConnectionCacheKey = "portcullis.x509";
 
@@ -75,14 +74,9 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
         metrics.AuthenticationAttempts.WithLabels("success").Inc();
         metrics.AuthenticationDuration.WithLabels("success").Observe(seconds);
         metrics.AuthenticatorAttempts.WithLabels(AuthenticatorLabel(result.Authenticator), "success").Inc();
-        feature.User = result.User;
-        feature.Authenticator = result.Authenticator;
+        feature.Authenticate(result.User, result.Authenticator, result.TokenDigest?.ToHex(),
+            result.Authenticator == "x509" ? context.Connection.ClientCertificate?.SerialNumber : null);
         feature.Annotate("portcullis.dev/authenticator", result.Authenticator);
-        feature.TokenSha256 = result.TokenDigest?.ToHex();
-        if (result.Authenticator == "x509")
-        {
-            feature.CertificateSerial = context.Connection.ClientCertificate?.SerialNumber;
-        }
         await next(context);
     }
 
@@ -102,10 +96,8 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
         metrics.AuthenticationAttempts.WithLabels(result).Inc();
         metrics.AuthenticationDuration.WithLabels(result).Observe(seconds);
         feature.Annotate("portcullis.dev/authentication", reason);
-        feature.RejectedBy = "authentication";
         Log.AuthenticationFailed(logger, context.Connection.RemoteIpAddress?.ToString() ?? "", reason);
-        metrics.RequestsRejected.WithLabels("authentication", "401").Inc();
-        return StatusResponses.WriteAsync(context, 401, body);
+        return refusals.RefuseAsync(context, feature, Refusal.WithBody(RefusalLayers.Authentication, StatusCodes.Status401Unauthorized, body));
     }
 
     // The handshake already verified the certificate (a failure never gets here); the validator caches by certificate

@@ -10,12 +10,13 @@ namespace Portcullis.Gateway.Authorization;
 /// <c>authorization.modes</c> with kube-apiserver's union semantics). Allow continues; an authorizer error without an
 /// allow is kube-apiserver's 500 text; anything else is its exact 403. Decision and reason become audit annotations.
 /// </summary>
-internal sealed class AuthorizationMiddleware(RequestDelegate next, GatewayMetrics metrics)
+internal sealed class AuthorizationMiddleware(RequestDelegate next, Refusals refusals)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         var feature = context.GetGatewayFeature();
-        var result = await feature.Snapshot.Authorizer.AuthorizeAsync(feature.Attributes(feature.RequestInfo), context.RequestAborted);
+        var authenticated = context.GetAuthenticatedRequest();
+        var result = await feature.Snapshot.Authorizer.AuthorizeAsync(authenticated.Attributes(feature.RequestInfo), context.RequestAborted);
         foreach (var (key, value) in result.AuditAnnotations())
         {
             feature.Annotate(key, value);
@@ -25,14 +26,9 @@ internal sealed class AuthorizationMiddleware(RequestDelegate next, GatewayMetri
             await next(context);
             return;
         }
-        feature.RejectedBy = "authorization";
-        if (result.IsInternalError)
-        {
-            metrics.RequestsRejected.WithLabels("authorization", "500").Inc();
-            await StatusResponses.InternalErrorTextAsync(context, result.Error!);
-            return;
-        }
-        metrics.RequestsRejected.WithLabels("authorization", "403").Inc();
-        await StatusResponses.WriteAsync(context, 403, Forbidden.Body(feature.EffectiveUser!.Name, feature.RequestInfo, result.Reason));
+        var refusal = result.IsInternalError && result.Error is { } error
+            ? Refusal.InternalError(RefusalLayers.Authorization, error)
+            : Refusal.WithBody(RefusalLayers.Authorization, StatusCodes.Status403Forbidden, Forbidden.Body(authenticated.EffectiveUser.Name, feature.RequestInfo, result.Reason));
+        await refusals.RefuseAsync(context, feature, refusal);
     }
 }

@@ -12,7 +12,7 @@ namespace Portcullis.Gateway.Authorization;
 /// serviceaccounts, uids, userextras); when every check allows, the impersonated user is what the rest of the path and
 /// the upstream see. The headers themselves are never forwarded.
 /// </summary>
-internal sealed class ImpersonationMiddleware(RequestDelegate next, GatewayMetrics metrics)
+internal sealed class ImpersonationMiddleware(RequestDelegate next, Refusals refusals)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -46,9 +46,7 @@ internal sealed class ImpersonationMiddleware(RequestDelegate next, GatewayMetri
         var parsed = ImpersonationHeaders.Parse(pairs);
         if (parsed.BadRequestMessage is { } message)
         {
-            feature.RejectedBy = "impersonation";
-            metrics.RequestsRejected.WithLabels("impersonation", "400").Inc();
-            await StatusResponses.BadRequestAsync(context, message);
+            await refusals.RefuseAsync(context, feature, Refusal.WithStatus(RefusalLayers.Impersonation, StatusCodes.Status400BadRequest, "BadRequest", message));
             return;
         }
         if (parsed.Plan is not { } plan)
@@ -56,27 +54,23 @@ internal sealed class ImpersonationMiddleware(RequestDelegate next, GatewayMetri
             await next(context);
             return;
         }
-        var requestor = feature.User!;
+        var authenticated = context.GetAuthenticatedRequest();
+        var requestor = authenticated.User;
         var outcome = await ImpersonationHeaders.AuthorizeAsync(feature.Snapshot.Authorizer, requestor, plan,
-            feature.SourceAddress, feature.TokenSha256, feature.CertificateSerial, context.RequestAborted);
+            feature.SourceAddress, authenticated.TokenSha256, authenticated.CertificateSerial, context.RequestAborted);
         if (!outcome.Allowed)
         {
-            feature.RejectedBy = "impersonation";
             foreach (var (key, value) in outcome.Result.AuditAnnotations())
             {
                 feature.Annotate(key, value);
             }
-            if (outcome.Result.IsInternalError)
-            {
-                metrics.RequestsRejected.WithLabels("impersonation", "500").Inc();
-                await StatusResponses.InternalErrorTextAsync(context, outcome.Result.Error!);
-                return;
-            }
-            metrics.RequestsRejected.WithLabels("impersonation", "403").Inc();
-            await StatusResponses.WriteAsync(context, 403, outcome.ForbiddenBody(requestor.Name));
+            var refusal = outcome.Result.IsInternalError && outcome.Result.Error is { } error
+                ? Refusal.InternalError(RefusalLayers.Impersonation, error)
+                : Refusal.WithBody(RefusalLayers.Impersonation, StatusCodes.Status403Forbidden, outcome.ForbiddenBody(requestor.Name));
+            await refusals.RefuseAsync(context, feature, refusal);
             return;
         }
-        feature.ImpersonatedUser = plan.ImpersonatedUser;
+        authenticated.Impersonate(plan.ImpersonatedUser);
         await next(context);
     }
 }

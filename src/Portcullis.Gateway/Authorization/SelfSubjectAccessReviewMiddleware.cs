@@ -18,7 +18,7 @@ namespace Portcullis.Gateway.Authorization;
 /// A review the gateway cannot read is refused rather than forwarded, so the upstream never answers a review the
 /// gateway has not checked.
 /// </summary>
-internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, GatewayMetrics metrics)
+internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Refusals refusals)
 {
     /// <summary>The largest review body read; kubectl's are a few hundred bytes.</summary>
     internal const int MaxBodyBytes = 64 * 1024;
@@ -96,7 +96,7 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Ga
             return;
         }
 
-        var mine = await feature.Snapshot.Authorizer.AuthorizeAsync(feature.Attributes(asked), context.RequestAborted);
+        var mine = await feature.Snapshot.Authorizer.AuthorizeAsync(context.GetAuthenticatedRequest().Attributes(asked), context.RequestAborted);
         if (mine.IsAllowed)
         {
             feature.Annotate(AnnotationKey, "allowed by the gateway; answered by the upstream");
@@ -119,13 +119,8 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Ga
             await RefuseAsync(context, feature, 400, "BadRequest", "the SelfSubjectAccessReview cannot be read: " + ex.Message);
             return;
         }
-        feature.RejectedBy = "selfsubjectaccessreview";
-        metrics.RequestsRejected.WithLabels("selfsubjectaccessreview", "201").Inc();
-        var response = context.Response;
-        response.StatusCode = 201;
-        response.ContentType = "application/json";
-        response.ContentLength = answer.Length;
-        await response.Body.WriteAsync(answer, context.RequestAborted);
+        // The gateway's own answer, counted and audited as this layer's: the upstream is not asked.
+        await refusals.RefuseAsync(context, feature, Refusal.WithBody(RefusalLayers.SelfSubjectAccessReview, StatusCodes.Status201Created, answer));
     }
 
     /// <summary>status.reason of a review the gateway answers when its chain gave no reason of its own.</summary>
@@ -134,12 +129,8 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Ga
     /// <summary>Audit annotation naming who answered a SelfSubjectAccessReview.</summary>
     internal const string AnnotationKey = "portcullis.dev/selfsubjectaccessreview";
 
-    private async Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, int code, string reason, string message)
-    {
-        feature.RejectedBy = "selfsubjectaccessreview";
-        metrics.RequestsRejected.WithLabels("selfsubjectaccessreview", code.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
-        await StatusResponses.WriteAsync(context, code, Status.Failure(message, reason, code));
-    }
+    private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, int code, string reason, string message) =>
+        refusals.RefuseAsync(context, feature, Refusal.WithStatus(RefusalLayers.SelfSubjectAccessReview, code, reason, message));
 
     /// <summary>The media type without parameters, lower-case ("" when absent).</summary>
     private static string MediaType(string? contentType)

@@ -5,9 +5,10 @@ using Portcullis.Audit;
 using Portcullis.Authentication;
 using Portcullis.Diagnostics;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
+using Portcullis.Gateway.Snapshots;
+using Portcullis.Gateway.Upstream;
 using Portcullis.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
@@ -21,7 +22,7 @@ namespace Portcullis.Gateway.Forwarding;
 /// over HTTP/1.1 on a connection of their own and are tunnelled only after the upstream answered 101; redirects are
 /// passed back, never followed.
 /// </summary>
-internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics metrics, ILogger<ForwardingHandler> logger)
+internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refusals, ILogger<ForwardingHandler> logger)
 {
     // Watches, exec, attach, port-forward, logs and proxy have no request timeout (as in kube-apiserver).
     private static readonly ForwarderRequestConfig LongRunning = new()
@@ -31,8 +32,6 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         VersionPolicy = HttpVersionPolicy.RequestVersionExact,
     };
 
-    private static readonly byte[] Unavailable = Status.Failure("the upstream kube-apiserver is unavailable", "ServiceUnavailable", 503);
-    private static readonly byte[] GatewayTimeout = Status.Failure("Timeout: request did not complete within the allotted timeout", "Timeout", 504);
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -44,16 +43,16 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         // would read differently is refused, and the identity must survive the wire unchanged.
         if (FirstUnforwardableHeader(context.Request.Headers) is { } bad)
         {
-            await RefuseAsync(context, feature, "http", 400, "BadRequest",
+            await RefuseAsync(context, feature, RefusalLayers.Http, 400, "BadRequest",
                 $"the value of the {SafeText.Of(bad)} header contains a character that cannot be forwarded (only visible ASCII, space and tab)");
             return;
         }
-        var (user, mode) = UpstreamUser(context, feature, snapshot.IdentityMode);
+        var (user, mode) = UpstreamUser(context, context.GetAuthenticatedRequest(), snapshot.IdentityMode);
         var identity = UpstreamIdentity.Build(user, mode, out var problem);
         if (identity is null)
         {
             Log.IdentityNotForwardable(logger, problem ?? "identity");
-            await RefuseAsync(context, feature, "upstream", 500, "InternalError", $"the {problem} of the authenticated user cannot be sent to the upstream");
+            await RefuseAsync(context, feature, RefusalLayers.Upstream, 500, "InternalError", $"the {problem} of the authenticated user cannot be sent to the upstream");
             return;
         }
 
@@ -89,17 +88,15 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         context.Response.Clear();
         if (refused is not null)
         {
-            await RefuseAsync(context, feature, "upstream", 502, "InternalError", "the gateway refused to send this request upstream", refused.Message);
+            await RefuseAsync(context, feature, RefusalLayers.Upstream, 502, "InternalError", "the gateway refused to send this request upstream", refused.Message);
         }
         else if (error is ForwarderError.RequestTimedOut)
         {
-            metrics.RequestsRejected.WithLabels("upstream", "504").Inc();
-            await StatusResponses.WriteAsync(context, 504, GatewayTimeout);
+            await RefuseAsync(context, feature, RefusalLayers.Upstream, 504, "Timeout", "Timeout: request did not complete within the allotted timeout");
         }
         else if (error is ForwarderError.Request or ForwarderError.RequestCreation)
         {
-            metrics.RequestsRejected.WithLabels("upstream", "503").Inc();
-            await StatusResponses.WriteAsync(context, 503, Unavailable);
+            await RefuseAsync(context, feature, RefusalLayers.Upstream, 503, "ServiceUnavailable", "the upstream kube-apiserver is unavailable");
         }
         else if (error is ForwarderError.UpgradeRequestCanceled or ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled)
         {
@@ -107,20 +104,13 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
         }
         else
         {
-            metrics.RequestsRejected.WithLabels("upstream", "502").Inc();
-            await StatusResponses.WriteAsync(context, 502, Status.Failure("error talking to the upstream kube-apiserver", "InternalError", 502));
+            await RefuseAsync(context, feature, RefusalLayers.Upstream, 502, "InternalError", "error talking to the upstream kube-apiserver");
         }
     }
 
     /// <summary>A refusal of this layer: Status body, audit annotations (<c>portcullis.dev/rejected-by</c>, the reason), counter.</summary>
-    private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, string layer, int code, string reason, string message, string? auditReason = null)
-    {
-        feature.RejectedBy = layer;
-        feature.RefusalStatus = new AuditResponseStatus(code, "Failure", message, reason);
-        feature.Annotate(AuditAnnotations.RejectReason, auditReason ?? message);
-        metrics.RequestsRejected.WithLabels(layer, code.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
-        return StatusResponses.WriteAsync(context, code, Status.Failure(message, reason, code));
-    }
+    private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, string layer, int code, string reason, string message, string? auditReason = null) =>
+        refusals.RefuseAsync(context, feature, Refusal.WithStatus(layer, code, reason, message, auditReason));
 
     private static UpstreamHeaderException? FindRefusal(Exception? exception)
     {
@@ -157,11 +147,11 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
     /// client's own rights; without them the upstream would act for the token's user while the gateway authorized the
     /// impersonated one.
     /// </summary>
-    private static (UserInfo User, string Mode) UpstreamUser(HttpContext context, GatewayRequestFeature feature, string mode)
+    private static (UserInfo User, string Mode) UpstreamUser(HttpContext context, AuthenticatedRequest authenticated, string mode)
     {
-        if (mode != UpstreamIdentityModes.Passthrough || feature.ImpersonatedUser is not { } impersonated)
+        if (mode != UpstreamIdentityModes.Passthrough || authenticated.ImpersonatedUser is not { } impersonated)
         {
-            return (feature.EffectiveUser!, mode);
+            return (authenticated.EffectiveUser, mode);
         }
         string[] requestedGroups = [.. context.Request.Headers[Portcullis.Authorization.Impersonation.ImpersonationHeaders.GroupHeader].Select(g => g ?? "")];
         return (impersonated with { Groups = requestedGroups }, UpstreamIdentityModes.Impersonate);
@@ -174,7 +164,7 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, GatewayMetrics
     /// </summary>
     private static string? AuthenticatedAuthorization(HttpContext context, GatewayRequestFeature feature)
     {
-        if (context.Request.Headers.Authorization is not [{ } header] || feature.TokenSha256 is not { } authenticated)
+        if (context.Request.Headers.Authorization is not [{ } header] || feature.Authenticated?.TokenSha256 is not { } authenticated)
         {
             return null;
         }

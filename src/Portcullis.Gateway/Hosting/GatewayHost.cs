@@ -15,10 +15,12 @@ using Portcullis.Gateway.Admission;
 using Portcullis.Gateway.Audit;
 using Portcullis.Gateway.Authentication;
 using Portcullis.Gateway.Authorization;
-using Portcullis.Gateway.Forwarding;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Forwarding;
+using Portcullis.Gateway.Http;
 using Portcullis.Gateway.Network;
 using Portcullis.Gateway.Pipeline;
+using Portcullis.Gateway.Snapshots;
 using Portcullis.Gateway.Streams;
 using Portcullis.Gateway.Tls;
 using Prometheus;
@@ -54,15 +56,13 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly StreamRegistry _streams;
     private readonly ILogger _logger;
     private readonly IReadOnlyList<string> _listenAddresses;
-    private readonly AuditSink _audit;
     private readonly ILoggerFactory _logs;
     private Portcullis.Gateway.Diagnostics.LateLoggerFactory? _coreLogs;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
-        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, AuditSink audit, ILoggerFactory logs)
+        UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, ILoggerFactory logs)
     {
-        _audit = audit;
         _logs = logs;
         _app = app;
         _admin = admin;
@@ -105,18 +105,19 @@ public sealed class GatewayHost : IAsyncDisposable
         var logFormat = load.Configuration!.Admin.LogFormat;
         var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
         coreLogs.Bind(logs);
-        // Reloads build their chains with coreLogs too: a reload still running when the host is disposed must not
-        // touch the disposed factory (it then logs to nothing).
-        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time, coreLogs);
+        var auditLogger = logs.CreateLogger("Portcullis.Audit");
+        // Each snapshot's audit backends are opened from its plan (read and checked by the pipeline): a reload that changes
+        // them opens new ones, and the old ones write what was begun on them before they close. Reloads build their chains
+        // with coreLogs too: a reload still running when the host is disposed must not touch the disposed factory.
+        var snapshots = SnapshotHolder.Create(load, metrics, logs.CreateLogger("Portcullis.Configuration"), options.Time,
+            plan => AuditSink.Create(plan, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time),
+            coreLogs);
         var snapshot = snapshots.Current;
         var listen = options.ListenOverride is { } o
             ? [o]
             : snapshot.Config.Listeners.Count == 0 ? [ListenerConfiguration.DefaultAddress] : snapshot.Config.Listeners.Select(l => l.Address).ToList();
         var adminAddress = options.AdminOverride ?? snapshot.Config.Admin.Address;
         var streams = new StreamRegistry();
-        var auditLogger = logs.CreateLogger("Portcullis.Audit");
-        // The backends come from the first snapshot's audit plan (read and checked by the pipeline); a reload swaps the policy.
-        var auditSink = AuditSink.Create(snapshot.Audit, metrics.Audit, e => Log.AuditBackendFailed(auditLogger, e.Plugin, e.Events, e.Message), options.Time);
 
         var builder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(builder.Logging, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel);
@@ -124,7 +125,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(snapshots);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(streams);
-        builder.Services.AddSingleton(auditSink);
+        builder.Services.AddSingleton<Refusals>();
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ForwardingHandler>();
@@ -153,10 +154,11 @@ public sealed class GatewayHost : IAsyncDisposable
         });
         var app = builder.Build();
         app.UseWebSockets(); // lets HTTP/2 WebSocket (RFC 8441) requests reach YARP, which upgrades upstream over HTTP/1.1
-        app.UseMiddleware<AuditMiddleware>(); // L6 wraps everything so every outcome is measured and audited
+        var audit = ActivatorUtilities.CreateInstance<AuditMiddleware>(app.Services);
+        app.Use(audit.Wrap); // L6 wraps everything so every outcome is measured and audited
         app.UseMiddleware<RequestStartMiddleware>();
         app.UseMiddleware<AuthenticationMiddleware>(); // L3
-        app.UseMiddleware<AuditStartMiddleware>(); // L6: audit starts for the authenticated user
+        app.Use(audit.Begin); // L6: audit starts for the authenticated user
         app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
         app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
@@ -178,9 +180,8 @@ public sealed class GatewayHost : IAsyncDisposable
 
         var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
-        snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
-        snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs) { _coreLogs = coreLogs };
+        snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs };
     }
 
     /// <summary>
@@ -247,11 +248,8 @@ public sealed class GatewayHost : IAsyncDisposable
         Log.Draining(_logger, _snapshots.Current.Config.Admin.DrainTimeout.TotalSeconds);
         _watcher.Dispose();
         await _app.StopAsync(cancellationToken);
-        // Every accepted request has completed or been cut off: flush the audit batches before exit.
-        using (var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout, _app.Services.GetRequiredService<TimeProvider>()))
-        {
-            await _audit.ShutdownAsync(deadline.Token);
-        }
+        // Every accepted request has completed or been cut off: every snapshot's audit sink writes its batches and closes.
+        await RetireSnapshotsAsync();
         await _probe.DisposeAsync();
         await _admin.StopAsync(cancellationToken);
     }
@@ -262,9 +260,22 @@ public sealed class GatewayHost : IAsyncDisposable
         _watcher.Dispose();
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
-        await _audit.DisposeAsync();
+        await RetireSnapshotsAsync(); // (never started: nothing was written, but the backends close)
         _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         _logs.Dispose();
+    }
+
+    private async Task RetireSnapshotsAsync()
+    {
+        using var deadline = new CancellationTokenSource(_snapshots.Current.Config.Admin.DrainTimeout, _snapshots.Current.Time);
+        try
+        {
+            await _snapshots.RetireAllAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Each sink counted what it could not write as dropped (apiserver_audit_error_total / events dropped).
+        }
     }
 
     private static IEnumerable<string> Addresses(WebApplication app) =>

@@ -1,8 +1,8 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Gateway.Network;
 

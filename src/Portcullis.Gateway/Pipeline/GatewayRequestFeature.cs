@@ -1,11 +1,14 @@
 using Microsoft.AspNetCore.Http;
 using Portcullis.Authentication;
 using Portcullis.Authorization;
-using Portcullis.Gateway.Hosting;
+using Portcullis.Gateway.Snapshots;
 
 namespace Portcullis.Gateway.Pipeline;
 
-/// <summary>Per-request state carried through the six layers; set by the first layer, read by the rest.</summary>
+/// <summary>
+/// Per-request state carried through the six layers; set by the first layer, read by the rest. What only an authenticated
+/// request has is in <see cref="AuthenticatedRequest"/>.
+/// </summary>
 internal sealed class GatewayRequestFeature
 {
     public required GatewaySnapshot Snapshot { get; init; }
@@ -13,37 +16,25 @@ internal sealed class GatewayRequestFeature
     public required RequestInfo RequestInfo { get; init; }
     public required DateTimeOffset ReceivedAt { get; init; }
 
-    /// <summary>The authenticated (pre-impersonation) user; what audit records as <c>user</c>.</summary>
-    public UserInfo? User { get; set; }
-    /// <summary>The user named by Impersonate-* headers, once L4 has allowed it.</summary>
-    public UserInfo? ImpersonatedUser
+    /// <summary>Set by the authentication stage; null before it and on a request it refused.</summary>
+    public AuthenticatedRequest? Authenticated { get; private set; }
+
+    /// <summary>The authentication stage's success: from here on the request has a user.</summary>
+    public AuthenticatedRequest Authenticate(UserInfo user, string authenticator, string? tokenSha256, string? certificateSerial)
     {
-        get => _impersonated;
-        set
+        if (Authenticated is not null)
         {
-            _impersonated = value;
-            Audit.SetImpersonatedUser(value);
+            throw new InvalidOperationException("the request is already authenticated");
         }
+        Authenticated = new AuthenticatedRequest(this, user, authenticator, tokenSha256, certificateSerial);
+        return Authenticated;
     }
 
-    private UserInfo? _impersonated;
-    /// <summary>The identity requests are made as from here on: authorization, APF, upstream.</summary>
-    public UserInfo? EffectiveUser => ImpersonatedUser ?? User;
-    /// <summary>Which authenticator succeeded (x509, token-file, anonymous, ...).</summary>
-    public string Authenticator { get; set; } = "";
-    /// <summary>Hex SHA-256 of the bearer token that authenticated the request (for the deny list); never the token.</summary>
-    public string? TokenSha256 { get; set; }
-    /// <summary>Serial number of the client certificate that authenticated the request (for the deny list).</summary>
-    public string? CertificateSerial { get; set; }
     /// <summary>Normalized names the client listed in <c>Connection</c> (hop-by-hop: never forwarded); null when none.</summary>
     public HashSet<string>? ConnectionNominated { get; init; }
 
     /// <summary>The peer address (L1 has already admitted it).</summary>
     public System.Net.IPAddress? SourceAddress { get; init; }
-
-    /// <summary>Authorization attributes for the effective user and this request.</summary>
-    public AuthorizationAttributes Attributes(RequestInfo request) =>
-        new(EffectiveUser!, request, SourceAddress, TokenSha256, CertificateSerial);
 
     /// <summary>Audit annotations; written by any layer through <see cref="Annotate"/>, read by L6.</summary>
     public Dictionary<string, string> Annotations { get; } = new(StringComparer.Ordinal);
@@ -76,4 +67,8 @@ internal static class GatewayRequestFeatureExtensions
 
     public static GatewayRequestFeature GetGatewayFeature(this HttpContext context) =>
         context.Features.Get<GatewayRequestFeature>() ?? throw new InvalidOperationException("the request did not pass the first layer");
+
+    /// <summary>The state of a request past authentication; for the stages after it.</summary>
+    public static AuthenticatedRequest GetAuthenticatedRequest(this HttpContext context) =>
+        context.GetGatewayFeature().Authenticated ?? throw new InvalidOperationException("the request did not pass authentication");
 }

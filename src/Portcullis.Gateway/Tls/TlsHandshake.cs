@@ -2,8 +2,8 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Snapshots;
 using Portcullis.Tls;
 
 namespace Portcullis.Gateway.Tls;

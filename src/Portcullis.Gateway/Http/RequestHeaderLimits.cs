@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 
-namespace Portcullis.Gateway.Pipeline;
+namespace Portcullis.Gateway.Http;
 
 /// <summary>
 /// The gateway's own limits on request headers, checked by <see cref="RequestStartMiddleware"/> so that a request over

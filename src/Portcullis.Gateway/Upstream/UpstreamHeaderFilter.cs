@@ -1,7 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 
-namespace Portcullis.Gateway.Forwarding;
+namespace Portcullis.Gateway.Upstream;
 
 /// <summary>
 /// The last check before the upstream wire: a filter on each upstream HTTP/1.1 connection that holds every request head

@@ -5,7 +5,7 @@ using System.Text;
 using Portcullis.Authentication;
 using Portcullis.Configuration;
 
-namespace Portcullis.Gateway.Forwarding;
+namespace Portcullis.Gateway.Upstream;
 
 /// <summary>
 /// The identity lines of requests on their way upstream, held until <see cref="UpstreamHeaderFilter"/> writes them.

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Kubeconfig;
 
-namespace Portcullis.Gateway.Forwarding;
+namespace Portcullis.Gateway.Upstream;
 
 /// <summary>
 /// The HTTP client that talks to kube-apiserver: its CA only, the gateway's own credentials, no redirects, HTTP/1.1 with

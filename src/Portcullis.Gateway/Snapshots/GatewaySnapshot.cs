@@ -4,11 +4,11 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Authentication;
 using Portcullis.Configuration;
-using Portcullis.Gateway.Forwarding;
+using Portcullis.Gateway.Upstream;
 using Portcullis.Network;
 using Portcullis.Tls;
 
-namespace Portcullis.Gateway.Hosting;
+namespace Portcullis.Gateway.Snapshots;
 
 /// <summary>
 /// Everything a request needs from the configuration, built once at load time and swapped whole on reload.
@@ -24,8 +24,80 @@ internal sealed class GatewaySnapshot : IDisposable
     public required CidrSet Deny { get; init; }
     /// <summary>L6: the audit policy (null: audit off), validated with the rest so a bad policy keeps the old one.</summary>
     public Portcullis.Audit.AuditPolicy? AuditPolicy => Audit.Policy;
-    /// <summary>L6: the policy and the backends' settings, read and checked; the sink is built from the first snapshot.</summary>
+    /// <summary>L6: the policy and the backends' settings, read and checked; <see cref="AuditSink"/> is built from them.</summary>
     public required Portcullis.Audit.AuditSinkPlan Audit { get; init; }
+    /// <summary>The clock of the host that loaded the snapshot: drain deadlines and retirement run on it.</summary>
+    public required TimeProvider Time { get; init; }
+
+    /// <summary>
+    /// L6: the audit sink this snapshot's requests write to, given by <see cref="SnapshotHolder"/> when the snapshot starts
+    /// serving (a snapshot that never serves, as in <c>validate</c>, opens no backend). A reload that keeps the backends'
+    /// settings hands the same sink on; one that changes them gets a new sink, and this one is flushed and closed once the
+    /// last request that began on this snapshot has ended (<see cref="Drained"/>).
+    /// </summary>
+    public Portcullis.Audit.AuditSink AuditSink { get; private set; } = new(null, []);
+
+    // The holder's own lease plus one per request in flight (TryEnter/Exit); 0 = retired and drained.
+    private int _leases = 1;
+    private bool _auditHandedOn;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the snapshot is retired, its last request has ended and its own audit sink is closed.</summary>
+    public Task Drained => _drained.Task;
+
+    /// <summary>The snapshot starts serving with <paramref name="sink"/>.</summary>
+    internal void Serve(Portcullis.Audit.AuditSink sink) => AuditSink = sink;
+
+    /// <summary>The next snapshot takes this one's sink (same backends): this one will not close it.</summary>
+    internal Portcullis.Audit.AuditSink HandAuditOn()
+    {
+        _auditHandedOn = true;
+        return AuditSink;
+    }
+
+    /// <summary>A request starts on this snapshot; false when it is already retired and drained (take the current one).</summary>
+    internal bool TryEnter()
+    {
+        var leases = Volatile.Read(ref _leases);
+        while (leases > 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _leases, leases + 1, leases);
+            if (seen == leases)
+            {
+                return true;
+            }
+            leases = seen;
+        }
+        return false;
+    }
+
+    /// <summary>A request that began on this snapshot has ended (its audit record is complete), or the holder let go of it.</summary>
+    internal void Exit()
+    {
+        if (Interlocked.Decrement(ref _leases) == 0)
+        {
+            _ = CloseAuditAsync();
+        }
+    }
+
+    private async Task CloseAuditAsync()
+    {
+        try
+        {
+            if (!_auditHandedOn)
+            {
+                // Every event of this snapshot's requests was handed to the sink: write them all (batches included), then
+                // close. A backend that cannot finish within admin.drainTimeout counts the rest as dropped.
+                using var deadline = new CancellationTokenSource(Config.Admin.DrainTimeout, Time);
+                await AuditSink.ShutdownAsync(deadline.Token);
+                await AuditSink.DisposeAsync();
+            }
+        }
+        finally
+        {
+            _drained.TrySetResult();
+        }
+    }
 
     /// <summary>L3: x509, token file, service accounts, OIDC/JWT, webhook, anonymous, built at load time.</summary>
     public required AuthenticatorChain Authenticator { get; init; }
@@ -131,10 +203,14 @@ internal sealed class GatewaySnapshot : IDisposable
             watched.Add(config.Resolve(authz.Webhook.ConfigFile));
         }
 
-        // The policy is watched (a reload applies it); the backends are built once, from the first snapshot.
+        // The policy and the webhook's kubeconfig are watched: a reload applies them, backends included.
         if (config.Audit.PolicyFile.Length > 0)
         {
             watched.Add(config.Resolve(config.Audit.PolicyFile));
+        }
+        if (config.Audit.Webhook.ConfigFile.Length > 0)
+        {
+            watched.Add(config.Resolve(config.Audit.Webhook.ConfigFile));
         }
         var audit = Portcullis.Audit.AuditSink.Plan(config, errors);
 
@@ -173,6 +249,7 @@ internal sealed class GatewaySnapshot : IDisposable
         return new GatewaySnapshot
         {
             Config = config,
+            Time = time,
             ServerCertificate = serverCert,
             TlsProtocols = protocols,
             CipherSuites = suites,

@@ -1,4 +1,4 @@
-namespace Portcullis.Gateway.Hosting;
+namespace Portcullis.Gateway.Snapshots;
 
 /// <summary>
 /// Watches the configuration file and every file the current snapshot names; a burst of changes is folded into one

@@ -1,22 +1,21 @@
-using System.Globalization;
 using Microsoft.AspNetCore.Http;
-using Portcullis.Audit;
 using Portcullis.Authorization;
-using Portcullis.Gateway.Hosting;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Pipeline;
+using Portcullis.Gateway.Snapshots;
 using Portcullis.Gateway.Streams;
 
-namespace Portcullis.Gateway.Pipeline;
+namespace Portcullis.Gateway.Http;
 
 /// <summary>
 /// Runs before the six layers: picks the snapshot, assigns the Audit-ID, sets Cache-Control as kube-apiserver does,
 /// refuses a request with more headers than <see cref="RequestHeaderLimits"/> allow (431), a <c>Connection</c> header
 /// that nominates an identity header (400) and a path <see cref="PathGuard"/> refuses (400), and computes the
 /// RequestInfo. A refused request still gets its <see cref="GatewayRequestFeature"/>, marked rejected by <c>http</c>,
-/// so that <see cref="Audit.AuditMiddleware"/> measures and audits it: an attack that never reaches authentication is
+/// so that the audit stage measures and audits it: an attack that never reaches authentication is
 /// exactly what the audit log must show.
 /// </summary>
-internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolder snapshots, StreamRegistry streams, GatewayMetrics metrics, TimeProvider time)
+internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolder snapshots, StreamRegistry streams, Refusals refusals, TimeProvider time)
 {
     private const int MaxAuditIdLength = 64;
 
@@ -43,8 +42,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
 
         if (RequestHeaderLimits.Check(request.Headers) is { } tooMany)
         {
-            Refuse(context, auditId, rawPath, query, 431, tooMany, new AuditResponseStatus(431));
-            return StatusResponses.HeaderFieldsTooLargeAsync(context);
+            return RefuseAsync(context, auditId, rawPath, query, Refusal.HeaderFieldsTooLarge(RefusalLayers.Http, tooMany));
         }
 
         HashSet<string>? nominatedHeaders = null;
@@ -53,9 +51,8 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             if (HeaderHygiene.IsIdentityHeader(nominated))
             {
                 var message = $"the Connection header may not nominate the {nominated} header";
-                Refuse(context, auditId, rawPath, query, 400, message, BadRequest(message));
-                context.Response.Headers.Connection = "close"; // a client that tries this gets no second request on the connection
-                return StatusResponses.BadRequestAsync(context, message);
+                // A client that tries this gets no second request on the connection.
+                return RefuseAsync(context, auditId, rawPath, query, BadRequest(message, closeConnection: true));
             }
             (nominatedHeaders ??= new(StringComparer.Ordinal)).Add(HeaderHygiene.Normalize(nominated));
         }
@@ -66,12 +63,10 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         {
             if (error.StatusCode == 400)
             {
-                Refuse(context, auditId, rawPath, query, 400, error.Message, BadRequest(error.Message));
-                return StatusResponses.BadRequestAsync(context, error.Message);
+                return RefuseAsync(context, auditId, rawPath, query, BadRequest(error.Message));
             }
             // error.Message is kube-apiserver's "failed to create RequestInfo: ..." already.
-            Refuse(context, auditId, rawPath, query, 500, error.Message, new AuditResponseStatus(500));
-            return StatusResponses.InternalErrorTextAsync(context, error.Message);
+            return RefuseAsync(context, auditId, rawPath, query, Refusal.InternalError(RefusalLayers.Http, error.Message, error.Message));
         }
 
         var feature = NewFeature(context, auditId, info, nominatedHeaders);
@@ -82,18 +77,19 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
     private GatewayRequestFeature NewFeature(HttpContext context, string auditId, RequestInfo info, HashSet<string>? nominatedHeaders = null) => new()
     {
         ConnectionNominated = nominatedHeaders,
-        Snapshot = snapshots.Current,
+        Snapshot = snapshots.Enter(), // left by the audit stage when the request's record is complete
         AuditId = auditId,
         RequestInfo = info,
         ReceivedAt = time.GetUtcNow(),
         SourceAddress = context.Connection.RemoteIpAddress is { } ip ? Portcullis.Network.Cidr.Normalize(ip) : null,
     };
 
-    private static AuditResponseStatus BadRequest(string message) => new(400, "Failure", message, "BadRequest");
+    private static Refusal BadRequest(string message, bool closeConnection = false) =>
+        Refusal.WithStatus(RefusalLayers.Http, StatusCodes.Status400BadRequest, "BadRequest", message, closeConnection: closeConnection);
 
     // The refused request's feature, for metrics and the audit event. Its RequestInfo is the real one when the path
     // can be classified (so resource rules of the audit policy apply), else a non-resource request for the raw path.
-    private void Refuse(HttpContext context, string auditId, string rawPath, string query, int code, string reason, AuditResponseStatus status)
+    private Task RefuseAsync(HttpContext context, string auditId, string rawPath, string query, Refusal refusal)
     {
         var request = context.Request;
         if (!RequestInfoParser.TryParse(request.Method, rawPath, query, out var info, out _))
@@ -101,11 +97,8 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             info = RequestInfoParser.NonResource(request.Method.ToLowerInvariant(), rawPath);
         }
         var feature = NewFeature(context, auditId, info);
-        feature.RejectedBy = "http";
-        feature.RefusalStatus = status;
-        feature.Annotate(AuditAnnotations.RejectReason, reason);
         context.Features.Set(feature);
-        metrics.RequestsRejected.WithLabels("http", code.ToString(CultureInfo.InvariantCulture)).Inc();
+        return refusals.RefuseAsync(context, feature, refusal);
     }
 
     private async Task TrackedAsync(HttpContext context, GatewayRequestFeature feature)

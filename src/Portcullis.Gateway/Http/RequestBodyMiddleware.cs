@@ -3,9 +3,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Portcullis.Audit;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Pipeline;
 using Portcullis.Http;
 
-namespace Portcullis.Gateway.Pipeline;
+namespace Portcullis.Gateway.Http;
 
 /// <summary>
 /// After authorization, where kube-apiserver's handlers read a body: reads the whole body of a request that is not
@@ -16,7 +17,7 @@ namespace Portcullis.Gateway.Pipeline;
 /// Request level and above), whatever the framing. Upgrades and long-running requests (exec and attach stdin,
 /// port-forward, proxy) stream through unread and unlimited, as kube-apiserver lets them.
 /// </summary>
-internal sealed class RequestBodyMiddleware(RequestDelegate next, GatewayMetrics metrics)
+internal sealed class RequestBodyMiddleware(RequestDelegate next, Refusals refusals)
 {
     private const int FirstChunkBytes = 16 * 1024;
 
@@ -65,9 +66,8 @@ internal sealed class RequestBodyMiddleware(RequestDelegate next, GatewayMetrics
         catch (Exception ex) when (ex is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
         {
             // The client went away while sending: there is nobody to answer.
-            feature.RejectedBy = "http";
-            feature.Annotate(AuditAnnotations.RejectReason, "the client closed the connection before the request body was complete");
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await refusals.RefuseAsync(context, feature, Refusal.Abandoned(RefusalLayers.Http, StatusCodes.Status400BadRequest,
+                "the client closed the connection before the request body was complete"));
             return;
         }
         if (length > limit)
@@ -116,24 +116,16 @@ internal sealed class RequestBodyMiddleware(RequestDelegate next, GatewayMetrics
         // kube-apiserver: errors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", limit)) from limitedReadBody.
         var message = "Request entity too large: limit is " + limit.ToString(CultureInfo.InvariantCulture);
         feature.Audit.SetRequestObjectTruncated();
-        return RefuseAsync(context, feature, StatusCodes.Status413PayloadTooLarge,
-            $"{what} is larger than limits.maxRequestBodyBytes ({limit.ToString(CultureInfo.InvariantCulture)} bytes)",
-            new AuditResponseStatus(413, "Failure", message, "RequestEntityTooLarge"));
+        return refusals.RefuseAsync(context, feature, Refusal.WithStatus(RefusalLayers.Http, StatusCodes.Status413PayloadTooLarge, "RequestEntityTooLarge", message,
+            $"{what} is larger than limits.maxRequestBodyBytes ({limit.ToString(CultureInfo.InvariantCulture)} bytes)", closeConnection: true));
     }
 
-    private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, int code, string reason, AuditResponseStatus? status = null)
-    {
-        status ??= new AuditResponseStatus(code, "Failure", reason, code switch
+    // The rest of the body is never read: the connection closes after the answer.
+    private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, int code, string reason) =>
+        refusals.RefuseAsync(context, feature, Refusal.WithStatus(RefusalLayers.Http, code, code switch
         {
             StatusCodes.Status408RequestTimeout => "Timeout",
             StatusCodes.Status413PayloadTooLarge => "RequestEntityTooLarge",
             _ => "BadRequest",
-        });
-        feature.RejectedBy = "http";
-        feature.RefusalStatus = status;
-        feature.Annotate(AuditAnnotations.RejectReason, reason);
-        metrics.RequestsRejected.WithLabels("http", code.ToString(CultureInfo.InvariantCulture)).Inc();
-        StatusResponses.CloseAfterResponse(context); // the rest of the body is never read
-        return StatusResponses.WriteAsync(context, code, Status.Failure(status.Message, status.Reason, code));
-    }
+        }, reason, closeConnection: true));
 }

@@ -1,4 +1,4 @@
-namespace Portcullis.Gateway.Forwarding;
+namespace Portcullis.Gateway.Upstream;
 
 /// <summary>
 /// RFC 9110 §5.5 field values and §5.6.2 tokens, as bytes and as the strings the gateway is about to write upstream.

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Portcullis.Gateway.Hosting;
+namespace Portcullis.Gateway.Diagnostics;
 
 /// <summary>Every log line the gateway writes, with stable event ids. No token, key or cookie is ever a parameter.</summary>
 internal static partial class Log

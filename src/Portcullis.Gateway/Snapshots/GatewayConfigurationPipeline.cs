@@ -1,7 +1,7 @@
 using Portcullis.Authorization;
 using Portcullis.Configuration;
 
-namespace Portcullis.Gateway.Hosting;
+namespace Portcullis.Gateway.Snapshots;
 
 /// <summary>
 /// The one way a gateway configuration is loaded: read the file once, validate it (<see cref="ConfigurationLoader"/>),

@@ -1,0 +1,111 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Portcullis.Audit;
+using Portcullis.Gateway.Diagnostics;
+
+namespace Portcullis.Gateway.Pipeline;
+
+/// <summary>The layers that end requests: the <c>layer</c> label of the counter and the value of the audit annotation.</summary>
+internal static class RefusalLayers
+{
+    public const string Http = "http";
+    public const string Authentication = "authentication";
+    public const string Audit = "audit";
+    public const string Impersonation = "impersonation";
+    public const string Authorization = "authorization";
+    public const string SelfSubjectAccessReview = "selfsubjectaccessreview";
+    public const string Upstream = "upstream";
+}
+
+/// <summary>
+/// How a layer ends a request: which layer, the HTTP status, the response kube-apiserver would write (a Status body,
+/// or its plain-text 500 and 431), the responseStatus and reason the audit event records. Made by the factories below and
+/// carried out by <see cref="Refusals.RefuseAsync"/>, the one way any layer refuses.
+/// </summary>
+internal sealed class Refusal
+{
+    private Refusal(string layer, int code, Func<HttpContext, Task> write)
+    {
+        Layer = layer;
+        Code = code;
+        Write = write;
+    }
+
+    public string Layer { get; }
+    public int Code { get; }
+    /// <summary>The audit event's responseStatus; null: the code only (or what an audited response body says).</summary>
+    public AuditResponseStatus? Status { get; private init; }
+    /// <summary>The audit annotation <c>portcullis.dev/reason</c>; null: none (the layer annotates its own reason).</summary>
+    public string? Reason { get; private init; }
+    /// <summary>HTTP/1.x: close the connection after the answer (the rest of the request is never read).</summary>
+    public bool CloseConnection { get; private init; }
+    internal Func<HttpContext, Task> Write { get; }
+
+    /// <summary>A kube-apiserver Status body: <c>{"kind":"Status","status":"Failure","message":…,"reason":…,"code":…}</c>.</summary>
+    public static Refusal WithStatus(string layer, int code, string reason, string message, string? auditReason = null, bool closeConnection = false)
+    {
+        var body = Portcullis.Http.Status.Failure(message, reason, code);
+        return new(layer, code, c => StatusResponses.WriteAsync(c, code, body))
+        {
+            Status = new AuditResponseStatus(code, "Failure", message, reason),
+            Reason = auditReason ?? message,
+            CloseConnection = closeConnection,
+        };
+    }
+
+    /// <summary>A JSON body made by the layer (kube-apiserver's exact 401 and 403 texts, a SelfSubjectAccessReview answer).</summary>
+    public static Refusal WithBody(string layer, int code, byte[] body) =>
+        new(layer, code, c => StatusResponses.WriteAsync(c, code, body));
+
+    /// <summary>kube-apiserver's plain-text 500 (an authorizer error, a RequestInfo it cannot make, a failed audit write).</summary>
+    public static Refusal InternalError(string layer, string message, string? auditReason = null) =>
+        new(layer, StatusCodes.Status500InternalServerError, c => StatusResponses.InternalErrorTextAsync(c, message))
+        {
+            Status = new AuditResponseStatus(StatusCodes.Status500InternalServerError),
+            Reason = auditReason,
+        };
+
+    /// <summary>431 as Go's HTTP server writes it; the connection is closed.</summary>
+    public static Refusal HeaderFieldsTooLarge(string layer, string auditReason) =>
+        new(layer, StatusCodes.Status431RequestHeaderFieldsTooLarge, StatusResponses.HeaderFieldsTooLargeAsync)
+        {
+            Status = new AuditResponseStatus(StatusCodes.Status431RequestHeaderFieldsTooLarge),
+            Reason = auditReason,
+        };
+
+    /// <summary>The client went away mid-request: nobody to answer, the code is recorded as given.</summary>
+    public static Refusal Abandoned(string layer, int code, string auditReason) =>
+        new(layer, code, c =>
+        {
+            c.Response.StatusCode = code;
+            return Task.CompletedTask;
+        })
+        {
+            Reason = auditReason,
+        };
+}
+
+/// <summary>
+/// Carries out a <see cref="Refusal"/>: records the layer and the audit responseStatus on the request, annotates
+/// <c>portcullis.dev/rejected-by</c> (and <c>portcullis.dev/reason</c>), counts
+/// <c>portcullis_requests_rejected_total{layer,code}</c> and writes the answer. The audit stage writes the event.
+/// </summary>
+internal sealed class Refusals(GatewayMetrics metrics)
+{
+    public Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, Refusal refusal)
+    {
+        feature.RejectedBy = refusal.Layer;
+        feature.RefusalStatus = refusal.Status;
+        feature.Annotate(AuditAnnotations.RejectedBy, refusal.Layer);
+        if (refusal.Reason is { } reason)
+        {
+            feature.Annotate(AuditAnnotations.RejectReason, reason);
+        }
+        metrics.RequestsRejected.WithLabels(refusal.Layer, refusal.Code.ToString(CultureInfo.InvariantCulture)).Inc();
+        if (refusal.CloseConnection)
+        {
+            StatusResponses.CloseAfterResponse(context);
+        }
+        return refusal.Write(context);
+    }
+}
