@@ -31,6 +31,9 @@ public sealed record ProbeOptions(
     bool ExpectUnreachable = false)
 {
     public TimeSpan StepTimeout => Timeout ?? TimeSpan.FromSeconds(10);
+
+    /// <summary>The clock every step timeout and the certificate-validity check run on.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -88,7 +91,7 @@ public static class EndpointProbe
         var where = $"{host}:{port}";
 
         // L1: TCP.
-        var tcp = await TryConnectAsync(host, port, options.StepTimeout, cancellationToken).ConfigureAwait(false);
+        var tcp = await TryConnectAsync(host, port, options.StepTimeout, options.Time, cancellationToken).ConfigureAwait(false);
         if (tcp.Error is not null)
         {
             if (options.ExpectUnreachable)
@@ -127,8 +130,8 @@ public static class EndpointProbe
         {
             try
             {
-                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                cts.CancelAfter(options.StepTimeout * 3);
+                using var timer = new CancellationTokenSource(options.StepTimeout * 3, options.Time);
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
                 foreach (var finding in await options.Authenticated.RunAsync(endpoint, cts.Token).ConfigureAwait(false))
                 {
                     f.Add(new RuleInfo(finding.Id, finding.Title, finding.Layer, finding.Remediation), finding.Status, finding.Evidence, finding.Location);
@@ -143,11 +146,11 @@ public static class EndpointProbe
         return new CheckReport(Tool, endpoint.ToString(), f.Findings.OrderBy(x => x.Layer).ToList());
     }
 
-    private static async Task<(TcpClient? Client, string? Error)> TryConnectAsync(string host, int port, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<(TcpClient? Client, string? Error)> TryConnectAsync(string host, int port, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         var client = new TcpClient();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
+        using var timer = new CancellationTokenSource(timeout, time);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         try
         {
             await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
@@ -191,16 +194,16 @@ public static class EndpointProbe
         var requiredEvidence = new List<string>();
         foreach (var (protocol, rule, name) in Versions)
         {
-            var result = await HandshakeAsync(host, port, protocol, options.StepTimeout, null, cancellationToken).ConfigureAwait(false);
+            var result = await HandshakeAsync(host, port, protocol, options.StepTimeout, options.Time, null, cancellationToken).ConfigureAwait(false);
             // The server chose this version if the handshake completed, or if it asked for a client certificate
             // before failing (which is what a server that requires one does).
             var accepted = result.Completed || result.Leaf is not null || result.CertificateRequested;
-            if (!accepted && result.Error is not null && await LocalTls.CanNegotiateAsync(protocol, options.StepTimeout, cancellationToken).ConfigureAwait(false) is null)
+            if (!accepted && result.Error is not null && await LocalTls.CanNegotiateAsync(protocol, options.StepTimeout, options.Time, cancellationToken).ConfigureAwait(false) is null)
             {
                 // Servers that require a certificate without naming CAs fail the same way as servers that refuse
                 // the version; offering a throwaway certificate tells them apart: the failure moves on (unknown CA,
                 // bad certificate) only if the server had chosen this version.
-                var withCertificate = await HandshakeAsync(host, port, protocol, options.StepTimeout, LocalTls.ThrowawayClientCertificate, cancellationToken).ConfigureAwait(false);
+                var withCertificate = await HandshakeAsync(host, port, protocol, options.StepTimeout, options.Time, LocalTls.ThrowawayClientCertificate, cancellationToken).ConfigureAwait(false);
                 if (withCertificate.Completed || withCertificate.Error != result.Error)
                 {
                     accepted = true;
@@ -231,7 +234,7 @@ public static class EndpointProbe
                 continue;
             }
             // Refused — but only if this machine could have spoken that version at all.
-            var local = await LocalTls.CanNegotiateAsync(protocol, options.StepTimeout, cancellationToken).ConfigureAwait(false);
+            var local = await LocalTls.CanNegotiateAsync(protocol, options.StepTimeout, options.Time, cancellationToken).ConfigureAwait(false);
             if (local is not null)
             {
                 f.Info(rule, $"could not test {name}: this machine's TLS library will not negotiate it even with itself (loopback self-test: {local}); use a client that still speaks {name} (e.g. openssl s_client -{(protocol == SslProtocols.Tls13 ? "tls1_3" : protocol == SslProtocols.Tls12 ? "tls1_2" : protocol == SslProtocols.Tls11 ? "tls1_1" : "tls1")} with @SECLEVEL=0)");
@@ -299,7 +302,7 @@ public static class EndpointProbe
             HandshakeResult result;
             try
             {
-                result = await HandshakeAsync(host, port, SslProtocols.Tls12, options.StepTimeout, null, cancellationToken, suite).ConfigureAwait(false);
+                result = await HandshakeAsync(host, port, SslProtocols.Tls12, options.StepTimeout, options.Time, null, cancellationToken, suite).ConfigureAwait(false);
             }
             catch (PlatformNotSupportedException)
             {
@@ -311,7 +314,7 @@ public static class EndpointProbe
                 accepted.Add(suite.ToString());
                 continue;
             }
-            var local = await LocalTls.CanNegotiateAsync(SslProtocols.Tls12, options.StepTimeout, cancellationToken, suite).ConfigureAwait(false);
+            var local = await LocalTls.CanNegotiateAsync(SslProtocols.Tls12, options.StepTimeout, options.Time, cancellationToken, suite).ConfigureAwait(false);
             if (local is not null)
             {
                 untestable.Add(suite.ToString());
@@ -319,7 +322,7 @@ public static class EndpointProbe
             }
             // A server that requires a client certificate fails every suite the same way; a throwaway certificate
             // moves the failure on only when the server had agreed to the suite.
-            var withCertificate = await HandshakeAsync(host, port, SslProtocols.Tls12, options.StepTimeout, LocalTls.ThrowawayClientCertificate, cancellationToken, suite).ConfigureAwait(false);
+            var withCertificate = await HandshakeAsync(host, port, SslProtocols.Tls12, options.StepTimeout, options.Time, LocalTls.ThrowawayClientCertificate, cancellationToken, suite).ConfigureAwait(false);
             if (withCertificate.Completed || withCertificate.Error != result.Error)
             {
                 accepted.Add(suite.ToString());
@@ -344,10 +347,10 @@ public static class EndpointProbe
         }
     }
 
-    private static async Task<HandshakeResult> HandshakeAsync(string host, int port, SslProtocols protocol, TimeSpan timeout, X509Certificate2? clientCertificate, CancellationToken cancellationToken, TlsCipherSuite? onlySuite = null)
+    private static async Task<HandshakeResult> HandshakeAsync(string host, int port, SslProtocols protocol, TimeSpan timeout, TimeProvider time, X509Certificate2? clientCertificate, CancellationToken cancellationToken, TlsCipherSuite? onlySuite = null)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
+        using var timer = new CancellationTokenSource(timeout, time);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         X509Certificate2? leaf = null;
         var presented = new X509Certificate2Collection();
         var requested = false;
@@ -473,7 +476,7 @@ public static class EndpointProbe
             f.Fail(CertName, $"{host} is not in the SANs ({(sans.Count == 0 ? "none" : string.Join(", ", sans))})");
         }
 
-        var now = DateTime.UtcNow;
+        var now = options.Time.GetUtcNow().UtcDateTime;
         var notAfter = leaf.NotAfter.ToUniversalTime();
         if (now > notAfter || now < leaf.NotBefore.ToUniversalTime())
         {
@@ -506,8 +509,8 @@ public static class EndpointProbe
             var rule = new RuleInfo(id, $"Anonymous GET {path} is refused", CheckLayer.Authentication,
                 namespaces ? "--anonymous-auth=false, and never bind system:anonymous or system:unauthenticated to list namespaces"
                     : "--anonymous-auth=false (or AuthenticationConfiguration anonymous conditions limited to /healthz, /livez, /readyz)");
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            cts.CancelAfter(options.StepTimeout);
+            using var timer = new CancellationTokenSource(options.StepTimeout, options.Time);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
             try
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(options.Endpoint, path));

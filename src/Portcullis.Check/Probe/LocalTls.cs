@@ -50,9 +50,9 @@ internal static class LocalTls
     public static X509Certificate2 ThrowawayClientCertificate => Throwaway.Value;
 
     /// <summary>Null when this machine can negotiate <paramref name="protocol"/>; else why not.</summary>
-    public static async Task<string?> CanNegotiateAsync(SslProtocols protocol, TimeSpan timeout, CancellationToken cancellationToken, TlsCipherSuite? suite = null)
+    public static async Task<string?> CanNegotiateAsync(SslProtocols protocol, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken, TlsCipherSuite? suite = null)
     {
-        var task = Cache.GetOrAdd((protocol, suite), key => SelfTestAsync(key.Item1, key.Item2, timeout));
+        var task = Cache.GetOrAdd((protocol, suite), key => SelfTestAsync(key.Item1, key.Item2, timeout, time));
         var result = await task.WaitAsync(timeout * 2, cancellationToken).ConfigureAwait(false);
         if (result == TimedOut)
         {
@@ -62,9 +62,9 @@ internal static class LocalTls
         return result;
     }
 
-    private static async Task<string?> SelfTestAsync(SslProtocols protocol, TlsCipherSuite? suite, TimeSpan timeout)
+    private static async Task<string?> SelfTestAsync(SslProtocols protocol, TlsCipherSuite? suite, TimeSpan timeout, TimeProvider time)
     {
-        using var cts = new CancellationTokenSource(timeout);
+        using var cts = new CancellationTokenSource(timeout, time);
         // ECDSA suites need an ECDSA certificate; everything else is tested with RSA.
         using var ephemeral = suite?.ToString().Contains("_ECDSA_", StringComparison.Ordinal) == true ? SelfSignedEcdsa() : SelfSignedRsa();
         // Linux servers need a certificate whose key is exportable through PKCS#12.

@@ -43,4 +43,24 @@ public static class PemCertificates
         }
         return bundle;
     }
+
+    /// <summary>
+    /// A serving certificate for a TLS listener: the leaf with its key from <paramref name="certificatePath"/> and
+    /// <paramref name="keyPath"/>, and every other certificate of the certificate file sent as its chain.
+    /// </summary>
+    public static System.Net.Security.SslStreamCertificateContext LoadServingContext(string certificatePath, string keyPath)
+    {
+        var leaf = LoadWithKeyFromFiles(certificatePath, keyPath);
+        var all = new X509Certificate2Collection();
+        all.ImportFromPemFile(certificatePath);
+        var intermediates = new X509Certificate2Collection();
+        foreach (var c in all)
+        {
+            if (c.Thumbprint != leaf.Thumbprint)
+            {
+                intermediates.Add(c);
+            }
+        }
+        return System.Net.Security.SslStreamCertificateContext.Create(leaf, intermediates, offline: true);
+    }
 }

@@ -148,7 +148,7 @@ internal sealed class GatewaySnapshot : IDisposable
             var keyPath = config.Resolve(tls.KeyFile);
             watched.Add(certPath);
             watched.Add(keyPath);
-            serverCert = LoadServerCertificate(certPath, keyPath);
+            serverCert = PemCertificates.LoadServingContext(certPath, keyPath);
         }
         catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
@@ -232,7 +232,7 @@ internal sealed class GatewaySnapshot : IDisposable
         CipherSuitesPolicy? suites = null;
         if (OperatingSystem.IsLinux())
         {
-            suites = TlsCipherSuitePolicy.Create(tls.CipherSuites);
+            suites = TlsCipherSuites.CreatePolicy(tls.CipherSuites);
         }
         else if (tls.CipherSuites.Count > 0)
         {
@@ -272,52 +272,4 @@ internal sealed class GatewaySnapshot : IDisposable
             WatchedFiles = watched,
         };
     }
-
-    private static SslStreamCertificateContext LoadServerCertificate(string certPath, string keyPath)
-    {
-        using var pem = X509Certificate2.CreateFromPemFile(certPath, keyPath);
-        // Kestrel on Linux needs an exportable, persisted key: round-trip through PKCS#12.
-        var leaf = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-        var all = new X509Certificate2Collection();
-        all.ImportFromPemFile(certPath);
-        var intermediates = new X509Certificate2Collection();
-        foreach (var c in all)
-        {
-            if (c.Thumbprint != leaf.Thumbprint)
-            {
-                intermediates.Add(c);
-            }
-        }
-        return SslStreamCertificateContext.Create(leaf, intermediates, offline: true);
-    }
-}
-
-/// <summary>
-/// Maps <c>tls.cipherSuites</c> names onto .NET's TLS cipher suites; the default is ECDHE + AEAD only. The TLS 1.2 names
-/// listed are the TLS 1.2 suites; TLS 1.3 names, when listed, limit TLS 1.3, and when none is listed all three TLS 1.3
-/// suites stay (as kube-apiserver, whose --tls-cipher-suites does not touch TLS 1.3): a list of TLS 1.2 suites alone
-/// must not leave TLS 1.3, which stays enabled, with no suite at all — OpenSSL then refuses every handshake.
-/// </summary>
-[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-internal static class TlsCipherSuitePolicy
-{
-    public static CipherSuitesPolicy Create(IReadOnlyList<string> names)
-    {
-        var selected = (names.Count == 0 ? TlsCipherSuites.Allowed : names).Select(Map).Distinct().ToList();
-        if (!selected.Any(IsTls13))
-        {
-            selected.AddRange([TlsCipherSuite.TLS_AES_128_GCM_SHA256, TlsCipherSuite.TLS_AES_256_GCM_SHA384, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256]);
-        }
-        return new CipherSuitesPolicy(selected);
-    }
-
-    private static bool IsTls13(TlsCipherSuite suite) =>
-        suite is TlsCipherSuite.TLS_AES_128_GCM_SHA256 or TlsCipherSuite.TLS_AES_256_GCM_SHA384 or TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256;
-
-    private static TlsCipherSuite Map(string name) => name switch
-    {
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        _ => Enum.Parse<TlsCipherSuite>(name),
-    };
 }

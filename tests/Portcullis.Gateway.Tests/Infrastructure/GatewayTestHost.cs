@@ -26,9 +26,9 @@ public sealed class GatewayTestHost : IAsyncDisposable
     private string DenyListLine { get; set; } = "";
     private string RbacManifests { get; set; } = "[rbac.yaml]";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost")
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost", string requestTimeout = "2s")
     {
-        var t = new GatewayTestHost { RbacManifests = rbacManifests };
+        var t = new GatewayTestHost { RbacManifests = rbacManifests, RequestTimeout = requestTimeout };
         var upstreamServer = t.Pki.IssueServer(upstreamDnsName);
         var gatewayClient = t.Pki.IssueClient("portcullis-gateway", "portcullis:gateways");
         Uri server;
@@ -91,6 +91,9 @@ public sealed class GatewayTestHost : IAsyncDisposable
         return t;
     }
 
+    /// <summary><c>upstream.requestTimeout</c> of every configuration this host writes (2s unless a test needs room).</summary>
+    public string RequestTimeout { get; private init; } = "2s";
+
     public void WriteConfig(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", string anonymous = "{enabled: false}")
     {
         // Manifests without the RBAC mode would be refused at load ("has no effect"), so they are named only with it.
@@ -112,7 +115,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
             upstream:
               kubeconfig: upstream.kubeconfig
               identity: {identity}
-              requestTimeout: 2s
+              requestTimeout: {RequestTimeout}
             admin:
               drainTimeout: 10s
             {extraYaml}
