@@ -1,3 +1,4 @@
+using Portcullis.Audit;
 using Portcullis.Check.Readers;
 using Portcullis.Check.Rules;
 using Portcullis.Configuration;
@@ -42,16 +43,17 @@ public static class ConfigurationCheck
     /// <summary>
     /// Scores a gateway configuration that has been loaded as <c>portcullis serve</c> loads it (the CLI uses
     /// <c>GatewayConfigurationPipeline.Load</c>): <paramref name="config"/> is null when <paramref name="errors"/> says
-    /// why it would not be served, and then the input is unreadable.
+    /// why it would not be served, and then the input is unreadable. <paramref name="auditPolicy"/> is the policy that
+    /// load parsed (its snapshot's), scored without reading the file a second time.
     /// </summary>
-    public static CheckReport FromGateway(string path, GatewayConfiguration? config, IReadOnlyList<ConfigError> errors)
+    public static CheckReport FromGateway(string path, GatewayConfiguration? config, AuditPolicy? auditPolicy, IReadOnlyList<ConfigError> errors)
     {
         ArgumentNullException.ThrowIfNull(errors);
         if (config is null || errors.Count > 0)
         {
             return CheckReport.Unreadable(Tool, path, string.Join(Environment.NewLine, errors.Select(e => e.ToString())));
         }
-        return new CheckReport(Tool, path, GatewayChecks.Run(config));
+        return new CheckReport(Tool, path, GatewayChecks.Run(config, auditPolicy));
     }
 
     public static CheckReport Run(ApiServerInput input) => new(Tool, input.Source, ApiServerChecks.Run(input));

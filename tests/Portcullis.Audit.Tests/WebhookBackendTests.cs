@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Portcullis.Configuration;
 using static Portcullis.Audit.Tests.TestSupport;
@@ -163,42 +161,32 @@ public sealed class WebhookBackendTests : IDisposable
     [Fact]
     public async Task Https_with_the_kubeconfigs_CA_and_client_certificate()
     {
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest("CN=audit-test-ca", caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        // The CA outlives the leaves by a margin, so certificates issued a moment later still fit inside it.
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(2));
-        using var serverCert = Issue(ca, "CN=receiver", server: true);
-        using var clientCert = Issue(ca, "CN=portcullis,O=gateways", server: false);
+        using var pki = new TestPki("audit-test-ca");
+        using var serverCert = pki.IssueServer();
+        using var clientCert = pki.IssueClient("portcullis", "gateways");
         await using var receiver = await WebhookReceiver.StartAsync(serverCert, requireClientCertificate: true).WithTimeout();
-        var https = new UriBuilder(receiver.Url) { Scheme = "https" }.Uri;
-        File.WriteAllText(_dir.File("client.crt"), clientCert.ExportCertificatePem());
-        File.WriteAllText(_dir.File("client.key"), clientCert.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
-        var caData = Convert.ToBase64String(Encoding.UTF8.GetBytes(ca.ExportCertificatePem()));
-        var kubeconfig = Kubeconfig(https, "    client-certificate: client.crt\n    client-key: client.key\n",
+        TestPki.WritePem(clientCert, _dir.File("client.crt"), _dir.File("client.key"));
+        var caData = Convert.ToBase64String(Encoding.UTF8.GetBytes(pki.CertificatePem));
+        var kubeconfig = Kubeconfig(receiver.Url, "    client-certificate: client.crt\n    client-key: client.key\n",
             $"    certificate-authority-data: {caData}");
 
         await using var backend = new AuditWebhookBackend(Options(kubeconfig, AuditMode.Blocking), new AuditMetrics());
         await backend.ProcessAsync([Event("tls")]).WithTimeout();
 
         Assert.Equal(1, receiver.Accepted["tls"]);
-        Assert.Equal("CN=portcullis, O=gateways", Assert.Single(receiver.ClientSubjects));
+        Assert.Equal(clientCert.Subject, Assert.Single(receiver.ClientSubjects));
+        Assert.Contains("CN=portcullis", clientCert.Subject, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_server_certificate_from_another_CA_is_refused()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var selfSigned = new CertificateRequest("CN=impostor", key, HashAlgorithmName.SHA256)
-            .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
-        using var serverCert = X509CertificateLoader.LoadPkcs12(selfSigned.Export(X509ContentType.Pkcs12), null);
+        using var impostor = new TestPki("impostor-ca");
+        using var serverCert = impostor.IssueServer();
         await using var receiver = await WebhookReceiver.StartAsync(serverCert).WithTimeout();
-        using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var otherCa = new CertificateRequest("CN=other-ca", otherKey, HashAlgorithmName.SHA256)
-            .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
-        var caData = Convert.ToBase64String(Encoding.UTF8.GetBytes(otherCa.ExportCertificatePem()));
-        var kubeconfig = Kubeconfig(new UriBuilder(receiver.Url) { Scheme = "https" }.Uri, clusterExtra: $"    certificate-authority-data: {caData}");
+        using var otherCa = new TestPki("other-ca");
+        var caData = Convert.ToBase64String(Encoding.UTF8.GetBytes(otherCa.CertificatePem));
+        var kubeconfig = Kubeconfig(receiver.Url, clusterExtra: $"    certificate-authority-data: {caData}");
         await using var backend = new AuditWebhookBackend(Options(kubeconfig, AuditMode.Blocking) with { Attempts = 1 }, new AuditMetrics());
 
         await Assert.ThrowsAsync<AuditBackendException>(() => backend.ProcessAsync([Event("x")]).AsTask()).WithTimeout();
@@ -250,24 +238,5 @@ public sealed class WebhookBackendTests : IDisposable
         var error = Assert.Single(ex.Errors);
         Assert.Equal("users.user.auth-provider", error.Field);
         Assert.Equal(path, error.File);
-    }
-
-    private static X509Certificate2 Issue(X509Certificate2 ca, string subject, bool server)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
-            [server ? new Oid("1.3.6.1.5.5.7.3.1") : new Oid("1.3.6.1.5.5.7.3.2")], false));
-        if (server)
-        {
-            var san = new SubjectAlternativeNameBuilder();
-            san.AddIpAddress(IPAddress.Loopback);
-            request.CertificateExtensions.Add(san.Build());
-        }
-        using var cert = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1),
-            RandomNumberGenerator.GetBytes(8));
-        using var withKey = cert.CopyWithPrivateKey(key);
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
     }
 }

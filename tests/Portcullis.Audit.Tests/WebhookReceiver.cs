@@ -1,22 +1,15 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Portcullis.Audit.Tests;
 
-/// <summary>An audit webhook receiver on real Kestrel (127.0.0.1:0) that can fail its first requests.</summary>
+/// <summary>An audit webhook receiver (POST /audit) on a <see cref="LoopbackServer"/> that can fail its first requests.</summary>
 internal sealed class WebhookReceiver : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private LoopbackServer _server = null!;
     private int _calls;
 
     public ConcurrentDictionary<string, int> Accepted { get; } = new();
@@ -35,37 +28,30 @@ internal sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>The most events seen in one accepted EventList.</summary>
     public int LargestBatch { get; private set; }
 
-    public Uri Url { get; private set; } = null!;
+    public Uri Url => new(_server.Url, "/audit");
 
-    private WebhookReceiver(WebApplication app) => _app = app;
+    private WebhookReceiver()
+    {
+    }
 
+    /// <summary>HTTP, or HTTPS with <paramref name="serverCertificate"/>; a required client certificate is recorded, not verified.</summary>
     public static async Task<WebhookReceiver> StartAsync(X509Certificate2? serverCertificate = null, bool requireClientCertificate = false)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
+        var receiver = new WebhookReceiver();
+        receiver._server = await LoopbackServer.StartAsync(receiver.HandleAsync, serverCertificate is null ? null : new LoopbackTls(serverCertificate)
         {
-            if (serverCertificate is not null)
-            {
-                listen.UseHttps(new HttpsConnectionAdapterOptions
-                {
-                    ServerCertificate = serverCertificate,
-                    ClientCertificateMode = requireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
-                    ClientCertificateValidation = (_, _, _) => true,
-                });
-            }
-        }));
-        var app = builder.Build();
-        var receiver = new WebhookReceiver(app);
-        app.MapPost("/audit", receiver.HandleAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        receiver.Url = new Uri(new Uri(address), "/audit");
+            ClientCertificates = requireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
+        });
         return receiver;
     }
 
     private async Task HandleAsync(HttpContext context)
     {
+        if (context.Request.Path != "/audit" || !HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
         if (context.Connection.ClientCertificate is { } cert)
         {
             ClientSubjects.Enqueue(cert.Subject);
@@ -95,9 +81,5 @@ internal sealed class WebhookReceiver : IAsyncDisposable
         context.Response.StatusCode = 200;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }

@@ -215,7 +215,7 @@ public sealed class AuthenticationConfigurationTests
         // The documented payload is expired (2023) and its aud ("kubernetes") is not the example's audience ("my-app"):
         // the end-to-end check re-times it and uses aud my-app; the mapping itself is checked unchanged above.
         var rsa = TestKeys.Rsa;
-        await using var jwks = await LocalServer.StartAsync(async context =>
+        await using var jwks = await LoopbackServer.StartAsync(async context =>
         {
             if (context.Request.Path == "/jwks")
             {
@@ -225,7 +225,7 @@ public sealed class AuthenticationConfigurationTests
             await context.Response.WriteAsync($$"""{"issuer":"https://example.com","jwks_uri":"http://{{context.Request.Host}}/jwks"}""");
         });
         var spec = Assert.Single(AuthenticationConfigurationFile.Load(Fixture("k8s-website-authentication-config-valid-token.yaml")).Authenticators);
-        var keys = new OidcKeySet(new Uri(jwks.Address, "/.well-known/openid-configuration"), "https://example.com", new HttpClient(), new OidcKeySetOptions { AllowHttpLoopbackIssuer = true });
+        var keys = new OidcKeySet(new Uri(jwks.Url, "/.well-known/openid-configuration"), "https://example.com", new HttpClient(), new OidcKeySetOptions { AllowHttpLoopbackIssuer = true });
         keys.Start();
         await keys.Ready.WaitAsync(Wait.Timeout);
         using var chain = new AuthenticatorChain(null, [new JwtAuthenticator(spec, keys)]);
@@ -249,7 +249,7 @@ public sealed class AuthenticationConfigurationTests
         // clientID is the audience, usernameClaim/usernamePrefix and groupsClaim/groupsPrefix make the user,
         // requiredClaims must match, signingAlgs limits the algorithms.
         var rsa = TestKeys.Rsa;
-        await using var jwks = await LocalServer.StartAsync(async context =>
+        await using var jwks = await LoopbackServer.StartAsync(async context =>
         {
             if (context.Request.Path == "/jwks")
             {
@@ -270,7 +270,7 @@ public sealed class AuthenticationConfigurationTests
         };
         async Task<ChainResult> Authenticate(JwtAuthenticatorSpec spec, Action<JsonObject> edit)
         {
-            var keys = new OidcKeySet(new Uri(jwks.Address, "/.well-known/openid-configuration"), "https://example.com", new HttpClient(), new OidcKeySetOptions { AllowHttpLoopbackIssuer = true });
+            var keys = new OidcKeySet(new Uri(jwks.Url, "/.well-known/openid-configuration"), "https://example.com", new HttpClient(), new OidcKeySetOptions { AllowHttpLoopbackIssuer = true });
             keys.Start();
             await keys.Ready.WaitAsync(Wait.Timeout);
             using var chain = new AuthenticatorChain(null, [new JwtAuthenticator(spec, keys)]);

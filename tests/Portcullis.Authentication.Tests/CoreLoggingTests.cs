@@ -38,7 +38,7 @@ public sealed class CoreLoggingTests
     public async Task An_OIDC_key_refresh_failure_is_logged_with_the_issuer_and_without_the_token()
     {
         var jwksFetches = 0;
-        await using var provider = await LocalServer.StartAsync(async context =>
+        await using var provider = await LoopbackServer.StartAsync(async context =>
         {
             if (context.Request.Path == "/jwks")
             {
@@ -57,7 +57,7 @@ public sealed class CoreLoggingTests
         var spec = new JwtAuthenticatorSpec
         {
             IssuerUrl = Issuer,
-            DiscoveryUrl = provider.Address + ".well-known/openid-configuration",
+            DiscoveryUrl = provider.Url + ".well-known/openid-configuration",
             Audiences = ["portcullis"],
             SigningAlgorithms = ["RS256"],
             Username = new ClaimOrExpression("sub", "oidc:", null),
@@ -88,14 +88,14 @@ public sealed class CoreLoggingTests
     [Fact]
     public async Task A_first_key_fetch_that_fails_is_logged_with_the_retry_delay()
     {
-        await using var provider = await LocalServer.StartAsync(context =>
+        await using var provider = await LoopbackServer.StartAsync(context =>
         {
             context.Response.StatusCode = 500;
             return Task.CompletedTask;
         });
         var (loggers, collector) = Capture();
         using var _ = loggers;
-        using var keys = new OidcKeySet(new Uri(provider.Address, "/.well-known/openid-configuration"), Issuer, new HttpClient(),
+        using var keys = new OidcKeySet(new Uri(provider.Url, "/.well-known/openid-configuration"), Issuer, new HttpClient(),
             new OidcKeySetOptions { AllowHttpLoopbackIssuer = true, InitialRetryDelay = TimeSpan.FromMinutes(5) },
             logger: loggers.CreateLogger<OidcKeySet>());
         keys.Start();

@@ -16,7 +16,7 @@ public sealed class JwtAttackTests : IAsyncLifetime
     private const string Audience = "portcullis";
     private readonly RSA _rsa = TestKeys.Rsa;
     private readonly RSA _other = TestKeys.OtherRsa;
-    private LocalServer _jwks = null!;
+    private LoopbackServer _jwks = null!;
     private JwtAuthenticator _oidc = null!;
     private AuthenticatorChain _chain = null!;
     private int _jwksFetches;
@@ -24,7 +24,7 @@ public sealed class JwtAttackTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var jwks = Jwts.JwksJson(("k1", _rsa));
-        _jwks = await LocalServer.StartAsync(async context =>
+        _jwks = await LoopbackServer.StartAsync(async context =>
         {
             if (context.Request.Path == "/jwks")
             {
@@ -32,12 +32,12 @@ public sealed class JwtAttackTests : IAsyncLifetime
                 await context.Response.WriteAsync(jwks);
                 return;
             }
-            await context.Response.WriteAsync($$"""{"issuer":"{{OidcIssuer}}","jwks_uri":"{{_jwks!.Address}}jwks"}""");
+            await context.Response.WriteAsync($$"""{"issuer":"{{OidcIssuer}}","jwks_uri":"{{_jwks!.Url}}jwks"}""");
         });
         var spec = new JwtAuthenticatorSpec
         {
             IssuerUrl = OidcIssuer,
-            DiscoveryUrl = _jwks.Address + ".well-known/openid-configuration",
+            DiscoveryUrl = _jwks.Url + ".well-known/openid-configuration",
             Audiences = [Audience],
             SigningAlgorithms = ["RS256"],
             Username = new ClaimOrExpression("sub", "oidc:", null),

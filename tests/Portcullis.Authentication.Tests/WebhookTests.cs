@@ -15,7 +15,7 @@ public sealed class WebhookTests : IAsyncLifetime
     private static readonly string[] FixtureAudiences = ["https://myserver.example.com", "https://myserver.internal.example.com"];
     private readonly ConcurrentQueue<JsonElement> _requests = new();
     private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-webhook-").FullName;
-    private LocalServer _server = null!;
+    private LoopbackServer _server = null!;
     private X509Certificate2 _ca = null!;
     private volatile Func<JsonElement, string?> _respond = _ => null;
     private volatile TaskCompletionSource? _gate;
@@ -28,8 +28,7 @@ public sealed class WebhookTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _ca = TestPki.CreateCa("webhook-ca");
-        using var serverCert = TestPki.CreateServer(_ca);
-        _server = await LocalServer.StartAsync(async context =>
+        _server = await LoopbackServer.StartAsync(async context =>
         {
             Interlocked.Increment(ref _calls);
             using var body = await JsonDocument.ParseAsync(context.Request.Body);
@@ -47,7 +46,7 @@ public sealed class WebhookTests : IAsyncLifetime
             }
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(answer);
-        }, X509CertificateLoader.LoadPkcs12(serverCert.Export(X509ContentType.Pkcs12), null));
+        }, new LoopbackTls(TestPki.CreateServer(_ca)));
         File.WriteAllText(Path.Combine(_dir, "ca.pem"), TestPki.Pem(_ca));
         using var client = TestPki.CreateClient(_ca, [TestPki.CN("kube-apiserver")]);
         File.WriteAllText(Path.Combine(_dir, "cert.pem"), client.ExportCertificatePem());
@@ -57,7 +56,7 @@ public sealed class WebhookTests : IAsyncLifetime
             .Replace("/path/to/ca.pem", "ca.pem", StringComparison.Ordinal)
             .Replace("/path/to/cert.pem", "cert.pem", StringComparison.Ordinal)
             .Replace("/path/to/key.pem", "key.pem", StringComparison.Ordinal)
-            .Replace("https://authn.example.com/authenticate", new Uri(_server.Address, "/authenticate").ToString(), StringComparison.Ordinal);
+            .Replace("https://authn.example.com/authenticate", new Uri(_server.Url, "/authenticate").ToString(), StringComparison.Ordinal);
         File.WriteAllText(Path.Combine(_dir, "webhook.kubeconfig"), kubeconfig);
     }
 

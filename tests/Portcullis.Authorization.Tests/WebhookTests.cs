@@ -1,16 +1,7 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Time.Testing;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Portcullis.Authentication;
 using Portcullis.Authorization.Webhook;
 using Portcullis.Kubeconfig;
@@ -18,62 +9,35 @@ using YamlDotNet.RepresentationModel;
 
 namespace Portcullis.Authorization.Tests;
 
-/// <summary>A SubjectAccessReview server on real Kestrel (HTTPS, 127.0.0.1:0) with a self-signed certificate.</summary>
+/// <summary>A SubjectAccessReview server (POST /authorize) on a <see cref="LoopbackServer"/> over HTTPS, with a kubeconfig that trusts its CA.</summary>
 public sealed class SarServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
-    private readonly DirectoryInfo _dir;
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("portcullis-sar-");
+    private LoopbackServer _server = null!;
 
     public ConcurrentQueue<(string Body, string? Authorization)> Requests { get; } = new();
     /// <summary>What the next requests get: status code and body; a pending task holds the answer back.</summary>
     public Func<Task<(int Status, string Body)>> Answer { get; set; } = () => Task.FromResult((200, """{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","status":{"allowed":true}}"""));
 
-    public string KubeconfigPath { get; }
+    public string KubeconfigPath => Path.Combine(_dir.FullName, "authz.kubeconfig");
 
-    private SarServer(WebApplication app, DirectoryInfo dir, string kubeconfig)
+    private SarServer()
     {
-        _app = app;
-        _dir = dir;
-        KubeconfigPath = kubeconfig;
     }
 
     public static async Task<SarServer> StartAsync()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=sar-test", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
-        var cert = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
-
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(cert)));
-        var app = builder.Build();
-        SarServer? server = null;
-        app.MapPost("/authorize", async (HttpContext ctx) =>
-        {
-            using var reader = new StreamReader(ctx.Request.Body);
-            server!.Requests.Enqueue((await reader.ReadToEndAsync(ctx.RequestAborted), ctx.Request.Headers.Authorization.ToString()));
-            var (status, body) = await server.Answer().WaitAsync(ctx.RequestAborted);
-            ctx.Response.StatusCode = status;
-            ctx.Response.ContentType = "application/json";
-            await ctx.Response.WriteAsync(body, ctx.RequestAborted);
-        });
-        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(20));
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var dir = Directory.CreateTempSubdirectory("portcullis-sar-");
-        var kubeconfig = Path.Combine(dir.FullName, "authz.kubeconfig");
-        File.WriteAllText(kubeconfig, $"""
+        using var pki = new TestPki("sar-test");
+        var server = new SarServer();
+        server._server = await LoopbackServer.StartAsync(server.HandleAsync, new LoopbackTls(pki.IssueServer()));
+        File.WriteAllText(server.KubeconfigPath, $"""
             apiVersion: v1
             kind: Config
             clusters:
             - name: authz
               cluster:
-                server: {address}/authorize
-                certificate-authority-data: {Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(cert.ExportCertificatePem()))}
+                server: {new Uri(server._server.Url, "/authorize")}
+                certificate-authority-data: {Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(pki.CertificatePem))}
             users:
             - name: gateway
               user:
@@ -85,15 +49,31 @@ public sealed class SarServer : IAsyncDisposable
                 cluster: authz
                 user: gateway
             """);
-        server = new SarServer(app, dir, kubeconfig);
         return server;
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        if (context.Request.Path != "/authorize" || !HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+        using var reader = new StreamReader(context.Request.Body);
+        Requests.Enqueue((await reader.ReadToEndAsync(context.RequestAborted), context.Request.Headers.Authorization.ToString()));
+        var (status, body) = await Answer().WaitAsync(context.RequestAborted);
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(body, context.RequestAborted);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(20));
-        await _app.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
-        _dir.Delete(true);
+        await _server.DisposeAsync();
+        if (Directory.Exists(_dir.FullName))
+        {
+            _dir.Delete(true);
+        }
     }
 }
 

@@ -214,6 +214,28 @@ public sealed class ApiServerChecksTests
     }
 
     [Fact]
+    public void AuthenticationConfiguration_problems_have_the_texts_validate_and_serve_give()
+    {
+        // check reads the file with Core's AuthenticationConfigurationFile, as the gateway does; before, it had its own
+        // reader that saw neither a missing audience nor an issuer that is also the service-account issuer.
+        const string text = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: https://kubernetes.default.svc.cluster.local\n";
+        var expected = Assert.Throws<Portcullis.Configuration.ConfigurationException>(() =>
+            Portcullis.Authentication.Oidc.AuthenticationConfigurationFile.Parse(text, "authn.yaml", ["https://kubernetes.default.svc.cluster.local"])).Errors;
+
+        var report = CheckManifest(HandMade.SecureFlags, root => HandMade.WriteNodeFiles(root, authn: text));
+
+        var finding = Single(report, "PC-L3-AUTHN-CONFIG");
+        Assert.Equal(CheckStatus.Fail, finding.Status);
+        Assert.Contains(expected, e => e.Message.Contains("conflicts with a service-account issuer", StringComparison.Ordinal));
+        Assert.Contains(expected, e => e.Field == "jwt[0].issuer.audiences");
+        foreach (var error in expected)
+        {
+            // The same line, field and message; only the file's name differs (check names it as the flag does).
+            Assert.Contains($":{error.Line}: {error.Field}: {error.Message}", finding.Evidence, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Anonymous_given_both_as_flag_and_in_the_AuthenticationConfiguration_fails()
     {
         // The hand-made AuthenticationConfiguration has an anonymous section.

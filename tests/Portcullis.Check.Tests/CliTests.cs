@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Xml.Linq;
@@ -9,39 +8,7 @@ namespace Portcullis.Check.Tests;
 /// <summary>The real <c>portcullis</c> executable: options, exit codes and output formats end to end.</summary>
 public sealed class CliTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
-
-    internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "portcullis.dll");
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        start.Environment["NO_COLOR"] = "1";
-        using var process = Process.Start(start)!;
-        using var cts = new CancellationTokenSource(Timeout);
-        var stdout = process.StandardOutput.ReadToEndAsync(cts.Token);
-        var stderr = process.StandardError.ReadToEndAsync(cts.Token);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    internal static Task<CliResult> RunAsync(params string[] args) => PortcullisCli.RunAsync(args);
 
     [Fact]
     public async Task Check_exit_codes_are_0_1_2()
@@ -107,7 +74,7 @@ public sealed class CliTests
     [Fact]
     public async Task Probe_with_a_kubeconfig_shows_APF_headers_identity_and_rights()
     {
-        using var cts = new CancellationTokenSource(Timeout);
+        using var cts = new CancellationTokenSource(PortcullisCli.Timeout);
         using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(RequireClientCertificate: false, AllowLegacyTls: false, AnonymousAllowed: false, BearerToken: "t0ken-for-tests"), cts.Token);
         var kubeconfig = Kubeconfig(pki, server.Endpoint, "t0ken-for-tests");
@@ -153,7 +120,7 @@ public sealed class CliTests
     [Fact]
     public async Task Check_of_a_live_cluster_reads_the_apiserver_pod_APF_objects_and_the_kubernetes_service()
     {
-        using var cts = new CancellationTokenSource(Timeout);
+        using var cts = new CancellationTokenSource(PortcullisCli.Timeout);
         using var pki = new ProbePki();
         await using var server = await TestApiServer.StartAsync(pki, new ServerMode(false, false, AnonymousAllowed: false, BearerToken: "live-t0ken"), cts.Token);
         var kubeconfig = Kubeconfig(pki, server.Endpoint, "live-t0ken");

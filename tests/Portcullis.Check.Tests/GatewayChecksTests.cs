@@ -48,7 +48,7 @@ public sealed class GatewayChecksTests
     private static CheckReport Check(string path)
     {
         using var load = GatewayConfigurationPipeline.Load(path);
-        return ConfigurationCheck.FromGateway(path, load.Configuration, load.Errors);
+        return ConfigurationCheck.FromGateway(path, load.Configuration, load.AuditPolicy, load.Errors);
     }
 
     internal const string SecureBody = """
@@ -169,5 +169,23 @@ public sealed class GatewayChecksTests
 
         Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
         Assert.Contains("portcullis.yaml:6: tls.certFile: cannot load the server certificate", report.InputError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_audit_policy_is_scored_as_the_pipeline_loaded_it_not_read_again()
+    {
+        // Before, check --gateway read audit.policyFile a second time after the pipeline had parsed it.
+        var path = WriteConfig(SecureBody);
+        using var load = GatewayConfigurationPipeline.Load(path);
+        Assert.True(load.IsValid, string.Join("\n", load.Errors));
+        var policyFile = Path.Combine(Path.GetDirectoryName(path)!, "audit-policy.yaml");
+        File.WriteAllText(policyFile, "level: Bogus\n"); // changed after the load: a second read would fail 3.2.2's policy check
+
+        var report = ConfigurationCheck.FromGateway(path, load.Configuration, load.AuditPolicy, load.Errors);
+
+        var parses = Assert.Single(report.Findings, f => f.Id == "PC-L6-AUDIT-POLICY");
+        Assert.Equal(CheckStatus.Pass, parses.Status);
+        Assert.Contains($"{policyFile}: audit.k8s.io/v1 Policy with {load.AuditPolicy!.Rules.Count} rule(s)", parses.Evidence, StringComparison.Ordinal);
+        Assert.Contains(report.Findings, f => f.Id == "3.2.2" && f.Status == CheckStatus.Pass);
     }
 }

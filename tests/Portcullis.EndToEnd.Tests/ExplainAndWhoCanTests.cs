@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Portcullis.Authorization.Tests;
-using Portcullis.EndToEnd.Tests.Infrastructure;
 
 namespace Portcullis.EndToEnd.Tests;
 
@@ -15,7 +13,6 @@ namespace Portcullis.EndToEnd.Tests;
 /// </summary>
 public sealed class ExplainAndWhoCanTests : IDisposable
 {
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
     private readonly string _dir = Directory.CreateTempSubdirectory("portcullis-explain-").FullName;
 
     private static string Rbac => Path.Combine(BootstrapDecisionTable.FixturesDirectory, "rbac");
@@ -71,45 +68,6 @@ public sealed class ExplainAndWhoCanTests : IDisposable
             - subjects: [{"{"}kind: Group, name: system:masters{"}"}]
               allow: [192.168.1.0/24]
             """);
-    }
-
-    private sealed record CliResult(int ExitCode, string Stdout, string Stderr)
-    {
-        public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
-    }
-
-    private static async Task<CliResult> RunAsync(params string[] args)
-    {
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        info.ArgumentList.Add(DemoProcess.CliPath);
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(info)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(CommandTimeout);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        return new CliResult(process.ExitCode, await stdout.WaitAsync(CommandTimeout), await stderr.WaitAsync(CommandTimeout));
     }
 
     /// <summary>
@@ -185,7 +143,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     public async Task Explain_agrees_with_the_bootstrap_decision_table(int index, string row)
     {
         var decision = BootstrapDecisionTable.All[index];
-        var result = await RunAsync([.. ExplainArgs(Config(), decision)]);
+        var result = await PortcullisCli.RunAsync([.. ExplainArgs(Config(), decision)]);
 
         Assert.True(result.ExitCode == (decision.Allowed ? 0 : 1), $"{row}\n{result}");
         Assert.StartsWith(decision.Allowed ? "allowed: " : "denied: ", result.Stdout, StringComparison.Ordinal);
@@ -200,7 +158,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     [Fact]
     public async Task Explain_names_the_binding_role_and_rule_that_allow()
     {
-        var result = await RunAsync("explain", "--config", Config(), "--user", "vera", "get", "pods", "-n", "team-a");
+        var result = await PortcullisCli.RunAsync("explain", "--config", Config(), "--user", "vera", "get", "pods", "-n", "team-a");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var lines = result.Stdout.Split('\n');
@@ -218,7 +176,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     [Fact]
     public async Task Explain_denied_prints_the_403_message_and_exits_1()
     {
-        var result = await RunAsync("explain", "--config", Config(), "--user", "vera", "get", "secrets", "-n", "team-a", "s1");
+        var result = await PortcullisCli.RunAsync("explain", "--config", Config(), "--user", "vera", "get", "secrets", "-n", "team-a", "s1");
 
         Assert.True(result.ExitCode == 1, result.ToString());
         Assert.StartsWith("denied: User \"vera\" get secrets", result.Stdout, StringComparison.Ordinal);
@@ -229,7 +187,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     [Fact]
     public async Task Explain_system_masters_is_allowed_before_the_modes()
     {
-        var result = await RunAsync("explain", "--config", Config(modes: "[AlwaysDeny]"), "--user", "root", "--group", "system:masters", "delete", "nodes", "n1");
+        var result = await PortcullisCli.RunAsync("explain", "--config", Config(modes: "[AlwaysDeny]"), "--user", "root", "--group", "system:masters", "delete", "nodes", "n1");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("decided by: system:masters", result.Stdout, StringComparison.Ordinal);
@@ -238,7 +196,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     [Fact]
     public async Task Explain_shows_the_deny_list_entry_that_decided()
     {
-        var result = await RunAsync("explain", "--config", HardenedConfig(), "--user", "jane", "--path", "/healthz", "get");
+        var result = await PortcullisCli.RunAsync("explain", "--config", HardenedConfig(), "--user", "jane", "--path", "/healthz", "get");
 
         Assert.True(result.ExitCode == 1, result.ToString());
         var lines = result.Stdout.Split('\n');
@@ -253,7 +211,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     public async Task Explain_json_shows_a_network_scope_refusing_system_masters_from_elsewhere()
     {
         var config = HardenedConfig();
-        var outside = await RunAsync("explain", "--config", config, "--user", "root", "--group", "system:masters", "--source-ip", "203.0.113.5",
+        var outside = await PortcullisCli.RunAsync("explain", "--config", config, "--user", "root", "--group", "system:masters", "--source-ip", "203.0.113.5",
             "delete", "nodes", "n1", "--json");
 
         Assert.True(outside.ExitCode == 1, outside.ToString());
@@ -263,7 +221,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
         Assert.Equal("NetworkScope", (string?)json["decidedBy"]);
         Assert.Equal("network scope networkScopes[0] (Group \"system:masters\") allows only 192.168.1.0/24; the request came from 203.0.113.5", (string?)json["reason"]);
 
-        var inside = await RunAsync("explain", "--config", config, "--user", "root", "--group", "system:masters", "--source-ip", "192.168.1.20",
+        var inside = await PortcullisCli.RunAsync("explain", "--config", config, "--user", "root", "--group", "system:masters", "--source-ip", "192.168.1.20",
             "delete", "nodes", "n1", "--json");
         Assert.True(inside.ExitCode == 0, inside.ToString());
         Assert.True((bool)JsonNode.Parse(inside.Stdout)!["allowed"]!);
@@ -299,7 +257,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
               timeout: 5s
             """, modes: "[RBAC, Webhook]");
 
-        var result = await RunAsync("explain", "--config", config, "--user", "vera", "get", "secrets", "-n", "team-a");
+        var result = await PortcullisCli.RunAsync("explain", "--config", config, "--user", "vera", "get", "secrets", "-n", "team-a");
 
         Assert.True(result.ExitCode == 3, result.ToString());
         Assert.StartsWith("error: User \"vera\" get secrets", result.Stdout, StringComparison.Ordinal);
@@ -308,19 +266,19 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     [Fact]
     public async Task Bad_configuration_or_arguments_exit_2()
     {
-        var missing = await RunAsync("explain", "--config", Path.Combine(_dir, "nope.yaml"), "--user", "vera", "get", "pods");
+        var missing = await PortcullisCli.RunAsync("explain", "--config", Path.Combine(_dir, "nope.yaml"), "--user", "vera", "get", "pods");
         Assert.True(missing.ExitCode == 2, missing.ToString());
         Assert.Contains("nope.yaml", missing.Stderr, StringComparison.Ordinal);
 
         var brokenRbac = Path.Combine(_dir, "broken.yaml");
         File.WriteAllText(brokenRbac, "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: x}\nrules: [{verbs: [get], resources: 7}]\n");
         var broken = Config(manifests: $"['{brokenRbac}']");
-        var bad = await RunAsync("explain", "--config", broken, "--user", "vera", "get", "pods");
+        var bad = await PortcullisCli.RunAsync("explain", "--config", broken, "--user", "vera", "get", "pods");
         Assert.True(bad.ExitCode == 2, bad.ToString());
         Assert.Contains("broken.yaml", bad.Stderr, StringComparison.Ordinal);
         Assert.Equal("", bad.Stdout);
 
-        var whoCan = await RunAsync("who-can", "--config", broken, "get", "pods");
+        var whoCan = await PortcullisCli.RunAsync("who-can", "--config", broken, "get", "pods");
         Assert.True(whoCan.ExitCode == 2, whoCan.ToString());
         Assert.Contains("broken.yaml", whoCan.Stderr, StringComparison.Ordinal);
 
@@ -334,7 +292,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
             ["who-can", "--config", config, "get"],
         })
         {
-            var result = await RunAsync(args);
+            var result = await PortcullisCli.RunAsync(args);
             Assert.True(result.ExitCode == 2, $"{string.Join(' ', args[3..])}\n{result}");
             Assert.NotEqual("", result.Stderr);
         }
@@ -343,7 +301,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     [Fact]
     public async Task Who_can_lists_the_subjects_with_their_bindings()
     {
-        var result = await RunAsync("who-can", "--config", HardenedConfig(), "get", "secrets", "-n", "team-a");
+        var result = await PortcullisCli.RunAsync("who-can", "--config", HardenedConfig(), "get", "secrets", "-n", "team-a");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var rows = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -370,7 +328,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
     [Fact]
     public async Task Who_can_json_and_non_resource_paths()
     {
-        var result = await RunAsync("who-can", "--config", Config(), "--path", "/healthz", "get", "--json");
+        var result = await PortcullisCli.RunAsync("who-can", "--config", Config(), "--path", "/healthz", "get", "--json");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var json = JsonNode.Parse(result.Stdout)!;
@@ -379,7 +337,7 @@ public sealed class ExplainAndWhoCanTests : IDisposable
         Assert.Contains("Group system:authenticated ClusterRoleBinding/system:public-info-viewer ClusterRole/system:public-info-viewer", subjects);
         Assert.NotEmpty(json["notes"]!.AsArray());
 
-        var nobody = await RunAsync("who-can", "--config", Config(), "--path", "/debug/pprof/heap", "get", "--json");
+        var nobody = await PortcullisCli.RunAsync("who-can", "--config", Config(), "--path", "/debug/pprof/heap", "get", "--json");
         Assert.True(nobody.ExitCode == 0, nobody.ToString());
         var only = JsonNode.Parse(nobody.Stdout)!["subjects"]!.AsArray().Select(s => (string?)s!["name"]).ToList();
         Assert.DoesNotContain("system:authenticated", only);

@@ -65,20 +65,9 @@ public sealed class LifecycleTests
     /// <summary>Runs <c>portcullis validate</c> on the written configuration: the same validators as serve.</summary>
     private static async Task<int> ValidateAsync(string config)
     {
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(dotnet, [DemoProcess.CliPath, "validate", "--config", config])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        })!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(DemoProcess.StartTimeout);
-        Assert.True(process.ExitCode == 0, await stdout + await stderr);
-        return process.ExitCode;
+        var result = await PortcullisCli.RunAsync("validate", "--config", config);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result.ExitCode;
     }
 
     private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));

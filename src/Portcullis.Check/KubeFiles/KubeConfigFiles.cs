@@ -1,4 +1,6 @@
+using Portcullis.Authentication.Oidc;
 using Portcullis.Check.Readers;
+using Portcullis.Configuration;
 using YamlDotNet.RepresentationModel;
 
 namespace Portcullis.Check.KubeFiles;
@@ -118,19 +120,26 @@ public static class KubeConfigFiles
         return value;
     }
 
-    /// <summary>The anonymous section and JWT issuers of an AuthenticationConfiguration.</summary>
-    public static AuthenticationSummary? ReadAuthenticationConfiguration(ReferencedFile file, List<string> problems)
+    /// <summary>
+    /// The anonymous section and JWT issuers of an AuthenticationConfiguration, read and validated by Core's
+    /// <see cref="AuthenticationConfigurationFile"/> (the reader <c>validate</c> and <c>serve</c> use, so the problems
+    /// have their texts, with file:line). Null when the file is not one YAML document; otherwise what it says, also
+    /// when it has problems, so the rest can still be scored.
+    /// </summary>
+    public static AuthenticationSummary? ReadAuthenticationConfiguration(ReferencedFile file, List<string> problems,
+        IReadOnlyList<string>? serviceAccountIssuers = null)
     {
-        var doc = LoadSingle(file.Text!, file.Where, "AuthenticationConfiguration", ApiServerConfigVersions, problems);
-        if (doc is null)
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(problems);
+        var errors = new List<ConfigError>();
+        var parsed = AuthenticationConfigurationFile.TryParse(file.Text!, file.Where, errors, serviceAccountIssuers);
+        problems.AddRange(errors.Select(e => e.ToString()));
+        if (parsed is null)
         {
             return null;
         }
-        var anonymous = doc.Map("anonymous");
-        bool? enabled = anonymous is null ? null : string.Equals(anonymous.Str("enabled"), "true", StringComparison.OrdinalIgnoreCase);
-        var paths = anonymous.Seq("conditions").Select(c => c.Str("path") ?? "").ToList();
-        var issuers = doc.Seq("jwt").Select(j => j.Map("issuer").Str("url") ?? "").ToList();
-        return new AuthenticationSummary(enabled, paths, issuers);
+        var anonymous = parsed.Anonymous;
+        return new AuthenticationSummary(anonymous?.Enabled, [.. anonymous?.Conditions.Select(c => c.Path) ?? []], [.. parsed.Jwt.Select(j => j.Issuer.Url)]);
     }
 
     /// <summary>The authorizer types, in order, of an AuthorizationConfiguration.</summary>

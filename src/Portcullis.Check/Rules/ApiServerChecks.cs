@@ -286,7 +286,7 @@ public static class ApiServerChecks
             else
             {
                 var problems = new List<string>();
-                structured = SafeRead(() => KubeConfigFiles.ReadAuthenticationConfiguration(file, problems), problems, file);
+                structured = SafeRead(() => KubeConfigFiles.ReadAuthenticationConfiguration(file, problems, flags.GetAll("service-account-issuer")), problems, file);
                 if (structured is null || problems.Count > 0)
                 {
                     f.Fail(R.AuthenticationConfig, string.Join("; ", problems), authnConfig);

@@ -39,8 +39,14 @@ internal static class FileScoring
             findings.Fail(R.AuditPolicyParses, string.Join("; ", errors), file.Named);
             return;
         }
-        findings.Pass(R.AuditPolicyParses, $"{file.Where}: audit.k8s.io/v1 Policy with {policy.Rules.Count} rule(s)", file.Named);
-        ScorePolicy(findings, policy, file.Named);
+        ScoreLoadedAuditPolicy(findings, policy, file.Where, file.Named);
+    }
+
+    /// <summary>3.2.2 and the PC-L6-AUDIT-* rules for a policy already loaded (the gateway's, from its configuration pipeline).</summary>
+    public static void ScoreLoadedAuditPolicy(FindingList findings, AuditPolicy policy, string where, string evidence)
+    {
+        findings.Pass(R.AuditPolicyParses, $"{where}: audit.k8s.io/v1 Policy with {policy.Rules.Count} rule(s)", evidence);
+        ScorePolicy(findings, policy, evidence);
     }
 
     private static readonly string[] User = ["system:authenticated"];

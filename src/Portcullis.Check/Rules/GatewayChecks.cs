@@ -1,4 +1,5 @@
 using System.Net;
+using Portcullis.Audit;
 using Portcullis.Configuration;
 using R = Portcullis.Check.Rules.RuleCatalog;
 
@@ -7,11 +8,14 @@ namespace Portcullis.Check.Rules;
 /// <summary>Scores Portcullis's own GatewayConfiguration with the same rules, where a rule has a gateway equivalent.</summary>
 public static class GatewayChecks
 {
-    public static IReadOnlyList<Finding> Run(GatewayConfiguration config)
+    /// <summary>
+    /// Scores <paramref name="config"/> as loaded by the gateway's configuration pipeline; <paramref name="auditPolicy"/>
+    /// is the audit policy that load parsed (null when <c>audit.policyFile</c> is not set), scored as it is, not read again.
+    /// </summary>
+    public static IReadOnlyList<Finding> Run(GatewayConfiguration config, AuditPolicy? auditPolicy)
     {
         ArgumentNullException.ThrowIfNull(config);
         var f = new FindingList();
-        var files = ReferencedFiles.OnThisMachine(null);
         var where = config.SourcePath;
 
         // L1
@@ -123,7 +127,16 @@ public static class GatewayChecks
         else
         {
             f.Pass(R.AuditPolicyFile, "audit.policyFile=" + audit.PolicyFile, where);
-            FileScoring.ScoreAuditPolicy(f, files.Read(config.Resolve(audit.PolicyFile)), "audit.policyFile=" + audit.PolicyFile);
+            var policyPath = config.Resolve(audit.PolicyFile);
+            if (auditPolicy is null)
+            {
+                // Only a caller that did not load the configuration through the pipeline gets here.
+                f.Fail(R.AuditPolicyParses, $"{policyPath}: the audit policy was not loaded with the configuration, so it was not scored", policyPath);
+            }
+            else
+            {
+                FileScoring.ScoreLoadedAuditPolicy(f, auditPolicy, policyPath, policyPath);
+            }
         }
         if (audit.Log.Path.Length == 0 && audit.Webhook.ConfigFile.Length == 0)
         {

@@ -54,7 +54,7 @@ internal static class CheckCommand
                 // Scored only if serve would start with it: loaded through the same pipeline as serve and validate.
                 var path = parse.GetValue(gateway)!.FullName;
                 using var load = GatewayConfigurationPipeline.Load(path);
-                report = ConfigurationCheck.FromGateway(path, load.Configuration, load.Errors);
+                report = ConfigurationCheck.FromGateway(path, load.Configuration, load.AuditPolicy, load.Errors);
             }
             return Emit(report, parse.GetValue(output));
         });

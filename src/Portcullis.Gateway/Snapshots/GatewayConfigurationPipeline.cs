@@ -76,6 +76,7 @@ public sealed class GatewayConfigurationLoad : IDisposable
         Errors = errors;
         IsValid = snapshot is not null && errors.Count == 0;
         Configuration = IsValid ? snapshot!.Config : null;
+        AuditPolicy = IsValid ? snapshot!.AuditPolicy : null;
     }
 
     /// <summary>The absolute path of the configuration file.</summary>
@@ -86,6 +87,9 @@ public sealed class GatewayConfigurationLoad : IDisposable
 
     /// <summary>The validated configuration, when <see cref="IsValid"/>.</summary>
     public GatewayConfiguration? Configuration { get; }
+
+    /// <summary>The audit policy the snapshot parsed, when <see cref="IsValid"/> and <c>audit.policyFile</c> is set (<c>check --gateway</c> scores it).</summary>
+    public Portcullis.Audit.AuditPolicy? AuditPolicy { get; }
 
     /// <summary>Every error, each with file, line (when known), field and message; empty when valid.</summary>
     public IReadOnlyList<ConfigError> Errors { get; }

@@ -1,15 +1,7 @@
-using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Portcullis.Check.Tests.Probe;
 
@@ -20,52 +12,34 @@ internal sealed record ServerMode(bool RequireClientCertificate, bool AllowLegac
     public bool StrongCiphersOnly => !AllowLegacyTls;
 }
 
-/// <summary>A real Kestrel HTTPS server on 127.0.0.1:0 that answers like kube-apiserver for the paths the probe uses.</summary>
+/// <summary>A <see cref="LoopbackServer"/> (HTTPS unless plain HTTP is asked for) that answers like kube-apiserver for the paths the probe uses.</summary>
 internal sealed class TestApiServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly LoopbackServer _server;
 
-    private TestApiServer(WebApplication app, Uri endpoint)
-    {
-        _app = app;
-        Endpoint = endpoint;
-    }
+    private TestApiServer(LoopbackServer server) => _server = server;
 
-    public Uri Endpoint { get; }
+    public Uri Endpoint => _server.Url;
 
     public const string FlowSchemaUid = "5f1c0c6e-0000-4000-8000-000000000001";
     public const string PriorityLevelUid = "5f1c0c6e-0000-4000-8000-000000000002";
 
     private const string Unauthorized = """{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}""";
 
-    public static async Task<TestApiServer> StartAsync(ProbePki pki, ServerMode mode, CancellationToken cancellationToken)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
-        {
-            if (!mode.PlainHttp)
-            {
-                UseTls(listen, pki, mode);
-            }
-        }));
-        var app = builder.Build();
-        app.Run(context => Handle(context, mode));
-        await app.StartAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        var port = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)).Port;
-        return new TestApiServer(app, new Uri($"{(mode.PlainHttp ? "http" : "https")}://127.0.0.1:{port}"));
-    }
+    public static async Task<TestApiServer> StartAsync(ProbePki pki, ServerMode mode, CancellationToken cancellationToken) =>
+        new(await LoopbackServer.StartAsync(context => Handle(context, mode), mode.PlainHttp ? null : Tls(pki, mode), cancellationToken: cancellationToken));
 
-    private static void UseTls(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, ProbePki pki, ServerMode mode) =>
-        listen.UseHttps(new HttpsConnectionAdapterOptions
+    private static LoopbackTls Tls(ProbePki pki, ServerMode mode) => new(pki.Server)
+    {
+        Chain = [pki.Ca],
+        ClientCertificates = mode.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
+        ClientCa = pki.Ca,
+        Configure = https =>
         {
-            ServerCertificate = pki.Server,
-            ServerCertificateChain = [pki.Ca],
 #pragma warning disable SYSLIB0039, CA5397 // the insecure server deliberately allows TLS 1.0/1.1 so the probe can find it
-            SslProtocols = mode.AllowLegacyTls ? SslProtocols.Tls | SslProtocols.Tls11 | SslProtocols.Tls12 | SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
+            https.SslProtocols = mode.AllowLegacyTls ? SslProtocols.Tls | SslProtocols.Tls11 | SslProtocols.Tls12 | SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13;
 #pragma warning restore SYSLIB0039, CA5397
-            OnAuthenticate = (_, ssl) =>
+            https.OnAuthenticate = (_, ssl) =>
             {
                 if (!mode.StrongCiphersOnly && !OperatingSystem.IsWindows())
                 {
@@ -87,17 +61,9 @@ internal sealed class TestApiServer : IAsyncDisposable
                         TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
                     ]);
                 }
-            },
-            ClientCertificateMode = mode.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
-            ClientCertificateValidation = (certificate, _, _) =>
-            {
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(pki.Ca);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(certificate);
-            },
-        });
+            };
+        },
+    };
 
     private static Task Handle(HttpContext context, ServerMode mode)
     {
@@ -148,10 +114,5 @@ internal sealed class TestApiServer : IAsyncDisposable
         return context.Response.WriteAsync("""{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"NotFound","code":404}""");
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await _app.StopAsync(cts.Token);
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }

@@ -1,14 +1,8 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Portcullis.Gateway.Tests.Infrastructure;
 
@@ -27,13 +21,13 @@ public sealed record RecordedRequest(string Method, string PathAndQuery, IReadOn
 }
 
 /// <summary>
-/// A stand-in kube-apiserver on 127.0.0.1:0 with real TLS: requires a client certificate of its CA, records every request,
+/// A stand-in kube-apiserver on a <see cref="LoopbackServer"/> with real TLS: asks for a client certificate of its CA, records every request,
 /// and serves a few behaviours by path (JSON, watch stream, redirect, refused upgrade, WebSocket echo, slow answer).
 /// </summary>
 public sealed class RecordingUpstream : IAsyncDisposable
 {
-    private readonly WebApplication _app;
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
+    private LoopbackServer _server = null!;
 
     /// <summary>Requests the gateway forwarded (the gateway's own readiness probes of /healthz left out).</summary>
     public IReadOnlyList<RecordedRequest> Requests => [.. _requests.Where(r => !(r.PathAndQuery == "/healthz" && r.Values("Impersonate-User").Length == 0))];
@@ -45,59 +39,43 @@ public sealed class RecordingUpstream : IAsyncDisposable
     public TaskCompletionSource SlowStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public TaskCompletionSource ReleaseSlow { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public Uri Uri { get; private set; } = null!;
+    public Uri Uri => _server.Url;
 
-    private RecordingUpstream(WebApplication app) => _app = app;
+    private RecordingUpstream()
+    {
+    }
 
     public static async Task<RecordingUpstream> StartAsync(X509Certificate2 serverCertificate, X509Certificate2 clientCA)
     {
-        // The gateway's host options: no watch of the working directory, which ConfigurationWatcherTests checks for
-        // the whole test process.
-        var builder = WebApplication.CreateSlimBuilder(Portcullis.Gateway.Hosting.GatewayHost.HostOptionsWithoutFiles());
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, lo =>
-        {
-            lo.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2;
-            lo.UseHttps(new HttpsConnectionAdapterOptions
+        var upstream = new RecordingUpstream();
+        upstream._server = await LoopbackServer.StartAsync(upstream.HandleAsync,
+            // As kube-apiserver: a client certificate is asked for, not required.
+            new LoopbackTls(serverCertificate) { ClientCertificates = ClientCertificateMode.AllowCertificate, ClientCa = clientCA },
+            app =>
             {
-                ServerCertificate = serverCertificate,
-                ClientCertificateMode = ClientCertificateMode.AllowCertificate, // as kube-apiserver: asked for, not required
-                ClientCertificateValidation = (cert, _, _) =>
-                {
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.Add(clientCA);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return chain.Build(cert);
-                },
+                app.UseWebSockets();
+                app.Use(upstream.RecordAsync);
             });
-        }));
-        var app = builder.Build();
-        var upstream = new RecordingUpstream(app);
-        app.UseWebSockets();
-        app.Use(async (context, next) =>
-        {
-            byte[] body = [];
-            if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
-            {
-                context.Request.EnableBuffering();
-                using var copy = new MemoryStream();
-                await context.Request.Body.CopyToAsync(copy, context.RequestAborted);
-                context.Request.Body.Position = 0;
-                body = copy.ToArray();
-            }
-            upstream._requests.Enqueue(new RecordedRequest(
-                context.Request.Method,
-                context.Request.Path + context.Request.QueryString,
-                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase),
-                context.Connection.ClientCertificate?.Subject) { Body = body });
-            await next(context);
-        });
-        app.Run(upstream.HandleAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        upstream.Uri = new Uri(address);
         return upstream;
+    }
+
+    private async Task RecordAsync(HttpContext context, RequestDelegate next)
+    {
+        byte[] body = [];
+        if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        {
+            context.Request.EnableBuffering();
+            using var copy = new MemoryStream();
+            await context.Request.Body.CopyToAsync(copy, context.RequestAborted);
+            context.Request.Body.Position = 0;
+            body = copy.ToArray();
+        }
+        _requests.Enqueue(new RecordedRequest(
+            context.Request.Method,
+            context.Request.Path + context.Request.QueryString,
+            context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase),
+            context.Connection.ClientCertificate?.Subject) { Body = body });
+        await next(context);
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -163,7 +141,6 @@ public sealed class RecordingUpstream : IAsyncDisposable
     {
         ReleaseSlow.TrySetResult();
         SecondWatchEvent.TrySetResult();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
     }
 }

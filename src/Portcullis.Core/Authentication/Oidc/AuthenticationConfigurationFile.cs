@@ -30,22 +30,36 @@ public sealed class AuthenticationConfigurationFile
     public static AuthenticationConfigurationFile Parse(string text, string path, IReadOnlyList<string>? serviceAccountIssuers = null)
     {
         var errors = new List<ConfigError>();
-        var binder = new YamlBinder(path, errors);
-        var docs = binder.Parse(text);
-        if (errors.Count > 0)
+        var file = TryParse(text, path, errors, serviceAccountIssuers);
+        if (file is null || errors.Count > 0)
         {
             throw new ConfigurationException(errors);
+        }
+        return file;
+    }
+
+    /// <summary>
+    /// Reads and validates <paramref name="text"/>, adding every problem to <paramref name="errors"/> (the texts
+    /// <see cref="Load"/> reports). Returns null when the YAML cannot be read as one document, otherwise the file as
+    /// bound, also when it has validation errors (for <c>portcullis check</c>, which scores what it can of a bad file).
+    /// </summary>
+    public static AuthenticationConfigurationFile? TryParse(string text, string path, List<ConfigError> errors, IReadOnlyList<string>? serviceAccountIssuers = null)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        var before = errors.Count;
+        var binder = new YamlBinder(path, errors);
+        var docs = binder.Parse(text);
+        if (errors.Count > before)
+        {
+            return null;
         }
         if (docs.Count != 1)
         {
-            throw new ConfigurationException([new ConfigError(path, 0, "(document)", $"expected one YAML document, found {docs.Count}")]);
+            errors.Add(new ConfigError(path, 0, "(document)", $"expected one YAML document, found {docs.Count}"));
+            return null;
         }
         var file = binder.Bind<AuthenticationConfigurationFile>(docs[0].RootNode, "");
         new Validator(file, path, errors, serviceAccountIssuers ?? [], docs[0].RootNode).Run();
-        if (errors.Count > 0)
-        {
-            throw new ConfigurationException(errors);
-        }
         return file;
     }
 

@@ -1,21 +1,34 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Portcullis.Gateway.Tests.Infrastructure;
+namespace Portcullis.Testing;
 
-internal sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+/// <summary>What a finished CLI run printed, and its exit code (deconstructs as <c>(code, stdout, stderr)</c>).</summary>
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 {
     public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
 }
 
-/// <summary>The built <c>portcullis.dll</c> (copied beside the tests by the project reference to Portcullis.Cli), as a child process.</summary>
-internal static class PortcullisCli
+/// <summary>
+/// The built <c>portcullis.dll</c> as a child process: copied beside the tests by a test project's reference to
+/// Portcullis.Cli. Stdin is closed, output is UTF-8 without colour, every run has a time limit.
+/// </summary>
+public static class PortcullisCli
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    /// <summary>How long one run may take before it is killed.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>The built CLI beside the tests.</summary>
+    public static string Path { get; } = System.IO.Path.Combine(AppContext.BaseDirectory, "portcullis.dll");
 
     /// <summary>Starts the CLI with redirected output; the caller reads it and ends the process.</summary>
     public static Process Start(params string[] args)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        if (!File.Exists(Path))
+        {
+            throw new FileNotFoundException($"the built CLI is not in {AppContext.BaseDirectory} (does the test project reference Portcullis.Cli?)", Path);
+        }
         var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
         {
             RedirectStandardOutput = true,
@@ -25,12 +38,13 @@ internal static class PortcullisCli
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "portcullis.dll"));
+        info.ArgumentList.Add(Path);
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
         }
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        info.Environment["DOTNET_NOLOGO"] = "1";
         info.Environment["NO_COLOR"] = "1";
         var process = Process.Start(info)!;
         process.StandardInput.Close();
