@@ -68,12 +68,20 @@ public readonly record struct Cidr(IPAddress Network, int PrefixLength)
     public override string ToString() => $"{Network}/{PrefixLength}";
 }
 
-/// <summary>An immutable set of CIDRs; <see cref="Contains"/> is allocation-free.</summary>
+/// <summary>
+/// An immutable set of CIDRs. <see cref="Contains"/> is one binary search over merged ranges (O(log n), no
+/// allocation); its answers equal a scan of <see cref="Cidr.Contains"/> over <see cref="Items"/>.
+/// </summary>
 public sealed class CidrSet
 {
     private readonly Cidr[] _cidrs;
+    private readonly CidrMatcher _matcher;
 
-    public CidrSet(IEnumerable<Cidr> cidrs) => _cidrs = [.. cidrs];
+    public CidrSet(IEnumerable<Cidr> cidrs)
+    {
+        _cidrs = [.. cidrs];
+        _matcher = new CidrMatcher(_cidrs);
+    }
 
     public static CidrSet Empty { get; } = new([]);
 
@@ -101,15 +109,5 @@ public sealed class CidrSet
         return new CidrSet(list);
     }
 
-    public bool Contains(IPAddress address)
-    {
-        foreach (var cidr in _cidrs)
-        {
-            if (cidr.Contains(address))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    public bool Contains(IPAddress address) => _cidrs.Length != 0 && _matcher.Contains(address);
 }
