@@ -7,7 +7,8 @@ namespace Portcullis.Network;
 
 /// <summary>
 /// The lookup behind <see cref="CidrSet.Contains"/>: each family's CIDRs become sorted, non-overlapping address ranges
-/// (nested and overlapping prefixes merged), and a lookup is one binary search, O(log n) and allocation-free.
+/// (nested and overlapping prefixes merged) with a bucket index over them; a lookup reads one index slot and searches
+/// that bucket, allocation-free.
 /// IPv4 CIDRs match IPv4 and IPv4-mapped IPv6 addresses; IPv6 CIDRs match the other IPv6 addresses — exactly the
 /// answers of scanning <see cref="Cidr.Contains"/> over the list.
 /// </summary>
@@ -45,56 +46,96 @@ internal sealed class CidrMatcher
     public bool Contains(IPAddress address) =>
         IPKey.Read(address, out var v4, out var v6) ? _v4.Contains(v4) : _v6.Contains(v6);
 
-    /// <summary>Sorted disjoint closed ranges [start, end] of one family's keys.</summary>
+    /// <summary>
+    /// Sorted disjoint closed ranges [start, end] of one family's keys, with a bucket index: the span from the lowest to
+    /// the highest start is cut into about as many equal buckets as there are ranges (at most 2^20), and each bucket
+    /// records where its ranges begin. A lookup reads the index, then searches only its bucket (usually 0–2 ranges),
+    /// so it touches about three cache lines instead of a binary search's ~17 — the difference at 100,000 entries.
+    /// Ranges that cluster into one bucket fall back to a binary search within it.
+    /// </summary>
     private readonly struct RangeTable<T> where T : unmanaged, IBinaryInteger<T>, IMinMaxValue<T>
     {
-        private readonly T[] _starts;
-        private readonly T[] _ends;
+        private readonly (T Start, T End)[] _ranges;
+        private readonly int[] _index; // _index[b]: the first range whose bucket is b or later; _index[^1] = Count
+        private readonly T _base;
+        private readonly int _shift;
 
         public RangeTable(List<(T Start, T End)> ranges)
         {
             ranges.Sort((a, b) => a.Start.CompareTo(b.Start));
-            var starts = new List<T>(ranges.Count);
-            var ends = new List<T>(ranges.Count);
+            var merged = new List<(T Start, T End)>(ranges.Count);
             foreach (var (start, end) in ranges)
             {
                 // Merge when the range overlaps or touches the previous one (the previous end + 1 cannot overflow
                 // here: a previous end of MaxValue covers every later start, which the first test catches).
-                if (ends.Count > 0 && (start <= ends[^1] || start == ends[^1] + T.One))
+                if (merged.Count > 0 && (start <= merged[^1].End || start == merged[^1].End + T.One))
                 {
-                    if (end > ends[^1])
+                    if (end > merged[^1].End)
                     {
-                        ends[^1] = end;
+                        merged[^1] = (merged[^1].Start, end);
                     }
                     continue;
                 }
-                starts.Add(start);
-                ends.Add(end);
+                merged.Add((start, end));
             }
-            _starts = [.. starts];
-            _ends = [.. ends];
+            _ranges = [.. merged];
+            if (_ranges.Length == 0)
+            {
+                _index = [0];
+                _base = T.Zero;
+                _shift = 0;
+                return;
+            }
+            _base = _ranges[0].Start;
+            var span = _ranges[^1].Start - _base;
+            var width = int.CreateTruncating(T.PopCount(T.AllBitsSet));
+            var spanBits = width - int.CreateTruncating(T.LeadingZeroCount(span));
+            var bucketBits = Math.Min(20, Math.Max(0, 32 - BitOperations.LeadingZeroCount((uint)_ranges.Length - 1)));
+            _shift = Math.Max(0, spanBits - bucketBits);
+            var buckets = int.CreateTruncating(span >> _shift) + 1;
+            _index = new int[buckets + 1];
+            var next = 0;
+            for (var b = 0; b <= buckets; b++)
+            {
+                while (next < _ranges.Length && Bucket(_ranges[next].Start) < b)
+                {
+                    next++;
+                }
+                _index[b] = next;
+            }
         }
 
-        public int Count => _starts.Length;
+        public int Count => _ranges.Length;
+
+        private int Bucket(T key) => int.CreateTruncating((key - _base) >> _shift);
 
         public static (T Start, T End) Range(T network, int prefixLength)
         {
-            var bits = T.PopCount(T.AllBitsSet);
-            var prefix = int.Clamp(prefixLength, 0, int.CreateTruncating(bits));
-            var host = prefix == 0 ? T.AllBitsSet : (T.One << (int.CreateTruncating(bits) - prefix)) - T.One;
+            var bits = int.CreateTruncating(T.PopCount(T.AllBitsSet));
+            var prefix = int.Clamp(prefixLength, 0, bits);
+            var host = prefix == 0 ? T.AllBitsSet : (T.One << (bits - prefix)) - T.One;
             var start = network & ~host;
             return (start, start | host);
         }
 
         public bool Contains(T key)
         {
-            var starts = _starts;
-            // First index whose start is above the key; the range before it is the only one that can hold the key.
-            int lo = 0, hi = starts.Length;
+            var ranges = _ranges;
+            if (ranges.Length == 0 || key < _base)
+            {
+                return false;
+            }
+            if (key >= ranges[^1].Start)
+            {
+                return key <= ranges[^1].End;
+            }
+            // Every range before the key's bucket starts below the key; in the bucket, find the first that starts above it.
+            var bucket = Bucket(key);
+            int lo = _index[bucket], hi = _index[bucket + 1];
             while (lo < hi)
             {
                 var mid = (int)((uint)(lo + hi) >> 1);
-                if (starts[mid] <= key)
+                if (ranges[mid].Start <= key)
                 {
                     lo = mid + 1;
                 }
@@ -103,7 +144,8 @@ internal sealed class CidrMatcher
                     hi = mid;
                 }
             }
-            return lo > 0 && key <= _ends[lo - 1];
+            // The range before that one is the only one that can hold the key (lo > 0: range 0 starts at _base <= key).
+            return key <= ranges[lo - 1].End;
         }
     }
 }

@@ -69,7 +69,7 @@ public readonly record struct Cidr(IPAddress Network, int PrefixLength)
 }
 
 /// <summary>
-/// An immutable set of CIDRs. <see cref="Contains"/> is one binary search over merged ranges (O(log n), no
+/// An immutable set of CIDRs. <see cref="Contains"/> is a bucket-indexed search over merged ranges (O(log n) at worst, no
 /// allocation); its answers equal a scan of <see cref="Cidr.Contains"/> over <see cref="Items"/>.
 /// </summary>
 public sealed class CidrSet
