@@ -40,6 +40,16 @@ internal sealed class CidrMatcher
         _v6 = new RangeTable<UInt128>(v6);
     }
 
+    private CidrMatcher(RangeTable<uint> v4, RangeTable<UInt128> v6)
+    {
+        _v4 = v4;
+        _v6 = v6;
+    }
+
+    /// <summary>The addresses in <paramref name="allow"/> (every address when null) and not in <paramref name="deny"/>.</summary>
+    public static CidrMatcher Difference(CidrMatcher? allow, CidrMatcher deny) =>
+        new(RangeTable<uint>.Difference(allow?._v4, deny._v4), RangeTable<UInt128>.Difference(allow?._v6, deny._v6));
+
     /// <summary>Number of merged ranges (IPv4 plus IPv6); at most the number of CIDRs.</summary>
     public int RangeCount => _v4.Count + _v6.Count;
 
@@ -106,6 +116,44 @@ internal sealed class CidrMatcher
         }
 
         public int Count => _ranges.Length;
+
+        /// <summary>The ranges of <paramref name="allow"/> (the whole key space when null) minus those of <paramref name="deny"/>.</summary>
+        public static RangeTable<T> Difference(RangeTable<T>? allow, RangeTable<T> deny)
+        {
+            var a = allow is { } table ? table._ranges : [(T.Zero, T.AllBitsSet)];
+            var d = deny._ranges;
+            var result = new List<(T Start, T End)>(a.Length + d.Length);
+            var j = 0;
+            foreach (var (start, end) in a)
+            {
+                while (j < d.Length && d[j].End < start)
+                {
+                    j++;
+                }
+                var from = start;
+                var covered = false;
+                while (j < d.Length && d[j].Start <= end)
+                {
+                    if (d[j].Start > from)
+                    {
+                        result.Add((from, d[j].Start - T.One));
+                    }
+                    if (d[j].End >= end)
+                    {
+                        // This deny range reaches the next allow range too: keep j on it.
+                        covered = true;
+                        break;
+                    }
+                    from = d[j].End + T.One;
+                    j++;
+                }
+                if (!covered)
+                {
+                    result.Add((from, end));
+                }
+            }
+            return new RangeTable<T>(result);
+        }
 
         private int Bucket(T key) => int.CreateTruncating((key - _base) >> _shift);
 

@@ -87,6 +87,8 @@ public sealed class CidrSet
 
     public bool IsEmpty => _cidrs.Length == 0;
 
+    internal CidrMatcher Matcher => _matcher;
+
     public IReadOnlyList<Cidr> Items => _cidrs;
 
     /// <summary>Parses a list; entries that do not parse are reported through <paramref name="onError"/>.</summary>

@@ -7,8 +7,9 @@ using Portcullis.Network;
 namespace Portcullis.Core.Tests.Network;
 
 /// <summary>
-/// <see cref="CidrSet.Contains"/> (merged ranges, binary search) answers exactly as the scan of <see cref="Cidr.Contains"/>
-/// that it replaced, for random sets with nested, overlapping, /0, /32 and /128 prefixes, and IPv4-mapped addresses.
+/// <see cref="CidrSet.Contains"/> (merged ranges, bucket index) answers exactly as the scan of <see cref="Cidr.Contains"/>
+/// that it replaced, for random sets with nested, overlapping, /0, /32 and /128 prefixes, and IPv4-mapped addresses;
+/// <see cref="NetworkAccess"/> answers as the gateway's deny-then-allow check over two such sets.
 /// </summary>
 public class CidrSetTests
 {
@@ -104,6 +105,43 @@ public class CidrSetTests
                 Assert.True(Naive(cidrs, probe) == set.Contains(probe), $"{probe} in [{string.Join(", ", cidrs)}]");
             }
         }, iter: 5_000);
+
+    [Fact]
+    public void NetworkAccess_equals_deny_then_allow_for_random_lists() =>
+        Gen.Select(AnyCidr.Array[0, 12], AnyCidr.Array[0, 12], AnyAddress.Array[0, 10]).Sample((allow, deny, extra) =>
+        {
+            var access = new NetworkAccess(new CidrSet(allow), new CidrSet(deny));
+            foreach (var probe in allow.Concat(deny).SelectMany(EdgeProbes).Concat(extra))
+            {
+                var expected = !Naive(deny, probe) && (allow.Length == 0 || Naive(allow, probe));
+                Assert.True(expected == access.IsAllowed(probe), $"{probe} allow [{string.Join(", ", allow)}] deny [{string.Join(", ", deny)}]");
+            }
+        }, iter: 5_000);
+
+    [Theory]
+    [InlineData("", "", "203.0.113.9", true)]
+    [InlineData("", "", "2001:db8::1", true)]
+    [InlineData("", "10.0.0.0/8", "10.1.1.1", false)]
+    [InlineData("", "10.0.0.0/8", "::ffff:10.1.1.1", false)]
+    [InlineData("", "10.0.0.0/8", "11.0.0.0", true)]
+    [InlineData("", "10.0.0.0/8", "::1", true)]
+    [InlineData("", "0.0.0.0/0", "::ffff:1.2.3.4", false)]
+    [InlineData("", "::/0", "1.2.3.4", true)]
+    [InlineData("", "::/0", "::1", false)]
+    [InlineData("10.0.0.0/8", "10.1.0.0/16", "10.0.255.255", true)]
+    [InlineData("10.0.0.0/8", "10.1.0.0/16", "10.1.0.0", false)]
+    [InlineData("10.0.0.0/8", "10.1.0.0/16", "10.2.0.0", true)]
+    [InlineData("10.0.0.0/8", "", "2001:db8::1", false)]
+    [InlineData("10.0.0.0/8,2001:db8::/32", "2001:db8::/33", "2001:db8:8000::", true)]
+    [InlineData("10.0.0.0/8", "0.0.0.0/0", "10.0.0.1", false)]
+    [InlineData("255.255.255.0/24", "255.255.255.255", "255.255.255.254", true)]
+    [InlineData("255.255.255.0/24", "255.255.255.255", "255.255.255.255", false)]
+    public void NetworkAccess_lets_deny_win_and_an_empty_allow_list_allow_everything(string allow, string deny, string address, bool expected)
+    {
+        static CidrSet Set(string list) => CidrSet.Parse(list.Split(',', StringSplitOptions.RemoveEmptyEntries));
+        var access = new NetworkAccess(Set(allow), Set(deny));
+        Assert.Equal(expected, access.IsAllowed(IPAddress.Parse(address)));
+    }
 
     [Fact]
     public void Contains_equals_the_linear_scan_with_100000_entries()
