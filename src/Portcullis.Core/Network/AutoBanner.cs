@@ -24,6 +24,7 @@ namespace Portcullis.Network;
 public sealed class AutoBanner : IDisposable
 {
     private const int MaxLevel = 62;
+    private static readonly TimeSpan MaxManualDuration = TimeSpan.FromDays(3650);
 
     private readonly AutoBanOptions _options;
     private readonly TimeProvider _time;
@@ -160,9 +161,9 @@ public sealed class AutoBanner : IDisposable
     {
         ArgumentNullException.ThrowIfNull(address);
         var length = duration ?? _options.Duration;
-        if (length <= TimeSpan.Zero)
+        if (length <= TimeSpan.Zero || length > MaxManualDuration)
         {
-            throw new ArgumentException($"the ban's duration must be positive, not {length}", nameof(duration));
+            throw new ArgumentException($"the ban's duration must be positive and at most {MaxManualDuration.TotalDays:0} days, not {length}", nameof(duration));
         }
         if (_options.NeverBan.Contains(address))
         {
@@ -178,11 +179,7 @@ public sealed class AutoBanner : IDisposable
             var level = _levels.TryGetValue(key, out var remembered) && remembered.ForgetAt > now.UtcTicks ? remembered.Level : 0;
             var failures = _tracks.TryGetValue(key, out var node) ? node.Value.Count : 0;
             ForgetTrackLocked(key);
-            if (_bans.TryRemove(key, out var previous))
-            {
-                _banOrder.Remove((previous.ExpiresAt.UtcTicks, key));
-                _banCount = _bans.Count;
-            }
+            RemoveBanLocked(key);
             ban = new BanEntry(IPKey.ToAddress(key), BanReason.Manual, failures, level, now, now + length, comment);
             AddBanLocked(key, ban, ref events);
         }
@@ -209,11 +206,8 @@ public sealed class AutoBanner : IDisposable
             {
                 _levelOrder.Remove((remembered.ForgetAt, key));
             }
-            if (_bans.TryRemove(key, out var ban))
+            if (RemoveBanLocked(key) is { } ban)
             {
-                _banOrder.Remove((ban.ExpiresAt.UtcTicks, key));
-                _banCount = _bans.Count;
-                _dirty = true;
                 lifted = ban;
                 (events ??= []).Add(new BanEvent(BanEventKind.Unbanned, ban, UnbanReason.Manual, comment));
             }
@@ -333,10 +327,7 @@ public sealed class AutoBanner : IDisposable
             foreach (var ban in saved.Where(b => b.ExpiresAt > now).OrderBy(b => b.ExpiresAt))
             {
                 var key = IPKey.Unified(ban.Address);
-                if (_bans.TryRemove(key, out var duplicate))
-                {
-                    _banOrder.Remove((duplicate.ExpiresAt.UtcTicks, key));
-                }
+                RemoveBanLocked(key);
                 AddBanLocked(key, ban with { Address = IPKey.ToAddress(key) }, ref ignored);
             }
             _dirty = false;
@@ -345,21 +336,30 @@ public sealed class AutoBanner : IDisposable
 
     private void AddBanLocked(UInt128 key, BanEntry ban, ref List<BanEvent>? events)
     {
-        while (_bans.Count >= _options.MaxBans && _banOrder.Count > 0)
+        RemoveBanLocked(key);
+        while (_banOrder.Count >= _options.MaxBans && RemoveBanLocked(_banOrder.Min.Key) is { } victim)
         {
-            var (_, victimKey) = _banOrder.Min;
-            _banOrder.Remove(_banOrder.Min);
-            if (_bans.TryRemove(victimKey, out var victim))
-            {
-                (events ??= []).Add(new BanEvent(BanEventKind.Unbanned, victim, UnbanReason.Evicted, victim.Comment));
-            }
+            (events ??= []).Add(new BanEvent(BanEventKind.Unbanned, victim, UnbanReason.Evicted, victim.Comment));
         }
         _bans[key] = ban;
         _banOrder.Add((ban.ExpiresAt.UtcTicks, key));
-        _banCount = _bans.Count;
+        _banCount = _banOrder.Count;
         RememberLevelLocked(key, ban.Level, (ban.ExpiresAt + _options.MaxDuration).UtcTicks);
         _dirty = true;
         (events ??= []).Add(new BanEvent(BanEventKind.Banned, ban, null, ban.Comment));
+    }
+
+    /// <summary>Removes the key's ban from the table and its order; the count is kept beside them (ConcurrentDictionary.Count takes every lock).</summary>
+    private BanEntry? RemoveBanLocked(UInt128 key)
+    {
+        if (!_bans.TryRemove(key, out var ban))
+        {
+            return null;
+        }
+        _banOrder.Remove((ban.ExpiresAt.UtcTicks, key));
+        _banCount = _banOrder.Count;
+        _dirty = true;
+        return ban;
     }
 
     private void RememberLevelLocked(UInt128 key, int level, long forgetAt)
@@ -381,17 +381,10 @@ public sealed class AutoBanner : IDisposable
     private void SweepLocked(DateTimeOffset now, ref List<BanEvent>? events)
     {
         var ticks = now.UtcTicks;
-        while (_banOrder.Count > 0 && _banOrder.Min.ExpiresAt <= ticks)
+        while (_banOrder.Count > 0 && _banOrder.Min.ExpiresAt <= ticks && RemoveBanLocked(_banOrder.Min.Key) is { } ban)
         {
-            var (_, key) = _banOrder.Min;
-            _banOrder.Remove(_banOrder.Min);
-            if (_bans.TryRemove(key, out var ban))
-            {
-                _dirty = true;
-                (events ??= []).Add(new BanEvent(BanEventKind.Unbanned, ban, UnbanReason.Expired, ban.Comment));
-            }
+            (events ??= []).Add(new BanEvent(BanEventKind.Unbanned, ban, UnbanReason.Expired, ban.Comment));
         }
-        _banCount = _bans.Count;
         while (_levelOrder.Count > 0 && _levelOrder.Min.ForgetAt <= ticks)
         {
             var oldest = _levelOrder.Min;

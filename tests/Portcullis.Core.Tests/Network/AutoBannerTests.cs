@@ -173,6 +173,16 @@ public sealed class AutoBannerTests : IDisposable
     }
 
     [Fact]
+    public void A_manual_ban_needs_a_positive_bounded_duration()
+    {
+        var banner = Create();
+        Assert.Throws<ArgumentException>(() => banner.Ban(Attacker, TimeSpan.Zero));
+        Assert.Throws<ArgumentException>(() => banner.Ban(Attacker, TimeSpan.MaxValue));
+        Assert.False(banner.IsBanned(Attacker));
+        Assert.Empty(_events);
+    }
+
+    [Fact]
     public void An_automatic_ban_can_be_lifted_by_hand_before_it_expires()
     {
         var banner = Create(new AutoBanOptions { Failures = 2 });
