@@ -328,7 +328,7 @@ public sealed class AutoBanner : IDisposable
             {
                 var key = IPKey.Unified(ban.Address);
                 RemoveBanLocked(key);
-                AddBanLocked(key, ban with { Address = IPKey.ToAddress(key) }, ref ignored);
+                AddBanLocked(key, ban with { Address = IPKey.ToAddress(key), Level = Math.Min(ban.Level, MaxLevel) }, ref ignored);
             }
             _dirty = false;
         }
@@ -344,7 +344,10 @@ public sealed class AutoBanner : IDisposable
         _bans[key] = ban;
         _banOrder.Add((ban.ExpiresAt.UtcTicks, key));
         _banCount = _banOrder.Count;
-        RememberLevelLocked(key, ban.Level, (ban.ExpiresAt + _options.MaxDuration).UtcTicks);
+        // Saturating: a restored ban may expire near the end of time.
+        var expires = ban.ExpiresAt.UtcTicks;
+        var remember = _options.MaxDuration.Ticks;
+        RememberLevelLocked(key, ban.Level, expires > long.MaxValue - remember ? long.MaxValue : expires + remember);
         _dirty = true;
         (events ??= []).Add(new BanEvent(BanEventKind.Banned, ban, null, ban.Comment));
     }

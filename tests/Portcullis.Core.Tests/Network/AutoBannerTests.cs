@@ -321,6 +321,20 @@ public sealed class AutoBannerTests : IDisposable
     }
 
     [Fact]
+    public void A_state_file_with_extreme_values_restores_without_overflow()
+    {
+        var file = Path.Combine(_dir, "bans.json");
+        File.WriteAllText(file, """
+            {"version": 1, "bans": [{"address": "192.0.2.7", "reason": "authentication", "failures": 20, "level": 2147483647,
+              "bannedAt": "2026-12-05T10:00:00Z", "expiresAt": "9999-12-31T23:59:59Z"}]}
+            """);
+        var banner = Create(new AutoBanOptions { StateFile = file, Failures = 2, MaxDuration = TimeSpan.FromHours(24) });
+        Assert.True(banner.IsBanned(Attacker));
+        Assert.Equal(62, Assert.Single(banner.ListBans()).Level);
+        Assert.Equal(BanReason.Manual, banner.Ban(Attacker, TimeSpan.FromHours(1)).Reason); // replacing it works too
+    }
+
+    [Fact]
     public void A_missing_state_file_is_an_empty_start()
     {
         var banner = Create(new AutoBanOptions { StateFile = Path.Combine(_dir, "new.json") });
