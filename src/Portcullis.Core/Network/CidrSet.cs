@@ -68,16 +68,26 @@ public readonly record struct Cidr(IPAddress Network, int PrefixLength)
     public override string ToString() => $"{Network}/{PrefixLength}";
 }
 
-/// <summary>An immutable set of CIDRs; <see cref="Contains"/> is allocation-free.</summary>
+/// <summary>
+/// An immutable set of CIDRs. <see cref="Contains"/> is a bucket-indexed search over merged ranges (O(log n) at worst, no
+/// allocation); its answers equal a scan of <see cref="Cidr.Contains"/> over <see cref="Items"/>.
+/// </summary>
 public sealed class CidrSet
 {
     private readonly Cidr[] _cidrs;
+    private readonly CidrMatcher _matcher;
 
-    public CidrSet(IEnumerable<Cidr> cidrs) => _cidrs = [.. cidrs];
+    public CidrSet(IEnumerable<Cidr> cidrs)
+    {
+        _cidrs = [.. cidrs];
+        _matcher = new CidrMatcher(_cidrs);
+    }
 
     public static CidrSet Empty { get; } = new([]);
 
     public bool IsEmpty => _cidrs.Length == 0;
+
+    internal CidrMatcher Matcher => _matcher;
 
     public IReadOnlyList<Cidr> Items => _cidrs;
 
@@ -101,15 +111,5 @@ public sealed class CidrSet
         return new CidrSet(list);
     }
 
-    public bool Contains(IPAddress address)
-    {
-        foreach (var cidr in _cidrs)
-        {
-            if (cidr.Contains(address))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    public bool Contains(IPAddress address) => _cidrs.Length != 0 && _matcher.Contains(address);
 }
