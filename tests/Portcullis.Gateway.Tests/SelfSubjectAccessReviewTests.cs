@@ -282,27 +282,10 @@ public sealed class SelfSubjectAccessReviewTests
     }
 }
 
-/// <summary>A fact that is skipped when kubectl is not on PATH.</summary>
-public sealed class KubectlOnPathFactAttribute : FactAttribute
-{
-    public KubectlOnPathFactAttribute()
-    {
-        if (KubectlPath is null)
-        {
-            Skip = "kubectl is not on PATH";
-        }
-    }
-
-    public static string? KubectlPath { get; } = (Environment.GetEnvironmentVariable("PATH") ?? "")
-        .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        .Select(d => Path.Combine(d, "kubectl"))
-        .FirstOrDefault(File.Exists);
-}
-
 /// <summary>The real client: <c>kubectl auth can-i</c> through the gateway says no where the gateway refuses.</summary>
 public sealed class KubectlCanITests
 {
-    [KubectlOnPathFact]
+    [KubectlFact]
     public async Task Kubectl_auth_can_i_says_no_where_the_gateway_refuses_and_asks_the_upstream_otherwise()
     {
         await using var gw = await GatewayTestHost.StartAsync(modes: "[RBAC]",
@@ -325,48 +308,13 @@ public sealed class KubectlCanITests
             """);
 
         // kubectl sends the review as protobuf; the test upstream serves no discovery, so kubectl warns and asks anyway
-        var no = await RunKubectlAsync(kubeconfig, "auth", "can-i", "list", "secrets", "-n", "prod");
+        using var kubectl = new Kubectl(kubeconfig);
+        var no = await kubectl.RunAsync("--request-timeout=10s", "auth", "can-i", "list", "secrets", "-n", "prod");
         Assert.True(no.ExitCode == 1 && no.Stdout.Trim() == "no - the Portcullis gateway does not allow this request", no.ToString());
         Assert.DoesNotContain(gw.Upstream.Requests, r => r.PathAndQuery.Contains("/selfsubjectaccessreviews", StringComparison.Ordinal));
 
-        var yes = await RunKubectlAsync(kubeconfig, "auth", "can-i", "list", "pods", "-n", "dev");
+        var yes = await kubectl.RunAsync("--request-timeout=10s", "auth", "can-i", "list", "pods", "-n", "dev");
         Assert.True(yes.ExitCode == 0 && yes.Stdout.StartsWith("yes", StringComparison.Ordinal), yes.ToString());
         Assert.Single(gw.Upstream.Requests, r => r.PathAndQuery.Contains("/selfsubjectaccessreviews", StringComparison.Ordinal));
-    }
-
-    private sealed record Result(int ExitCode, string Stdout, string Stderr)
-    {
-        public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
-    }
-
-    private static async Task<Result> RunKubectlAsync(string kubeconfig, params string[] args)
-    {
-        var info = new System.Diagnostics.ProcessStartInfo(KubectlOnPathFactAttribute.KubectlPath!)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add("--kubeconfig");
-        info.ArgumentList.Add(kubeconfig);
-        info.ArgumentList.Add("--request-timeout=10s");
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-        info.Environment["HOME"] = Path.GetDirectoryName(kubeconfig)!; // its own discovery cache
-        using var process = System.Diagnostics.Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        return new Result(process.ExitCode, await stdout.WaitAsync(TimeSpan.FromSeconds(10)), await stderr.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 }
