@@ -57,6 +57,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly AuditSink _audit;
     private readonly ILoggerFactory _logs;
     private Portcullis.Gateway.Diagnostics.LateLoggerFactory? _coreLogs;
+    private GatewayMetrics? _metrics;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
@@ -180,7 +181,7 @@ public sealed class GatewayHost : IAsyncDisposable
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => auditSink.UpdatePolicy(s.AuditPolicy);
         snapshots.Swapped += s => streams.Close(f => f.EffectiveUser is not null && s.Authorizer.DenyList?.Match(f.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs) { _coreLogs = coreLogs };
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, auditSink, logs) { _coreLogs = coreLogs, _metrics = metrics };
     }
 
     /// <summary>
@@ -263,6 +264,7 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
         await _audit.DisposeAsync();
+        _metrics?.Dispose();
         _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         _logs.Dispose();
     }
