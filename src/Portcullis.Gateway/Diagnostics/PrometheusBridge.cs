@@ -104,6 +104,9 @@ internal sealed class PrometheusBridge : IDisposable
             _labelNames = labelNames;
         }
 
+        /// <summary>False for a family without labels (the family itself is the series).</summary>
+        protected bool HasLabels => _labelNames.Length > 0;
+
         public abstract void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags);
 
         protected abstract object Child(string[] labelValues);
@@ -159,7 +162,7 @@ internal sealed class PrometheusBridge : IDisposable
             {
                 return; // a counter only goes up (and NaN is no count)
             }
-            var counter = family.LabelNames.Length == 0 ? family : (ICounter)ChildFor(tags);
+            var counter = HasLabels ? (ICounter)ChildFor(tags) : family;
             counter.Inc(countOnly ? 1 : value);
         }
 
@@ -170,7 +173,7 @@ internal sealed class PrometheusBridge : IDisposable
     {
         public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            var histogram = family.LabelNames.Length == 0 ? family : (IHistogram)ChildFor(tags);
+            var histogram = HasLabels ? (IHistogram)ChildFor(tags) : family;
             histogram.Observe(value);
         }
 
