@@ -13,8 +13,9 @@ internal sealed class AuthenticationMetrics(Meter meter)
     /// <summary>The instrument's name: the same as the kube-apiserver histogram it feeds.</summary>
     public const string InstrumentName = "authentication_duration_seconds";
 
-    /// <summary>The <c>authenticator</c> values; a name outside this set is <c>other</c>.</summary>
-    public static readonly IReadOnlyList<string> Authenticators = ["x509", "token-file", "service-account", "jwt", "webhook", "anonymous", "none", "other"];
+    // The authenticator values; a name outside this set is "other". An array, not IReadOnlyList: a foreach over the
+    // interface would allocate an enumerator per attempt.
+    private static readonly string[] Kinds = ["x509", "token-file", "service-account", "jwt", "webhook", "anonymous", "none", "other"];
 
     private readonly Histogram<double> _duration = meter.CreateHistogram<double>(InstrumentName, "s",
         "Authentication duration in seconds broken out by result.");
@@ -37,7 +38,7 @@ internal sealed class AuthenticationMetrics(Meter meter)
         }
         var colon = name.IndexOf(':', StringComparison.Ordinal);
         var kind = colon > 0 ? name.AsSpan(0, colon) : name.AsSpan();
-        foreach (var known in Authenticators)
+        foreach (var known in Kinds)
         {
             if (kind.SequenceEqual(known))
             {
