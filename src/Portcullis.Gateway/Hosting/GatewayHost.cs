@@ -95,13 +95,13 @@ public sealed class GatewayHost : IAsyncDisposable
     public static GatewayHost Create(string configPath, GatewayHostOptions? options = null)
     {
         options ??= new GatewayHostOptions();
-        var metrics = new GatewayMetrics();
         var coreLogs = new Portcullis.Gateway.Diagnostics.LateLoggerFactory();
         using var load = GatewayConfigurationPipeline.Load(configPath, options.Time, coreLogs);
         if (!load.IsValid)
         {
             throw new ConfigurationException(load.Errors);
         }
+        var metrics = new GatewayMetrics(); // owns the host's meter and listener: made once the configuration is valid
         // One logger factory for the host's own components (the ASP.NET hosts configure theirs the same way).
         var logFormat = load.Configuration!.Admin.LogFormat;
         var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
