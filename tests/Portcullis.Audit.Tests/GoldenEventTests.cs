@@ -195,11 +195,12 @@ public sealed class GoldenEventTests
     public async Task Failed_authentication_emits_nothing_when_the_policy_omits_ResponseStarted()
     {
         var (sink, backend) = NewSink("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [ResponseStarted]\nrules:\n- level: Metadata\n");
+        using var counts = new AuditCounts(sink.Metrics);
 
         await sink.AuditFailedAuthenticationAsync("id", "/api", "get", [], "", Request("GET", "/api"), Received).WithTimeout();
 
         Assert.Empty(backend.Events);
-        Assert.Equal(1, sink.Metrics.LevelCount(AuditLevel.Metadata));
+        Assert.Equal(1, counts.LevelCount(AuditLevel.Metadata));
     }
 
     [Fact]
@@ -407,6 +408,7 @@ public sealed class GoldenEventTests
             - level: Metadata
               omitStages: ["ResponseComplete"]
             """);
+        using var counts = new AuditCounts(sink.Metrics);
         var proxy = Begin(sink, "GET", "/api/v1/endpoints", UserInfo.Create("system:kube-proxy"));
         Assert.Same(AuditRequest.Disabled, proxy);
         await proxy.EmitAsync(AuditStage.ResponseComplete).WithTimeout();
@@ -416,9 +418,9 @@ public sealed class GoldenEventTests
         await other.EmitPanicAsync("boom").WithTimeout();
 
         Assert.Equal("Panic", JsonNode.Parse(Assert.Single(backend.Lines()))!["stage"]!.GetValue<string>());
-        Assert.Equal(1, sink.Metrics.LevelCount(AuditLevel.None));
-        Assert.Equal(1, sink.Metrics.LevelCount(AuditLevel.Metadata));
-        Assert.Equal(1, sink.Metrics.EventsTotal);
+        Assert.Equal(1, counts.LevelCount(AuditLevel.None));
+        Assert.Equal(1, counts.LevelCount(AuditLevel.Metadata));
+        Assert.Equal(1, counts.EventsTotal);
     }
 
     [Fact]
@@ -426,6 +428,7 @@ public sealed class GoldenEventTests
     {
         var strict = new MemoryBackend(AuditMode.BlockingStrict) { Fail = true };
         var sink = new AuditSink(AuditPolicyLoader.Parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n", "p.yaml"), [strict]);
+        using var counts = new AuditCounts(sink.Metrics);
         var audit = Begin(sink, "GET", "/api/v1/namespaces/default/pods/p");
 
         var received = await audit.EmitAsync(AuditStage.RequestReceived).WithTimeout();
@@ -435,7 +438,7 @@ public sealed class GoldenEventTests
         Assert.True(received.StrictFailure);
         Assert.True(complete.Failed);
         Assert.False(complete.RejectRequest);
-        Assert.Equal(1, sink.Metrics.RequestsRejected);
+        Assert.Equal(1, counts.RequestsRejected);
         Assert.Equal("failed to store audit event", AuditWriteResult.FailedToStoreMessage);
     }
 }

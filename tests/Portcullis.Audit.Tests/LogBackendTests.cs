@@ -59,7 +59,8 @@ public sealed partial class LogBackendTests : IDisposable
     public async Task Twenty_thousand_requests_from_fifty_writers_give_exactly_one_line_each(AuditMode mode)
     {
         var path = _dir.File("audit.log");
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         // In-process writers never wait for I/O, so they can enqueue all 20,000 events before the writer loop runs
         // once; the buffer holds the whole burst so the test measures loss, not kube-apiserver's overflow policy
         // (which Batch_overflow_is_dropped_and_counted covers).
@@ -89,17 +90,18 @@ public sealed partial class LogBackendTests : IDisposable
         var ids = ReadIds([path]);
         Assert.Equal(writers * perWriter, ids.Count);
         Assert.Equal(writers * perWriter, ids.Distinct().Count());
-        Assert.Equal(writers * perWriter, metrics.EventsTotal);
-        Assert.Equal(0, metrics.Errors("log"));
-        Assert.Equal(0, metrics.Dropped("log"));
-        Assert.Equal(writers * perWriter, metrics.LevelCount(AuditLevel.Metadata));
+        Assert.Equal(writers * perWriter, counts.EventsTotal);
+        Assert.Equal(0, counts.Errors("log"));
+        Assert.Equal(0, counts.Dropped("log"));
+        Assert.Equal(writers * perWriter, counts.LevelCount(AuditLevel.Metadata));
     }
 
     [Fact]
     public async Task Batch_mode_shutdown_in_the_middle_of_a_stream_writes_every_accepted_event()
     {
         var path = _dir.File("audit.log");
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         var backend = new AuditLogBackend(new AuditLogOptions
         {
             Path = path,
@@ -129,8 +131,8 @@ public sealed partial class LogBackendTests : IDisposable
         Assert.True(ids.Count >= 10_000, $"only {ids.Count} lines");
         Assert.Equal(ids.Count, ids.Distinct().Count());
         // Everything not written was refused after shutdown and counted; nothing accepted is lost.
-        Assert.Equal(40_000, ids.Count + metrics.Dropped("log"));
-        Assert.Equal(0, metrics.Errors("log"));
+        Assert.Equal(40_000, ids.Count + counts.Dropped("log"));
+        Assert.Equal(0, counts.Errors("log"));
     }
 
     [Fact]
@@ -170,7 +172,8 @@ public sealed partial class LogBackendTests : IDisposable
     [Fact]
     public async Task Batch_overflow_is_dropped_and_counted()
     {
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         var errors = new List<AuditBackendError>();
         // A directory as the path: every write fails, so the loop is slow enough to fill a buffer of 5.
         await using var backend = new AuditLogBackend(new AuditLogOptions
@@ -184,8 +187,8 @@ public sealed partial class LogBackendTests : IDisposable
         await backend.ProcessAsync(events).WithTimeout();
         await backend.ShutdownAsync().WithTimeout();
 
-        Assert.True(metrics.Dropped("log") > 0);
-        Assert.Equal(1000, metrics.Dropped("log") + ReadIds([_dir.File("audit.log")]).Count);
+        Assert.True(counts.Dropped("log") > 0);
+        Assert.Equal(1000, counts.Dropped("log") + ReadIds([_dir.File("audit.log")]).Count);
         lock (errors)
         {
             Assert.Contains(errors, e => e.Message.Contains("buffer full", StringComparison.Ordinal));
@@ -297,7 +300,8 @@ public sealed partial class LogBackendTests : IDisposable
     public async Task An_unwritable_path_fails_the_write_in_blocking_modes(AuditMode mode)
     {
         File.WriteAllText(_dir.File("not-a-directory"), "");
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         var reported = new List<AuditBackendError>();
         var backend = new AuditLogBackend(new AuditLogOptions { Path = _dir.File("not-a-directory/audit.log"), Mode = mode }, metrics, reported.Add);
         var policy = AuditPolicyLoader.Parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n", "p.yaml");
@@ -311,8 +315,8 @@ public sealed partial class LogBackendTests : IDisposable
         Assert.True(result.Failed);
         Assert.True(result.RejectRequest);
         Assert.Equal(mode == AuditMode.BlockingStrict, result.StrictFailure);
-        Assert.Equal(2, metrics.Errors("log"));
-        Assert.Equal(1, metrics.RequestsRejected);
+        Assert.Equal(2, counts.Errors("log"));
+        Assert.Equal(1, counts.RequestsRejected);
         Assert.Equal(2, reported.Count);
         Assert.All(reported, r => Assert.Equal("log", r.Plugin));
     }
@@ -321,13 +325,14 @@ public sealed partial class LogBackendTests : IDisposable
     public async Task An_unwritable_path_is_counted_in_batch_mode()
     {
         File.WriteAllText(_dir.File("not-a-directory"), "");
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         await using var backend = new AuditLogBackend(new AuditLogOptions { Path = _dir.File("not-a-directory/audit.log"), Mode = AuditMode.Batch }, metrics);
 
         await backend.ProcessAsync([Event("a"), Event("b"), Event("c")]).WithTimeout();
         await backend.FlushAsync().WithTimeout();
 
-        Assert.Equal(3, metrics.Errors("log"));
+        Assert.Equal(3, counts.Errors("log"));
     }
 
     [Fact]
@@ -337,20 +342,22 @@ public sealed partial class LogBackendTests : IDisposable
         {
             return; // Linux's always-full device is the honest stand-in for a full disk.
         }
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         await using var backend = new AuditLogBackend(new AuditLogOptions { Path = "/dev/full", MaxSizeMegabytes = 1 }, metrics);
 
         await Assert.ThrowsAsync<AuditBackendException>(() => backend.ProcessAsync([Event("a")]).AsTask()).WithTimeout();
         await Assert.ThrowsAsync<AuditBackendException>(() => backend.ProcessAsync([Event("b")]).AsTask()).WithTimeout();
 
-        Assert.Equal(2, metrics.Errors("log"));
+        Assert.Equal(2, counts.Errors("log"));
         Assert.True(File.Exists("/dev/full")); // never rotated away
     }
 
     [Fact]
     public async Task Blocking_writes_after_shutdown_fail_and_batch_writes_are_dropped()
     {
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         var blocking = new AuditLogBackend(new AuditLogOptions { Path = _dir.File("a.log") }, metrics);
         var batch = new AuditLogBackend(new AuditLogOptions { Path = _dir.File("b.log"), Mode = AuditMode.Batch }, metrics);
         await blocking.ShutdownAsync().WithTimeout();
@@ -359,7 +366,7 @@ public sealed partial class LogBackendTests : IDisposable
         await Assert.ThrowsAsync<AuditBackendException>(() => blocking.ProcessAsync([Event("a")]).AsTask()).WithTimeout();
         await batch.ProcessAsync([Event("b")]).WithTimeout();
 
-        Assert.Equal(1, metrics.Errors("log"));
-        Assert.Equal(1, metrics.Dropped("log"));
+        Assert.Equal(1, counts.Errors("log"));
+        Assert.Equal(1, counts.Dropped("log"));
     }
 }

@@ -69,7 +69,8 @@ public sealed class WebhookBackendTests : IDisposable
     {
         await using var receiver = await WebhookReceiver.StartAsync().WithTimeout();
         receiver.FailFirst = 3;
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         var backend = new AuditWebhookBackend(Options(Kubeconfig(receiver.Url), AuditMode.Batch), metrics);
         const int count = 1000;
 
@@ -82,7 +83,7 @@ public sealed class WebhookBackendTests : IDisposable
         Assert.Equal(count, receiver.Accepted.Count);
         Assert.All(receiver.Accepted.Values, n => Assert.Equal(1, n));
         Assert.True(receiver.Calls >= 3 + 3, $"{receiver.Calls} calls"); // three failures, then at least three batches of <= 400
-        Assert.Equal(0, metrics.Errors("webhook"));
+        Assert.Equal(0, counts.Errors("webhook"));
         Assert.InRange(receiver.LargestBatch, 1, 400);
         Assert.All(receiver.Authorization, h => Assert.Equal("Bearer " + Token, h));
     }
@@ -106,7 +107,8 @@ public sealed class WebhookBackendTests : IDisposable
     {
         await using var receiver = await WebhookReceiver.StartAsync().WithTimeout();
         receiver.FailFirst = int.MaxValue;
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         var reported = new List<AuditBackendError>();
         var kubeconfig = Kubeconfig(receiver.Url);
         await using var blocking = new AuditWebhookBackend(Options(kubeconfig, AuditMode.Blocking) with { Attempts = 3 }, metrics, e => { lock (reported) { reported.Add(e); } });
@@ -118,7 +120,7 @@ public sealed class WebhookBackendTests : IDisposable
 
         Assert.Contains("HTTP 500", ex.Message, StringComparison.Ordinal);
         Assert.Contains("3 attempt", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(3, metrics.Errors("webhook"));
+        Assert.Equal(3, counts.Errors("webhook"));
         Assert.Equal(5, receiver.Calls);
         lock (reported)
         {
@@ -148,14 +150,15 @@ public sealed class WebhookBackendTests : IDisposable
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop(); // nothing listens there now
-        var metrics = new AuditMetrics();
+        using var metrics = new AuditMetrics();
+        using var counts = new AuditCounts(metrics);
         await using var backend = new AuditWebhookBackend(
             Options(Kubeconfig(new Uri($"http://127.0.0.1:{port}/audit")), AuditMode.BlockingStrict) with { Attempts = 2 }, metrics);
 
         var ex = await Assert.ThrowsAsync<AuditBackendException>(() => backend.ProcessAsync([Event("x")]).AsTask()).WithTimeout();
 
         Assert.Contains("2 attempt", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(1, metrics.Errors("webhook"));
+        Assert.Equal(1, counts.Errors("webhook"));
     }
 
     [Fact]

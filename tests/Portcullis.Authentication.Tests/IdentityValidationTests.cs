@@ -85,9 +85,7 @@ public sealed class IdentityValidationTests
             Assert.Null(result.User);
             Assert.Equal("x509: user name contains a control character (U+000D)", result.FailureReason);
         }
-        Assert.Equal(2, chain.Counters.Authenticators["x509"].Failure);
-        Assert.Equal(0, chain.Counters.Authenticators["x509"].Success);
-        Assert.Equal(2, chain.Counters.Error.Count);
+        Assert.Null(connection.Accepted);
     }
 
     [Fact]
@@ -120,7 +118,6 @@ public sealed class IdentityValidationTests
         Assert.Equal("invalid bearer token: token-file: group 2 contains a control character (U+0001)", group.FailureReason);
         Assert.Equal("invalid bearer token: token-file: user name ends with whitespace (U+0020)", (await Bearer("tok-name")).FailureReason);
         Assert.Equal("invalid bearer token: token-file: user name contains a control character (U+000D)", (await Bearer("tok-crlf")).FailureReason);
-        Assert.Equal(3, chain.Counters.Authenticators["token-file"].Failure);
         // The other rows of the same file still work.
         Assert.Equal("bob", (await Bearer("tok-ok")).User!.Name);
     }
@@ -137,7 +134,7 @@ public sealed class IdentityValidationTests
             Assert.False(result.Authenticated);
             Assert.Equal("invalid bearer token: webhook: group 1 contains a control character (U+000D)", result.FailureReason);
         }
-        Assert.Equal(1, chain.Counters.Authenticators["webhook"].Failure); // then the negative cache answered
-        Assert.False(chain.Counters.Authenticators.ContainsKey("jwt:later"));
+        Assert.Equal(1, bad.Calls); // then the negative cache answered
+        Assert.Equal(0, later.Calls);
     }
 }

@@ -1,49 +1,92 @@
+using System.Diagnostics.Metrics;
+
 namespace Portcullis.Audit;
 
 /// <summary>
-/// Plain counters behind kube-apiserver's audit metrics, for the gateway to export:
-/// <c>apiserver_audit_event_total</c> (<see cref="EventsTotal"/>), <c>apiserver_audit_error_total{plugin}</c>
-/// (<see cref="Errors"/>), <c>apiserver_audit_level_total{level}</c> (<see cref="LevelCount"/>),
+/// kube-apiserver's audit metrics as <see cref="System.Diagnostics.Metrics"/> instruments, recorded where the audit code
+/// counts (the sink and its backends), named as kube-apiserver names them:
+/// <c>apiserver_audit_event_total</c> (<see cref="Events"/>), <c>apiserver_audit_error_total{plugin}</c>
+/// (<see cref="Errors"/>), <c>apiserver_audit_level_total{level}</c> (<see cref="Levels"/>),
 /// <c>apiserver_audit_requests_rejected_total</c> (<see cref="RequestsRejected"/>), plus Portcullis's own
-/// <c>portcullis_audit_events_dropped_total{plugin}</c> (<see cref="Dropped"/>).
+/// <c>portcullis_audit_events_dropped_total{plugin}</c> (<see cref="Dropped"/>). Tag values come from fixed sets
+/// (<see cref="Plugins"/>, the four <see cref="AuditLevel"/> names). The gateway passes the <see cref="Meter"/> its host
+/// owns and exports what a listener on that meter sees; without one, the instance makes (and disposes) a meter of its own.
 /// </summary>
-public sealed class AuditMetrics
+public sealed class AuditMetrics : IDisposable
 {
-    /// <summary>The plugin label values, as kube-apiserver names its backends.</summary>
+    /// <summary>The name of the meter made when none is given.</summary>
+    public const string MeterName = "Portcullis.Audit";
+
+    /// <summary>The plugin tag values, as kube-apiserver names its backends.</summary>
     public static readonly IReadOnlyList<string> Plugins = ["log", "webhook"];
 
-    private long _eventsTotal;
-    private long _requestsRejected;
-    private readonly long[] _levels = new long[4];
-    private readonly long[] _errors = new long[2];
-    private readonly long[] _dropped = new long[2];
+    // Cached tag values: recording allocates nothing (an enum's ToString would).
+    private static readonly string[] LevelNames = [.. Enum.GetValues<AuditLevel>().Select(l => l.ToString())];
+
+    private readonly bool _ownsMeter;
+
+    /// <summary>Records on a meter of its own (tests, tools); disposed with this instance.</summary>
+    public AuditMetrics()
+        : this(new Meter(MeterName), ownsMeter: true)
+    {
+    }
+
+    /// <summary>Records on <paramref name="meter"/>, which the caller owns (the gateway: one meter per host).</summary>
+    public AuditMetrics(Meter meter)
+        : this(meter, ownsMeter: false)
+    {
+    }
+
+    private AuditMetrics(Meter meter, bool ownsMeter)
+    {
+        ArgumentNullException.ThrowIfNull(meter);
+        Meter = meter;
+        _ownsMeter = ownsMeter;
+        Events = meter.CreateCounter<long>("apiserver_audit_event_total", description: "Counter of audit events generated and sent to the audit backend.");
+        Errors = meter.CreateCounter<long>("apiserver_audit_error_total", description: "Counter of audit events that failed to be audited properly.");
+        Levels = meter.CreateCounter<long>("apiserver_audit_level_total", description: "Counter of policy levels for audit events (1 per request).");
+        RequestsRejected = meter.CreateCounter<long>("apiserver_audit_requests_rejected_total", description: "Counter of apiserver requests rejected due to an error in audit logging backend.");
+        Dropped = meter.CreateCounter<long>("portcullis_audit_events_dropped_total", description: "Audit events dropped by a batch backend whose buffer was full or that gave up.");
+    }
+
+    /// <summary>The meter the instruments belong to.</summary>
+    public Meter Meter { get; }
 
     /// <summary>Events handed to the backends (one per emitted stage).</summary>
-    public long EventsTotal => Interlocked.Read(ref _eventsTotal);
+    public Counter<long> Events { get; }
+
+    /// <summary>Events a plugin failed to store; tag <c>plugin</c> (<c>log</c> or <c>webhook</c>).</summary>
+    public Counter<long> Errors { get; }
+
+    /// <summary>Requests evaluated at a level (once per request, None included); tag <c>level</c>.</summary>
+    public Counter<long> Levels { get; }
 
     /// <summary>Requests failed because a blocking backend could not store their RequestReceived event.</summary>
-    public long RequestsRejected => Interlocked.Read(ref _requestsRejected);
+    public Counter<long> RequestsRejected { get; }
 
-    /// <summary>Requests evaluated at <paramref name="level"/> (counted once per request, None included).</summary>
-    public long LevelCount(AuditLevel level) => Interlocked.Read(ref _levels[(int)level]);
+    /// <summary>Events a plugin dropped because its buffer was full or it had shut down; tag <c>plugin</c>.</summary>
+    public Counter<long> Dropped { get; }
 
-    /// <summary>Events a plugin failed to store (<c>log</c> or <c>webhook</c>).</summary>
-    public long Errors(string plugin) => Interlocked.Read(ref _errors[PluginIndex(plugin)]);
+    internal void AddEvent() => Events.Add(1);
 
-    /// <summary>Events a plugin dropped because its buffer was full or it had shut down.</summary>
-    public long Dropped(string plugin) => Interlocked.Read(ref _dropped[PluginIndex(plugin)]);
+    internal void AddLevel(AuditLevel level) => Levels.Add(1, new KeyValuePair<string, object?>("level", LevelNames[(int)level]));
 
-    internal void AddEvent() => Interlocked.Increment(ref _eventsTotal);
+    internal void AddRejected() => RequestsRejected.Add(1);
 
-    internal void AddLevel(AuditLevel level) => Interlocked.Increment(ref _levels[(int)level]);
+    internal void AddErrors(string plugin, int count) => Errors.Add(count, new KeyValuePair<string, object?>("plugin", Plugin(plugin)));
 
-    internal void AddRejected() => Interlocked.Increment(ref _requestsRejected);
+    internal void AddDropped(string plugin, int count) => Dropped.Add(count, new KeyValuePair<string, object?>("plugin", Plugin(plugin)));
 
-    internal void AddErrors(string plugin, int count) => Interlocked.Add(ref _errors[PluginIndex(plugin)], count);
+    // Backend names are "log" and "webhook"; anything else (a test double) is counted as log, as before.
+    private static string Plugin(string plugin) => plugin == "webhook" ? "webhook" : "log";
 
-    internal void AddDropped(string plugin, int count) => Interlocked.Add(ref _dropped[PluginIndex(plugin)], count);
-
-    private static int PluginIndex(string plugin) => plugin == "webhook" ? 1 : 0;
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            Meter.Dispose();
+        }
+    }
 }
 
 /// <summary>A backend failure report for the gateway's logger; never carries credentials.</summary>

@@ -17,12 +17,14 @@ public sealed class AuditSink : IAsyncDisposable
     private readonly TimeProvider _time;
     private volatile AuditPolicy? _policy;
     private int _shutdown;
+    private bool _ownsMetrics;
 
     public AuditSink(AuditPolicy? policy, IReadOnlyList<IAuditBackend> backends, AuditMetrics? metrics = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(backends);
         _policy = policy;
         _backends = [.. backends];
+        _ownsMetrics = metrics is null;
         Metrics = metrics ?? new AuditMetrics();
         _time = timeProvider ?? TimeProvider.System;
     }
@@ -105,6 +107,7 @@ public sealed class AuditSink : IAsyncDisposable
         Action<AuditBackendError>? onError = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
+        var ownsMetrics = metrics is null;
         metrics ??= new AuditMetrics();
         var backends = new List<IAuditBackend>();
         if (plan.Log is { } log)
@@ -115,10 +118,10 @@ public sealed class AuditSink : IAsyncDisposable
         {
             backends.Add(new AuditWebhookBackend(webhook, endpoint, metrics, onError, timeProvider));
         }
-        return new AuditSink(plan.Policy, backends, metrics, timeProvider);
+        return new AuditSink(plan.Policy, backends, metrics, timeProvider) { _ownsMetrics = ownsMetrics };
     }
 
-    /// <summary>The counters to export as <c>apiserver_audit_*</c> metrics.</summary>
+    /// <summary>The <c>apiserver_audit_*</c> instruments this sink and its backends record on.</summary>
     public AuditMetrics Metrics { get; }
 
     /// <summary>The policy in force; null when audit is off.</summary>
@@ -318,6 +321,10 @@ public sealed class AuditSink : IAsyncDisposable
             {
                 await d.DisposeAsync();
             }
+        }
+        if (_ownsMetrics)
+        {
+            Metrics.Dispose();
         }
     }
 }

@@ -72,19 +72,11 @@ public sealed class AuthenticatorChain : IDisposable
         _options = options ?? new AuthenticatorChainOptions();
         _logger = _options.LoggerFactory.CreateLogger<AuthenticatorChain>();
         Cache = new TokenCache(_options.TokenCacheCapacity, _options.Time);
-        _x509Counters = Counters.For(X509Name);
-        _tokenFileCounters = Counters.For(TokenFileName);
-        _anonymousCounters = Counters.For(ChainResult.AnonymousAuthenticator);
     }
-
-    private readonly AuthenticatorCounters _x509Counters;
-    private readonly AuthenticatorCounters _tokenFileCounters;
-    private readonly AuthenticatorCounters _anonymousCounters;
 
     /// <summary>Verifies client certificates against <c>tls.clientCAFile</c>; null when x509 authentication is off. Call once per connection.</summary>
     public ClientCertificateValidator? CertificateValidator { get; }
     public AnonymousPolicy Anonymous { get; }
-    public AuthenticationCounters Counters { get; } = new();
     public TokenCache Cache { get; }
 
     /// <summary>Finds the SHA-256 of a token that already authenticated without hashing it again (see <see cref="TokenDigestMemo"/>).</summary>
@@ -252,20 +244,9 @@ public sealed class AuthenticatorChain : IDisposable
     public ValueTask<ChainResult> AuthenticateAsync(AuthenticationRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var start = _options.Time.GetTimestamp();
-        if (TryFastPath(request) is { } fast)
-        {
-            Counters.RecordAttempt(fast, _options.Time.GetElapsedTime(start));
-            return new ValueTask<ChainResult>(fast);
-        }
-        var pending = AuthenticateCoreAsync(request, cancellationToken);
-        if (pending.IsCompletedSuccessfully)
-        {
-            var result = pending.Result;
-            Counters.RecordAttempt(result, _options.Time.GetElapsedTime(start));
-            return new ValueTask<ChainResult>(result);
-        }
-        return CompleteAsync(pending, start);
+        // Not measured here: the gateway's authentication stage times each attempt once and records it on its meter
+        // (authentication_attempts, authentication_duration_seconds, portcullis_authentication_attempts_total).
+        return TryFastPath(request) is { } fast ? new ValueTask<ChainResult>(fast) : AuthenticateCoreAsync(request, cancellationToken);
     }
 
     /// <summary>
@@ -283,7 +264,6 @@ public sealed class AuthenticatorChain : IDisposable
         {
             if (headers.Count == 0 && connection.Accepted is { } accepted)
             {
-                _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
                 return accepted;
             }
             return null;
@@ -304,17 +284,9 @@ public sealed class AuthenticatorChain : IDisposable
         }
         if (Cache.TryGet(digest, out var cached) && cached.Authenticated && cached.Result is { } shared)
         {
-            For(cached.Authenticator).RecordCacheHit();
             return shared;
         }
         return null;
-    }
-
-    private async ValueTask<ChainResult> CompleteAsync(ValueTask<ChainResult> pending, long start)
-    {
-        var result = await pending.ConfigureAwait(false);
-        Counters.RecordAttempt(result, _options.Time.GetElapsedTime(start));
-        return result;
     }
 
     /// <summary>A token as a slice of the header it came in, so a cache hit never copies it.</summary>
@@ -373,7 +345,6 @@ public sealed class AuthenticatorChain : IDisposable
             if (IdentityValidator.Validate(certUser) is { } problem)
             {
                 // A CN or O a CSR signer let through: the certificate verified but names an identity that cannot be forwarded.
-                _x509Counters.Record(AuthenticationOutcome.Failure, TimeSpan.Zero);
                 return Reject(X509Name + ": " + problem, isError: true, warnings, digest, rewritten);
             }
             var presented = bearer.IsPresent ? bearer : socket;
@@ -382,8 +353,7 @@ public sealed class AuthenticatorChain : IDisposable
                 if (connection is not null && warnings is null && rewritten is null)
                 {
                     // The connection's result is reused for every request on it: no allocation per request.
-                    _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
-                    return connection.Accepted ??= Accept(certUser, X509Name, null, null, null, null, count: false);
+                    return connection.Accepted ??= Accept(certUser, X509Name, null, null, null, null);
                 }
                 return Accept(certUser, X509Name, null, warnings, null, rewritten);
             }
@@ -432,7 +402,6 @@ public sealed class AuthenticatorChain : IDisposable
         }
         if (Anonymous.Allows(request.Path))
         {
-            _anonymousCounters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
             return new ChainResult
             {
                 Authenticated = true,
@@ -461,18 +430,15 @@ public sealed class AuthenticatorChain : IDisposable
         {
             if (IdentityValidator.Validate(fileUser) is { } problem)
             {
-                _tokenFileCounters.Record(AuthenticationOutcome.Failure, TimeSpan.Zero);
                 Portcullis.Diagnostics.CoreLog.UnforwardableIdentity(_logger, TokenFileName, Portcullis.Diagnostics.SafeText.Of(problem, 300));
                 return new TokenOutcome(null, "", "invalid bearer token: " + TokenFileName + ": " + problem, null);
             }
-            _tokenFileCounters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
             return new TokenOutcome(fileUser, TokenFileName, null, null);
         }
         if (Cache.TryGet(digest, out var cached))
         {
             if (cached.Authenticated)
             {
-                For(cached.Authenticator).RecordCacheHit();
                 return new TokenOutcome(cached.User, cached.Authenticator, null, cached.AuditAnnotations, cached);
             }
             return new TokenOutcome(null, "", cached.Error, null);
@@ -484,7 +450,6 @@ public sealed class AuthenticatorChain : IDisposable
         var now = _options.Time.GetUtcNow();
         foreach (var authenticator in _tokenAuthenticators)
         {
-            var started = _options.Time.GetTimestamp();
             TokenResult result;
             try
             {
@@ -503,12 +468,9 @@ public sealed class AuthenticatorChain : IDisposable
                 // letting a later authenticator pick another identity for it. Remembered like any rejection.
                 var refused = "invalid bearer token: " + authenticator.Name + ": " + problem;
                 Portcullis.Diagnostics.CoreLog.UnforwardableIdentity(_logger, authenticator.Name, Portcullis.Diagnostics.SafeText.Of(problem, 300));
-                For(authenticator.Name).Record(AuthenticationOutcome.Failure, _options.Time.GetElapsedTime(started));
                 Cache.Set(digest, new CachedTokenResult(false, null, "", refused, null), negativeTtl);
                 return new TokenOutcome(null, "", refused, null);
             }
-            var counters = For(authenticator.Name);
-            counters.Record(result.Outcome, _options.Time.GetElapsedTime(started));
             switch (result.Outcome)
             {
                 case AuthenticationOutcome.Success:
@@ -523,10 +485,6 @@ public sealed class AuthenticatorChain : IDisposable
                     Digests.Remember(request.Token, digest);
                     return new TokenOutcome(user, authenticator.Name, null, result.AuditAnnotations);
                 case AuthenticationOutcome.Failure:
-                    if (result.InfrastructureError)
-                    {
-                        counters.RecordError();
-                    }
                     (errors ??= []).Add(result.Error ?? authenticator.Name + ": rejected");
                     break;
             }
@@ -649,20 +607,14 @@ public sealed class AuthenticatorChain : IDisposable
         return null;
     }
 
-    private AuthenticatorCounters For(string name) => Counters.For(name);
-
-    private ChainResult Accept(UserInfo user, string authenticator, IReadOnlyDictionary<string, string>? annotations,
-        List<string>? warnings, TokenDigest? digest, string? rewritten, bool count = true)
+    private static ChainResult Accept(UserInfo user, string authenticator, IReadOnlyDictionary<string, string>? annotations,
+        List<string>? warnings, TokenDigest? digest, string? rewritten)
     {
         if (IdentityValidator.Validate(user) is { } problem)
         {
             // Every authenticated result passes here: the backstop behind the per-authenticator checks above, so no
             // present or future authenticator can hand an unforwardable identity to the gateway.
             return Reject(authenticator + ": " + problem, isError: true, warnings, digest, rewritten);
-        }
-        if (count && ReferenceEquals(authenticator, X509Name))
-        {
-            _x509Counters.Record(AuthenticationOutcome.Success, TimeSpan.Zero);
         }
         return new ChainResult
         {

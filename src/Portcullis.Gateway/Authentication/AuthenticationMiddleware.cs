@@ -67,34 +67,19 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
 
         if (!result.Authenticated || result.User is null)
         {
-            metrics.AuthenticatorAttempts.WithLabels(AuthenticatorLabel(result.Authenticator), result.IsError ? "error" : "failure").Inc();
             await RefuseAsync(context, feature, result.FailureReason ?? "no credentials provided", result.IsError ? "error" : "failure", Status.Unauthorized, seconds);
             return;
         }
-        metrics.AuthenticationAttempts.WithLabels("success").Inc();
-        metrics.AuthenticationDuration.WithLabels("success").Observe(seconds);
-        metrics.AuthenticatorAttempts.WithLabels(AuthenticatorLabel(result.Authenticator), "success").Inc();
+        metrics.Authentication.Record(result.Authenticator, "success", seconds);
         feature.Authenticate(result.User, result.Authenticator, result.TokenDigest?.ToHex(),
             result.Authenticator == "x509" ? context.Connection.ClientCertificate?.SerialNumber : null);
         feature.Annotate("portcullis.dev/authenticator", result.Authenticator);
         await next(context);
     }
 
-    // Authenticator names come from the configuration (a JWT issuer's name may carry its URL): keep the label to the kind.
-    private static string AuthenticatorLabel(string name)
-    {
-        if (name.Length == 0)
-        {
-            return "none";
-        }
-        var colon = name.IndexOf(':', StringComparison.Ordinal);
-        return colon > 0 ? name[..colon] : name.Length > 32 ? "other" : name;
-    }
-
     private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, string reason, string result, byte[] body, double seconds)
     {
-        metrics.AuthenticationAttempts.WithLabels(result).Inc();
-        metrics.AuthenticationDuration.WithLabels(result).Observe(seconds);
+        metrics.Authentication.Record("", result, seconds); // a refusal has no deciding authenticator: "none"
         feature.Annotate("portcullis.dev/authentication", reason);
         Log.AuthenticationFailed(logger, context.Connection.RemoteIpAddress?.ToString() ?? "", reason);
         return refusals.RefuseAsync(context, feature, Refusal.WithBody(RefusalLayers.Authentication, StatusCodes.Status401Unauthorized, body));

@@ -1,15 +1,26 @@
+using System.Diagnostics.Metrics;
 using Prometheus;
 
 namespace Portcullis.Gateway.Diagnostics;
 
 /// <summary>
-/// The gateway's Prometheus metrics, registered in one registry per host. Labels are bounded: no user, IP or path label.
+/// The gateway's metrics, exported from one prometheus-net registry per host. Authentication and audit are measured on
+/// <see cref="System.Diagnostics.Metrics"/> instruments of the host's own <see cref="Meter"/> (<see cref="Authentication"/>,
+/// <see cref="Audit"/>), which a <see cref="PrometheusBridge"/> feeds into the families below under kube-apiserver's
+/// names; the other families are prometheus-net collectors the gateway's components update directly. Labels are
+/// bounded: no user, IP or path label. Dispose with the host.
 /// </summary>
-internal sealed class GatewayMetrics
+internal sealed class GatewayMetrics : IDisposable
 {
-    private static readonly string[] AuditPlugins = ["log", "webhook"];
+    /// <summary>The name of each host's meter (each host has its own instance; listeners tell them apart by reference).</summary>
+    public const string MeterName = "Portcullis.Gateway";
+
+    private readonly PrometheusBridge _bridge;
 
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
+
+    /// <summary>This host's meter: its instruments are exported here and nowhere else.</summary>
+    public Meter Meter { get; } = new(MeterName);
 
     public Counter ConfigReloadFailures { get; }
     public Counter ConfigReloads { get; }
@@ -18,16 +29,15 @@ internal sealed class GatewayMetrics
     public Counter RefusedConnections { get; }
     public Counter RefusedCertificates { get; }
     public Counter RequestsRejected { get; }
-    public Counter AuthenticationAttempts { get; }
-    public Histogram AuthenticationDuration { get; }
-    /// <summary>Per authenticator (x509, token-file, oidc issuer, webhook, anonymous — a fixed set, never a user).</summary>
-    public Counter AuthenticatorAttempts { get; }
+    /// <summary>One measurement per authentication attempt, exported as <c>authentication_attempts</c>,
+    /// <c>authentication_duration_seconds</c> and <c>portcullis_authentication_attempts_total</c>.</summary>
+    public AuthenticationMetrics Authentication { get; }
     /// <summary><c>apiserver_request_total</c> and <c>apiserver_request_duration_seconds</c>, with bounded label values.</summary>
     public RequestMetrics Requests { get; }
     public Gauge UpstreamUp { get; }
 
-    /// <summary>The audit sink's counters, exported at scrape time under kube-apiserver's names.</summary>
-    public Portcullis.Audit.AuditMetrics Audit { get; } = new();
+    /// <summary>The audit sink's instruments (on <see cref="Meter"/>), exported under kube-apiserver's names.</summary>
+    public Portcullis.Audit.AuditMetrics Audit { get; }
 
     public GatewayMetrics()
     {
@@ -40,10 +50,10 @@ internal sealed class GatewayMetrics
         RefusedConnections = factory.CreateCounter("portcullis_network_refused_connections_total", "Connections closed at accept by network.allow/deny (L1).");
         RefusedCertificates = factory.CreateCounter("portcullis_tls_refused_client_certificates_total", "TLS handshakes refused because the client certificate did not verify (L2).");
         RequestsRejected = factory.CreateCounter("portcullis_requests_rejected_total", "Requests ended by a gateway layer.", new CounterConfiguration { LabelNames = ["layer", "code"] });
-        AuthenticationAttempts = factory.CreateCounter("authentication_attempts", "Counter of authenticated attempts.", new CounterConfiguration { LabelNames = ["result"] });
-        AuthenticationDuration = factory.CreateHistogram("authentication_duration_seconds", "Authentication duration in seconds broken out by result.",
+        var authenticationAttempts = factory.CreateCounter("authentication_attempts", "Counter of authenticated attempts.", new CounterConfiguration { LabelNames = ["result"] });
+        var authenticationDuration = factory.CreateHistogram("authentication_duration_seconds", "Authentication duration in seconds broken out by result.",
             new HistogramConfiguration { LabelNames = ["result"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
-        AuthenticatorAttempts = factory.CreateCounter("portcullis_authentication_attempts_total", "Authentication attempts by the authenticator that decided and the result.",
+        var authenticatorAttempts = factory.CreateCounter("portcullis_authentication_attempts_total", "Authentication attempts by the authenticator that decided and the result.",
             new CounterConfiguration { LabelNames = ["authenticator", "result"] });
         var requestTotal = factory.CreateCounter("apiserver_request_total",
             "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
@@ -62,19 +72,34 @@ internal sealed class GatewayMetrics
         var auditLevels = factory.CreateCounter("apiserver_audit_level_total", "Counter of policy levels for audit events (1 per request).", new CounterConfiguration { LabelNames = ["level"] });
         var auditRejected = factory.CreateCounter("apiserver_audit_requests_rejected_total", "Counter of apiserver requests rejected due to an error in audit logging backend.");
         var auditDropped = factory.CreateCounter("portcullis_audit_events_dropped_total", "Audit events dropped by a batch backend whose buffer was full or that gave up.", new CounterConfiguration { LabelNames = ["plugin"] });
-        Registry.AddBeforeCollectCallback(() =>
+        // The audit series of every plugin and level are shown from the start, at 0, as before.
+        foreach (var plugin in Portcullis.Audit.AuditMetrics.Plugins)
         {
-            auditEvents.IncTo(Audit.EventsTotal);
-            auditRejected.IncTo(Audit.RequestsRejected);
-            foreach (var plugin in AuditPlugins)
-            {
-                auditErrors.WithLabels(plugin).IncTo(Audit.Errors(plugin));
-                auditDropped.WithLabels(plugin).IncTo(Audit.Dropped(plugin));
-            }
-            foreach (var level in Enum.GetValues<Portcullis.Audit.AuditLevel>())
-            {
-                auditLevels.WithLabels(level.ToString()).IncTo(Audit.LevelCount(level));
-            }
-        });
+            auditErrors.WithLabels(plugin);
+            auditDropped.WithLabels(plugin);
+        }
+        foreach (var level in Enum.GetNames<Portcullis.Audit.AuditLevel>())
+        {
+            auditLevels.WithLabels(level);
+        }
+
+        Authentication = new AuthenticationMetrics(Meter);
+        Audit = new Portcullis.Audit.AuditMetrics(Meter);
+        _bridge = new PrometheusBridge(Meter)
+            .CountOf(AuthenticationMetrics.InstrumentName, authenticationAttempts)
+            .Histogram(AuthenticationMetrics.InstrumentName, authenticationDuration)
+            .CountOf(AuthenticationMetrics.InstrumentName, authenticatorAttempts)
+            .Counter(Audit.Events.Name, auditEvents)
+            .Counter(Audit.Errors.Name, auditErrors)
+            .Counter(Audit.Levels.Name, auditLevels)
+            .Counter(Audit.RequestsRejected.Name, auditRejected)
+            .Counter(Audit.Dropped.Name, auditDropped);
+        _bridge.Start();
+    }
+
+    public void Dispose()
+    {
+        _bridge.Dispose();
+        Meter.Dispose();
     }
 }

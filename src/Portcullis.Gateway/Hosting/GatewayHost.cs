@@ -58,6 +58,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly IReadOnlyList<string> _listenAddresses;
     private readonly ILoggerFactory _logs;
     private Portcullis.Gateway.Diagnostics.LateLoggerFactory? _coreLogs;
+    private GatewayMetrics? _metrics;
     private bool _started;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
@@ -94,13 +95,13 @@ public sealed class GatewayHost : IAsyncDisposable
     public static GatewayHost Create(string configPath, GatewayHostOptions? options = null)
     {
         options ??= new GatewayHostOptions();
-        var metrics = new GatewayMetrics();
         var coreLogs = new Portcullis.Gateway.Diagnostics.LateLoggerFactory();
         using var load = GatewayConfigurationPipeline.Load(configPath, options.Time, coreLogs);
         if (!load.IsValid)
         {
             throw new ConfigurationException(load.Errors);
         }
+        var metrics = new GatewayMetrics(); // owns the host's meter and listener: made once the configuration is valid
         // One logger factory for the host's own components (the ASP.NET hosts configure theirs the same way).
         var logFormat = load.Configuration!.Admin.LogFormat;
         var logs = LoggerFactory.Create(b => ConfigureLogging(b, logFormat, options.MinimumLogLevel));
@@ -181,7 +182,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs };
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics };
     }
 
     /// <summary>
@@ -261,6 +262,7 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
         await RetireSnapshotsAsync(); // (never started: nothing was written, but the backends close)
+        _metrics?.Dispose();
         _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         _logs.Dispose();
     }
