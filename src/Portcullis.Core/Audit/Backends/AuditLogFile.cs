@@ -17,7 +17,7 @@ internal sealed class AuditLogFile
     private const string BackupTimeFormat = "yyyy-MM-dd'T'HH-mm-ss.fff";
 
     private static readonly Lock RegistryGate = new();
-    private static readonly Dictionary<string, AuditLogFile> Open = new(
+    private static readonly Dictionary<string, AuditLogFile> OpenFiles = new(
         OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
 
     private readonly string _path;
@@ -50,10 +50,10 @@ internal sealed class AuditLogFile
         var full = System.IO.Path.GetFullPath(path);
         lock (RegistryGate)
         {
-            if (!Open.TryGetValue(full, out var file))
+            if (!OpenFiles.TryGetValue(full, out var file))
             {
                 file = new AuditLogFile(full, stdout: false);
-                Open.Add(full, file);
+                OpenFiles.Add(full, file);
             }
             lock (file._gate)
             {
@@ -82,7 +82,7 @@ internal sealed class AuditLogFile
             }
             if (!_stdout)
             {
-                Open.Remove(_path);
+                OpenFiles.Remove(_path);
             }
         }
     }
