@@ -21,13 +21,13 @@ public sealed class AuditBackendReloadTests
         - level: Metadata
         """;
 
-    private static string AuditYaml(string backend) => $"audit:\n  policyFile: audit-policy.yaml\n{backend}";
+    internal static string AuditYaml(string backend) => $"audit:\n  policyFile: audit-policy.yaml\n{backend}";
 
-    private static Task<GatewayTestHost> StartAsync(string backend) =>
+    internal static Task<GatewayTestHost> StartAsync(string backend) =>
         GatewayTestHost.StartAsync(AuditYaml(backend), files: new() { ["audit-policy.yaml"] = Policy });
 
     /// <summary>Sends <paramref name="count"/> requests with Audit-IDs <c>{prefix}-0</c>…; every one must be answered 200.</summary>
-    private static async Task<string[]> SendAsync(HttpClient client, string prefix, int count)
+    internal static async Task<string[]> SendAsync(HttpClient client, string prefix, int count)
     {
         var ids = Enumerable.Range(0, count).Select(i => $"{prefix}-{i}").ToArray();
         foreach (var id in ids)
@@ -40,7 +40,7 @@ public sealed class AuditBackendReloadTests
         return ids;
     }
 
-    private static List<string> LogIds(string path) => File.Exists(path)
+    internal static List<string> LogIds(string path) => File.Exists(path)
         ? [.. File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("auditID").GetString()!)]
         : [];
 
@@ -51,7 +51,7 @@ public sealed class AuditBackendReloadTests
     }
 
     /// <summary>A watch that began before the reload and ends after it: its events belong to the backends it began on.</summary>
-    private static async Task<(string AuditId, Func<Task> Finish)> OpenWatchAsync(GatewayTestHost gw, HttpClient client)
+    internal static async Task<(string AuditId, Func<Task> Finish)> OpenWatchAsync(GatewayTestHost gw, HttpClient client)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/namespaces/dev/pods?watch=true");
         request.Headers.Add("Audit-ID", "watch-before-reload");
