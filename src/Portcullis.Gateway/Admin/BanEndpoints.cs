@@ -101,8 +101,8 @@ internal static class BanEndpoints
         ["failures"] = ban.Failures,
         ["level"] = ban.Level,
         ["duration"] = GoDuration.Format(ban.Duration),
-        ["bannedAt"] = ban.BannedAt.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-        ["expiresAt"] = ban.ExpiresAt.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        ["bannedAt"] = ban.BannedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        ["expiresAt"] = ban.ExpiresAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
         ["comment"] = ban.Comment,
     };
 

@@ -163,7 +163,7 @@ internal sealed class SourceBans : IDisposable
                 new("portcullis.dev/ban-reason", reason),
                 new("portcullis.dev/ban-failures", e.Failures.ToString(CultureInfo.InvariantCulture)),
                 new("portcullis.dev/ban-duration", GoDuration.Format(e.Duration)),
-                new("portcullis.dev/ban-expires", e.ExpiresAt.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)),
+                new("portcullis.dev/ban-expires", e.ExpiresAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)),
                 new("portcullis.dev/ban-level", e.Ban.Level.ToString(CultureInfo.InvariantCulture)),
             };
             if (!banned)
