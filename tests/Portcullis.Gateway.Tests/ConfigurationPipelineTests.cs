@@ -47,8 +47,10 @@ public sealed class ConfigurationPipelineTests
             "jwt[0].claimMappings.username.expression", "expression 'claims.sub +' does not compile", "expression:"),
         ["deny list with a bad CIDR"] = new("deny.yaml", f => f.Write("deny.yaml", ConfigFolder.DenyList + "- sourceCIDR: 10.0.0.0/33\n  reason: bad mask\n"),
             "entries[1].sourceCIDR", "\"10.0.0.0/33\" is not a CIDR", "sourceCIDR:"),
-        ["field whose layer is not built yet"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  autoBan:\n    enabled: true\n"),
-            "network.autoBan.enabled", "not supported yet", "enabled: true"),
+        ["field whose layer is not built yet"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  proxyProtocol: true\n"),
+            "network.proxyProtocol", "not supported yet", "proxyProtocol: true"),
+        ["auto-ban whose maxDuration is below its duration"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  autoBan:\n    enabled: true\n    duration: 1h\n    maxDuration: 30m\n"),
+            "network.autoBan.maxDuration", "30m is shorter than network.autoBan.duration (1h)", "maxDuration: 30m"),
     };
 
     public static TheoryData<string> RowNames() => [.. Rows.Keys];
@@ -121,12 +123,6 @@ public sealed class ConfigurationPipelineTests
     [InlineData("tls.revocationFile", "", "revocationFile: revoked.yaml", "revocationFile:")]
     [InlineData("network.trustedProxies", "network:\n  trustedProxies: [10.0.0.0/8]\n", "", "trustedProxies:")]
     [InlineData("network.proxyProtocol", "network:\n  proxyProtocol: true\n", "", "proxyProtocol:")]
-    [InlineData("network.autoBan.enabled", "network:\n  autoBan:\n    enabled: true\n", "", "enabled:")]
-    [InlineData("network.autoBan.failures", "network:\n  autoBan:\n    failures: 5\n", "", "failures:")]
-    [InlineData("network.autoBan.window", "network:\n  autoBan:\n    window: 1m\n", "", "window:")]
-    [InlineData("network.autoBan.duration", "network:\n  autoBan:\n    duration: 1h\n", "", "duration:")]
-    [InlineData("network.autoBan.maxDuration", "network:\n  autoBan:\n    maxDuration: 24h\n", "", "maxDuration:")]
-    [InlineData("network.autoBan.stateFile", "network:\n  autoBan:\n    stateFile: bans.json\n", "", "stateFile:")]
     [InlineData("admission.admissionControlConfigFile", "admission:\n  admissionControlConfigFile: admission.yaml\n", "", "admissionControlConfigFile:")]
     [InlineData("admission.priorityAndFairness", "admission:\n  priorityAndFairness:\n    enabled: true\n", "", "priorityAndFairness:")]
     [InlineData("admission.rateLimits", "admission:\n  rateLimits:\n  - {type: User, qps: 10, burst: 20}\n", "", "rateLimits:")]
@@ -141,6 +137,50 @@ public sealed class ConfigurationPipelineTests
         Assert.False(load.IsValid);
         var error = Assert.Single(load.Errors).ToString();
         Assert.StartsWith($"{folder.ConfigPath}:{folder.LineOf("portcullis.yaml", lineOf)}: {field}: not supported yet: ", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>network.autoBan: each bad value is refused with its line and what is wrong.</summary>
+    [Theory]
+    [InlineData("network.autoBan.failures", "failures: 0", "must be at least 1")]
+    [InlineData("network.autoBan.window", "window: 0s", "must be a positive duration")]
+    [InlineData("network.autoBan.duration", "duration: -5m", "must be a positive duration")]
+    [InlineData("network.autoBan.maxDuration", "maxDuration: 10m", "10m is shorter than network.autoBan.duration (15m)")]
+    [InlineData("network.autoBan.neverBan[1]", "neverBan: [127.0.0.1/32, 10.0.0.0/33]", "\"10.0.0.0/33\" is not a CIDR")]
+    [InlineData("network.autoBan.stateFile", "stateFile: no-such-folder/bans.json", "the folder ")]
+    public void A_bad_auto_ban_value_is_refused_with_its_line(string field, string setting, string message)
+    {
+        using var folder = new ConfigFolder();
+        folder.WriteConfig(extra: $"network:\n  autoBan:\n    enabled: true\n    {setting}\n");
+
+        using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
+
+        Assert.False(load.IsValid);
+        var error = Assert.Single(load.Errors).ToString();
+        var key = setting[..setting.IndexOf(':', StringComparison.Ordinal)];
+        Assert.StartsWith($"{folder.ConfigPath}:{folder.LineOf("portcullis.yaml", key + ":")}: {field}: {message}", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Auto_ban_fields_without_enabled_are_refused_as_having_no_effect()
+    {
+        using var folder = new ConfigFolder();
+        folder.WriteConfig(extra: "network:\n  autoBan:\n    failures: 5\n");
+
+        using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
+
+        var error = Assert.Single(load.Errors).ToString();
+        Assert.StartsWith($"{folder.ConfigPath}:{folder.LineOf("portcullis.yaml", "failures:")}: network.autoBan.failures: has no effect: network.autoBan.enabled is false", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_full_auto_ban_section_is_accepted()
+    {
+        using var folder = new ConfigFolder();
+        folder.WriteConfig(extra: "network:\n  autoBan:\n    enabled: true\n    failures: 5\n    window: 30s\n    duration: 1m\n    maxDuration: 1h\n    stateFile: bans.json\n    neverBan: [127.0.0.1/32, ::1]\n    countForbidden: true\n");
+
+        using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
+
+        Assert.True(load.IsValid, string.Join("\n", load.Errors));
     }
 
     /// <summary>Fields that this configuration would never consult: refused, so nobody believes they act.</summary>

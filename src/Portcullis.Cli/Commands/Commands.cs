@@ -15,5 +15,6 @@ internal static class Commands
         CheckCommand.Create(),
         ProbeCommand.Create(),
         DemoCommand.Create(),
+        BansCommand.Create(),
     ];
 }

@@ -162,10 +162,7 @@ public static class ConfigurationLoader
             {
                 NotSupportedYet("network.proxyProtocol", "the PROXY protocol header is not read");
             }
-            foreach (var field in c.WrittenBelow("network.autoBan"))
-            {
-                NotSupportedYet(field, "no address is banned after failed authentications");
-            }
+            AutoBan(c.Network.AutoBan);
 
             var authn = c.Authentication;
             foreach (var p in authn.Anonymous.Paths.Select((p, i) => (p, i)))
@@ -345,6 +342,38 @@ public static class ConfigurationLoader
             OneOf("admin.logFormat", c.Admin.LogFormat, ["text", "json"]);
 
             Positive("limits.maxRequestBodyBytes", c.Limits.MaxRequestBodyBytes);
+        }
+
+        private void AutoBan(AutoBanConfiguration ban)
+        {
+            if (!ban.Enabled)
+            {
+                foreach (var field in c.WrittenBelow("network.autoBan").Where(f => f != "network.autoBan.enabled"))
+                {
+                    NoEffect(field, "network.autoBan.enabled is false");
+                }
+                return;
+            }
+            if (ban.Failures < 1)
+            {
+                Fail("network.autoBan.failures", "must be at least 1");
+            }
+            PositiveTime("network.autoBan.window", ban.Window);
+            PositiveTime("network.autoBan.duration", ban.Duration);
+            PositiveTime("network.autoBan.maxDuration", ban.MaxDuration);
+            if (ban.Duration > TimeSpan.Zero && ban.MaxDuration > TimeSpan.Zero && ban.MaxDuration < ban.Duration)
+            {
+                Fail("network.autoBan.maxDuration", $"{GoDuration.Format(ban.MaxDuration)} is shorter than network.autoBan.duration ({GoDuration.Format(ban.Duration)})");
+            }
+            if (ban.StateFile.Length > 0)
+            {
+                var dir = Path.GetDirectoryName(c.Resolve(ban.StateFile));
+                if (dir is not null && !Directory.Exists(dir))
+                {
+                    Fail("network.autoBan.stateFile", $"the folder {dir} does not exist");
+                }
+            }
+            Cidrs("network.autoBan.neverBan", ban.NeverBan);
         }
 
         private void Fail(string field, string message) => errors.Add(new ConfigError(c.SourcePath, c.LineOf(field), field, message));

@@ -95,10 +95,10 @@ public sealed class NetworkConfiguration
     public List<string> TrustedProxies { get; set; } = [];
     /// <summary>Not enforced yet: refused at load when true.</summary>
     public bool ProxyProtocol { get; set; }
-    /// <summary>Not enforced yet: refused at load when any of its fields is written.</summary>
     public AutoBanConfiguration AutoBan { get; set; } = new();
 }
 
+/// <summary><c>network.autoBan</c>: failed authentications (and, with <see cref="CountForbidden"/>, 403s) per source ban it.</summary>
 public sealed class AutoBanConfiguration
 {
     public bool Enabled { get; set; }
@@ -107,6 +107,10 @@ public sealed class AutoBanConfiguration
     public TimeSpan Duration { get; set; } = TimeSpan.FromMinutes(15);
     public TimeSpan MaxDuration { get; set; } = TimeSpan.FromHours(24);
     public string StateFile { get; set; } = "";
+    /// <summary>CIDRs never banned and whose failures are not counted (e.g. the operator's own address).</summary>
+    public List<string> NeverBan { get; set; } = [];
+    /// <summary>Whether 403s (authorization and impersonation refusals) count as failures too.</summary>
+    public bool CountForbidden { get; set; }
 }
 
 public sealed class AuthenticationConfiguration

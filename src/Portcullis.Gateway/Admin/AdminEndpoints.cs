@@ -6,11 +6,12 @@ using Prometheus;
 
 namespace Portcullis.Gateway.Admin;
 
-/// <summary>The plain-HTTP admin listener: health, liveness, readiness and Prometheus metrics.</summary>
+/// <summary>The plain-HTTP admin listener: health, liveness, readiness, Prometheus metrics and the bans (<see cref="BanEndpoints"/>).</summary>
 internal static class AdminEndpoints
 {
-    public static void Map(WebApplication admin, SnapshotHolder snapshots, UpstreamProbe probe, GatewayMetrics metrics)
+    public static void Map(WebApplication admin, SnapshotHolder snapshots, UpstreamProbe probe, GatewayMetrics metrics, Portcullis.Gateway.Pipeline.SourceBans bans)
     {
+        BanEndpoints.Map(admin, bans);
         admin.MapGet("/healthz", () => Results.Text("ok"));
         admin.MapGet("/livez", () => Results.Text("ok"));
         admin.MapGet("/readyz", () =>

@@ -35,6 +35,8 @@ internal sealed class GatewayMetrics : IDisposable
     /// <summary><c>apiserver_request_total</c> and <c>apiserver_request_duration_seconds</c>, with bounded label values.</summary>
     public RequestMetrics Requests { get; }
     public Gauge UpstreamUp { get; }
+    public Gauge BansActive { get; }
+    public Counter BansTotal { get; }
 
     /// <summary>The audit sink's instruments (on <see cref="Meter"/>), exported under kube-apiserver's names.</summary>
     public Portcullis.Audit.AuditMetrics Audit { get; }
@@ -67,6 +69,8 @@ internal sealed class GatewayMetrics : IDisposable
             });
         Requests = new RequestMetrics(requestTotal, requestDuration);
         UpstreamUp = factory.CreateGauge("portcullis_upstream_up", "1 when the last upstream probe got an HTTP answer.");
+        BansActive = factory.CreateGauge("portcullis_bans_active", "Source addresses banned now (network.autoBan).");
+        BansTotal = factory.CreateCounter("portcullis_bans_total", "Bans imposed, by reason: authentication, authorization or manual.", new CounterConfiguration { LabelNames = ["reason"] });
         var auditEvents = factory.CreateCounter("apiserver_audit_event_total", "Counter of audit events generated and sent to the audit backend.");
         var auditErrors = factory.CreateCounter("apiserver_audit_error_total", "Counter of audit events that failed to be audited properly.", new CounterConfiguration { LabelNames = ["plugin"] });
         var auditLevels = factory.CreateCounter("apiserver_audit_level_total", "Counter of policy levels for audit events (1 per request).", new CounterConfiguration { LabelNames = ["level"] });

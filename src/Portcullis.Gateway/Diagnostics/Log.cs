@@ -46,4 +46,16 @@ internal static partial class Log
 
     [LoggerMessage(31, LogLevel.Warning, "Reloaded {Path}: {Field} changed, which takes effect only at the next restart; the gateway keeps serving with the value it started with")]
     public static partial void RestartRequired(ILogger logger, string path, string field);
+
+    [LoggerMessage(13, LogLevel.Warning, "Banned {Address} until {ExpiresAt:u} ({Duration}): {Reason}, {Failures} failure(s), repeat level {Level}{Comment}")]
+    public static partial void Banned(ILogger logger, string address, DateTimeOffset expiresAt, string duration, string reason, int failures, int level, string comment);
+
+    [LoggerMessage(14, LogLevel.Information, "Lifted the ban of {Address} ({UnbanReason}; it was a {Reason} ban after {Failures} failure(s)){Comment}")]
+    public static partial void Unbanned(ILogger logger, string address, string unbanReason, string reason, int failures, string comment);
+
+    [LoggerMessage(15, LogLevel.Error, "Auto-ban: {Message}")]
+    public static partial void BanStateFailed(ILogger logger, string message);
+
+    [LoggerMessage(16, LogLevel.Debug, "Connection from {Remote} refused: the address is banned")]
+    public static partial void ConnectionBanned(ILogger logger, string remote);
 }

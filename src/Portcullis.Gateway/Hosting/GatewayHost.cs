@@ -60,6 +60,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private Portcullis.Gateway.Diagnostics.LateLoggerFactory? _coreLogs;
     private GatewayMetrics? _metrics;
     private bool _started;
+    private SourceBans? _bans;
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
         UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, ILoggerFactory logs)
@@ -85,6 +86,7 @@ public sealed class GatewayHost : IAsyncDisposable
     public IReadOnlyList<ConfigError> Reload() => _snapshots.Reload();
 
     internal SnapshotHolder Snapshots => _snapshots;
+    internal SourceBans? Bans => _bans;
     internal StreamRegistry Streams => _streams;
     internal Task FirstUpstreamProbe => _probe.FirstProbe;
 
@@ -119,6 +121,25 @@ public sealed class GatewayHost : IAsyncDisposable
             : snapshot.Config.Listeners.Count == 0 ? [ListenerConfiguration.DefaultAddress] : snapshot.Config.Listeners.Select(l => l.Address).ToList();
         var adminAddress = options.AdminOverride ?? snapshot.Config.Admin.Address;
         var streams = new StreamRegistry();
+        var logger = logs.CreateLogger("Portcullis.Gateway");
+        // network.autoBan: one banner for the host's life (reloads keep it); a corrupt state file refuses the start.
+        SourceBans bans;
+        try
+        {
+            bans = SourceBans.Create(snapshot.Config, snapshots, metrics, logger, options.Time);
+        }
+        catch (ConfigurationException)
+        {
+            // Nothing has served: close the audit backends the first snapshot opened, the meter listener and the loggers.
+            using (var deadline = new CancellationTokenSource(snapshot.Config.Admin.DrainTimeout, options.Time))
+            {
+                snapshots.RetireAllAsync(deadline.Token).ContinueWith(static _ => { }, TaskScheduler.Default).Wait(CancellationToken.None);
+            }
+            metrics.Dispose();
+            coreLogs.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+            logs.Dispose();
+            throw;
+        }
 
         var builder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
         ConfigureLogging(builder.Logging, snapshot.Config.Admin.LogFormat, options.MinimumLogLevel);
@@ -126,13 +147,13 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(snapshots);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(streams);
+        builder.Services.AddSingleton(bans);
         builder.Services.AddSingleton<Refusals>();
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ForwardingHandler>();
-        var logger = logs.CreateLogger("Portcullis.Gateway");
 
-        var filter = new ConnectionFilter(snapshots, metrics, logger);
+        var filter = new ConnectionFilter(snapshots, bans, metrics, logger);
         var tls = new TlsHandshake(snapshots, metrics, logger);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -177,12 +198,12 @@ public sealed class GatewayHost : IAsyncDisposable
             k.Listen(Endpoint(adminAddress, "admin.address"));
         });
         var admin = adminBuilder.Build();
-        AdminEndpoints.Map(admin, snapshots, probe, metrics);
+        AdminEndpoints.Map(admin, snapshots, probe, metrics, bans);
 
         var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics };
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans };
     }
 
     /// <summary>
@@ -249,6 +270,7 @@ public sealed class GatewayHost : IAsyncDisposable
         Log.Draining(_logger, _snapshots.Current.Config.Admin.DrainTimeout.TotalSeconds);
         _watcher.Dispose();
         await _app.StopAsync(cancellationToken);
+        _bans?.Dispose(); // the bans in force are written to network.autoBan.stateFile
         // Every accepted request has completed or been cut off: every snapshot's audit sink writes its batches and closes.
         await RetireSnapshotsAsync();
         await _probe.DisposeAsync();
@@ -261,6 +283,7 @@ public sealed class GatewayHost : IAsyncDisposable
         _watcher.Dispose();
         await _app.DisposeAsync();
         await _admin.DisposeAsync();
+        _bans?.Dispose();
         await RetireSnapshotsAsync(); // (never started: nothing was written, but the backends close)
         _metrics?.Dispose();
         _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);

@@ -90,10 +90,23 @@ internal sealed class Refusal
 /// <c>portcullis.dev/rejected-by</c> (and <c>portcullis.dev/reason</c>), counts
 /// <c>portcullis_requests_rejected_total{layer,code}</c> and writes the answer. The audit stage writes the event.
 /// </summary>
-internal sealed class Refusals(GatewayMetrics metrics)
+internal sealed class Refusals(GatewayMetrics metrics, SourceBans bans)
 {
     public Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, Refusal refusal)
     {
+        // network.autoBan: a 401 from authentication, or a 403 from impersonation or authorization, counts against the
+        // source; a source banned now has its connection closed after this answer (new ones are refused at accept).
+        var failure = refusal.Code switch
+        {
+            StatusCodes.Status401Unauthorized when refusal.Layer == RefusalLayers.Authentication => Portcullis.Network.FailureReason.Authentication,
+            StatusCodes.Status403Forbidden when refusal.Layer is RefusalLayers.Authorization or RefusalLayers.Impersonation => Portcullis.Network.FailureReason.Authorization,
+            _ => (Portcullis.Network.FailureReason?)null,
+        };
+        if (failure is { } counted && feature.SourceAddress is { } source && bans.RecordFailure(source, counted))
+        {
+            StatusResponses.CloseAfterResponse(context);
+            context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose(); // HTTP/2: GOAWAY
+        }
         feature.RejectedBy = refusal.Layer;
         feature.RefusalStatus = refusal.Status;
         feature.Annotate(AuditAnnotations.RejectedBy, refusal.Layer);

@@ -22,6 +22,8 @@ internal sealed class GatewaySnapshot : IDisposable
     public CipherSuitesPolicy? CipherSuites { get; init; }
     public required CidrSet Allow { get; init; }
     public required CidrSet Deny { get; init; }
+    /// <summary>L1: <see cref="Allow"/> and <see cref="Deny"/> as one range search (allow minus deny, built at load).</summary>
+    public required NetworkAccess Access { get; init; }
     /// <summary>L6: the audit policy (null: audit off), validated with the rest so a bad policy keeps the old one.</summary>
     public Portcullis.Audit.AuditPolicy? AuditPolicy => Audit.Policy;
     /// <summary>L6: the policy and the backends' settings, read and checked; <see cref="AuditSink"/> is built from them.</summary>
@@ -130,8 +132,7 @@ internal sealed class GatewaySnapshot : IDisposable
     }
 
     /// <summary>L1: is a connection from <paramref name="address"/> let in? Deny wins over allow; empty allow = any.</summary>
-    public bool IsAllowed(System.Net.IPAddress address) =>
-        !Deny.Contains(address) && (Allow.IsEmpty || Allow.Contains(address));
+    public bool IsAllowed(System.Net.IPAddress address) => Access.IsAllowed(address);
 
     /// <summary>Builds a snapshot from a validated configuration; every failure is added to <paramref name="errors"/>.</summary>
     public static GatewaySnapshot? Build(GatewayConfiguration config, List<ConfigError> errors, TimeProvider time,
@@ -246,6 +247,8 @@ internal sealed class GatewaySnapshot : IDisposable
             return null;
         }
         var identity = config.Upstream.Identity;
+        var allow = CidrSet.Parse(config.Network.Allow);
+        var deny = CidrSet.Parse(config.Network.Deny);
         return new GatewaySnapshot
         {
             Config = config,
@@ -253,8 +256,9 @@ internal sealed class GatewaySnapshot : IDisposable
             ServerCertificate = serverCert,
             TlsProtocols = protocols,
             CipherSuites = suites,
-            Allow = CidrSet.Parse(config.Network.Allow),
-            Deny = CidrSet.Parse(config.Network.Deny),
+            Allow = allow,
+            Deny = deny,
+            Access = new NetworkAccess(allow, deny),
             Authenticator = authenticator,
             Audit = audit,
             Authorizer = authorizer,

@@ -105,7 +105,7 @@ internal sealed class SnapshotHolder
 
     /// <summary>
     /// The fields a reload validates but cannot apply to a running process: the listeners and admin address (bound at
-    /// start) and the console log format. The audit backends are not among them: they live in the snapshot. A change is
+    /// start), the console log format and <c>network.autoBan</c> (one banner per host, built at start). The audit backends are not among them: they live in the snapshot. A change is
     /// logged as a warning on every
     /// reload that carries it and shown as <c>portcullis_config_restart_required{field}</c> = 1 until a restart, or until
     /// the file says the started value again.
@@ -115,7 +115,16 @@ internal sealed class SnapshotHolder
         ("listeners", c => string.Join(",", c.Listeners.Select(l => l.Address))),
         ("admin.address", c => c.Admin.Address),
         ("admin.logFormat", c => c.Admin.LogFormat),
+        // The host's one banner is built at start (its bans live across reloads): any change of its settings waits for a restart.
+        ("network.autoBan", AutoBanSettings),
     ];
+
+    private static string AutoBanSettings(GatewayConfiguration c)
+    {
+        var b = c.Network.AutoBan;
+        return string.Join(";", b.Enabled, b.Failures, b.Window.Ticks, b.Duration.Ticks, b.MaxDuration.Ticks,
+            b.StateFile.Length == 0 ? "" : c.Resolve(b.StateFile), b.CountForbidden, string.Join(",", b.NeverBan));
+    }
 
     private void ReportRestartRequired(GatewayConfiguration loaded)
     {
