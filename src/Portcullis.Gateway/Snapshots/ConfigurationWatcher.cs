@@ -29,6 +29,7 @@ internal sealed class ConfigurationWatcher : IDisposable
     private IReadOnlyList<string> _files = [];
     private Dictionary<string, (long Length, DateTime Modified)> _seen = new(StringComparer.Ordinal);
     private bool _disposed;
+    private readonly Lock _reloading = new();
 
     public ConfigurationWatcher(SnapshotHolder holder, TimeSpan quiet, TimeSpan? pollInterval = null, TimeProvider? time = null)
     {
@@ -171,14 +172,19 @@ internal sealed class ConfigurationWatcher : IDisposable
 
     private void OnQuiet()
     {
-        lock (_lock)
+        // Held for the whole reload, so that Dispose returns only once a reload already under way has ended: the host then
+        // disposes the parts (loggers, metrics, audit sinks) that reload uses.
+        lock (_reloading)
         {
-            if (_disposed)
+            lock (_lock)
             {
-                return;
+                if (_disposed)
+                {
+                    return;
+                }
             }
+            _holder.Reload();
         }
-        _holder.Reload();
     }
 
     public void Dispose()
@@ -194,5 +200,9 @@ internal sealed class ConfigurationWatcher : IDisposable
         }
         _poll.Dispose();
         _timer.Dispose();
+        lock (_reloading)
+        {
+            // a reload that began before _disposed was set has ended; none starts after it
+        }
     }
 }
