@@ -51,6 +51,59 @@ public sealed class MetricsMeasurementTests
     }
 
     [Fact]
+    public async Task A_request_a_refusal_a_reload_and_a_refused_connection_each_move_their_series_by_exactly_their_count()
+    {
+        await using var gw = await GatewayTestHost.StartAsync("network:\n  deny: [127.0.0.2/32]");
+        using var admin = Admin(gw);
+        var before = await ScrapeAsync(admin);
+        double Delta(Dictionary<string, PrometheusText.Family> after, string sample, params (string Name, string Value)[] labels) =>
+            Value(after, sample, labels) - Value(before, sample, labels);
+
+        using (var client = gw.Client())
+        {
+            client.DefaultRequestHeaders.Authorization = new("Bearer", "token-jane");
+            using var ok = await client.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+        using (var stranger = gw.Client())
+        {
+            stranger.DefaultRequestHeaders.Authorization = new("Bearer", "no-such-token");
+            using var refused = await stranger.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+        Assert.Empty(gw.Host.Reload()); // the file is unchanged, so the watcher does not reload it a second time
+        using (var denied = gw.Client(gw.Pki.IssueClient("jane"), localAddress: IPAddress.Parse("127.0.0.2")))
+        {
+            Assert.NotNull(await Record.ExceptionAsync(() => denied.GetAsync("/api/v1/pods").WaitAsync(TimeSpan.FromSeconds(20))));
+        }
+
+        // Requests are recorded as their pipeline unwinds: poll until both are counted, then check exact amounts.
+        var after = await ScrapeUntilAsync(admin, f => Value(f, "apiserver_request_total") - Value(before, "apiserver_request_total") >= 2
+            && Value(f, "portcullis_network_refused_connections_total") - Value(before, "portcullis_network_refused_connections_total") >= 1);
+
+        Assert.Equal(2, Delta(after, "apiserver_request_total"));
+        Assert.Equal(1, Delta(after, "apiserver_request_total", ("verb", "LIST"), ("resource", "pods"), ("scope", "namespace"), ("code", "200"), ("component", "apiserver")));
+        Assert.Equal(1, Delta(after, "apiserver_request_total", ("code", "401"), ("resource", ""), ("component", "apiserver")));
+        Assert.Equal(2, Delta(after, "apiserver_request_duration_seconds_count"));
+        Assert.Equal(1, Delta(after, "apiserver_request_duration_seconds_bucket", ("verb", "LIST"), ("resource", "pods"), ("le", "+Inf")));
+        Assert.Equal(2, Delta(after, "authentication_attempts"));
+        Assert.Equal(1, Delta(after, "authentication_attempts", ("result", "success")));
+        Assert.Equal(1, Delta(after, "portcullis_requests_rejected_total"));
+        Assert.Equal(1, Delta(after, "portcullis_requests_rejected_total", ("layer", "authentication"), ("code", "401")));
+        Assert.Equal(1, Delta(after, "portcullis_config_reloads_total"));
+        Assert.Equal(0, Delta(after, "portcullis_config_reload_failures_total"));
+        Assert.Equal(0, Value(after, "portcullis_config_restart_required")); // every field reported, none changed
+        Assert.Contains(after["portcullis_config_restart_required"].Samples, s => s.Labels.GetValueOrDefault("field") == "listeners");
+        Assert.Equal(1, Delta(after, "portcullis_network_refused_connections_total"));
+        Assert.Equal(0, Delta(after, "portcullis_tls_refused_client_certificates_total"));
+        Assert.Equal(0, Value(after, "portcullis_bans_active")); // network.autoBan is off
+        Assert.Equal("counter", after["apiserver_request_total"].Type);
+        Assert.Equal("histogram", after["apiserver_request_duration_seconds"].Type);
+        Assert.Equal("gauge", after["portcullis_config_restart_required"].Type);
+        Assert.Equal("gauge", after["portcullis_upstream_up"].Type);
+    }
+
+    [Fact]
     public async Task Two_gateways_in_one_process_keep_separate_authentication_and_audit_counts()
     {
         await using var a = await GatewayTestHost.StartAsync(AuditYaml, files: AuditFiles);
@@ -148,6 +201,42 @@ public sealed class MetricsMeasurementTests
         Assert.Equal(PrometheusBridge.MaxSeriesPerTarget + 1, samples.Count);
         Assert.Equal(200, samples.Sum(s => s.Value));
         Assert.Equal(2 * (100 - PrometheusBridge.MaxSeriesPerTarget), Assert.Single(samples, s => s.Labels["value"] == "other").Value);
+    }
+
+    [Fact]
+    public async Task The_bridge_sets_gauges_observes_observable_gauges_at_collection_shows_zero_counts_and_adds_constant_labels()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var factory = Prometheus.Metrics.WithCustomRegistry(registry);
+        var state = factory.CreateGauge("test_state", "s", new GaugeConfiguration { LabelNames = ["field"] });
+        var observed = factory.CreateGauge("test_observed", "o");
+        var counted = factory.CreateCounter("test_counted_total", "c", new CounterConfiguration { LabelNames = ["reason", "component"] });
+        using var meter = new Meter("test");
+        var gauge = meter.CreateGauge<long>("test_state");
+        var current = 0;
+        meter.CreateObservableGauge("test_observed", () => current);
+        var counter = meter.CreateCounter<long>("test_counted_total");
+        using var bridge = new PrometheusBridge(meter).Gauge("test_state", state).Gauge("test_observed", observed)
+            .Counter("test_counted_total", counted, 4, ("component", "apiserver"));
+        bridge.Start();
+        registry.AddBeforeCollectCallback(bridge.Observe);
+
+        gauge.Record(1, new KeyValuePair<string, object?>("field", "listeners"));
+        gauge.Record(0, new KeyValuePair<string, object?>("field", "listeners"));
+        gauge.Record(1, new KeyValuePair<string, object?>("field", "admin.address"));
+        counter.Add(0, new KeyValuePair<string, object?>("reason", "manual"));
+        counter.Add(3, new KeyValuePair<string, object?>("reason", "authentication"));
+        current = 7;
+
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream).WaitAsync(TimeSpan.FromSeconds(20));
+        var families = PrometheusText.Parse(Encoding.UTF8.GetString(stream.ToArray()));
+        Assert.Equal(0, Value(families, "test_state", ("field", "listeners")));
+        Assert.Equal(1, Value(families, "test_state", ("field", "admin.address")));
+        Assert.Equal(7, Value(families, "test_observed"));
+        Assert.Equal(0, Assert.Single(families["test_counted_total"].Samples, s => s.Labels["reason"] == "manual").Value);
+        Assert.Equal(3, Value(families, "test_counted_total", ("reason", "authentication"), ("component", "apiserver")));
+        Assert.All(families["test_counted_total"].Samples, s => Assert.Equal("apiserver", s.Labels["component"]));
     }
 
     private static HttpClient Admin(GatewayTestHost gw) => new() { BaseAddress = gw.AdminUri, Timeout = TimeSpan.FromSeconds(20) };

@@ -59,7 +59,7 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
             using var registration = snapshot.UpstreamClient.Identities.Register(request.Headers, []);
             using var response = await snapshot.UpstreamClient.Pooled.SendAsync(request, timeout.Token);
             _lastError = null;
-            metrics.UpstreamUp.Set(1);
+            metrics.UpstreamUp.Record(1);
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
         {
@@ -73,7 +73,7 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
                 Log.UpstreamUnreachable(logger, snapshot.Upstream.Server.ToString(), reason);
             }
             _lastError = reason;
-            metrics.UpstreamUp.Set(0);
+            metrics.UpstreamUp.Record(0);
         }
     }
 

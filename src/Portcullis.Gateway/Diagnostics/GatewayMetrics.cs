@@ -4,11 +4,10 @@ using Prometheus;
 namespace Portcullis.Gateway.Diagnostics;
 
 /// <summary>
-/// The gateway's metrics, exported from one prometheus-net registry per host. Authentication and audit are measured on
-/// <see cref="System.Diagnostics.Metrics"/> instruments of the host's own <see cref="Meter"/> (<see cref="Authentication"/>,
-/// <see cref="Audit"/>), which a <see cref="PrometheusBridge"/> feeds into the families below under kube-apiserver's
-/// names; the other families are prometheus-net collectors the gateway's components update directly. Labels are
-/// bounded: no user, IP or path label. Dispose with the host.
+/// The gateway's metrics. Every one is measured on a <see cref="System.Diagnostics.Metrics"/> instrument of the host's own
+/// <see cref="Meter"/>; a <see cref="PrometheusBridge"/> feeds the measurements into families of one prometheus-net
+/// registry per host, which only writes the exposition, under kube-apiserver's (and Portcullis's) names, HELP texts,
+/// label names and buckets. Labels are bounded: no user, IP or path label. Dispose with the host.
 /// </summary>
 internal sealed class GatewayMetrics : IDisposable
 {
@@ -22,21 +21,28 @@ internal sealed class GatewayMetrics : IDisposable
     /// <summary>This host's meter: its instruments are exported here and nowhere else.</summary>
     public Meter Meter { get; } = new(MeterName);
 
-    public Counter ConfigReloadFailures { get; }
-    public Counter ConfigReloads { get; }
-    /// <summary>1 for each field (a fixed set) whose loaded value differs from the one the process started with.</summary>
-    public Gauge ConfigRestartRequired { get; }
-    public Counter RefusedConnections { get; }
-    public Counter RefusedCertificates { get; }
-    public Counter RequestsRejected { get; }
+    /// <summary><c>portcullis_config_reload_failures_total</c>: one per reload rejected.</summary>
+    public Counter<long> ConfigReloadFailures { get; }
+    /// <summary><c>portcullis_config_reloads_total</c>: one per reload applied.</summary>
+    public Counter<long> ConfigReloads { get; }
+    /// <summary><c>portcullis_config_restart_required{field}</c>: 1 for each field (a fixed set) whose loaded value differs
+    /// from the one the process started with, else 0; recorded at each applied reload.</summary>
+    public Gauge<long> ConfigRestartRequired { get; }
+    /// <summary><c>portcullis_network_refused_connections_total</c>: one per connection closed at accept.</summary>
+    public Counter<long> RefusedConnections { get; }
+    /// <summary><c>portcullis_tls_refused_client_certificates_total</c>: one per handshake refused for its client certificate.</summary>
+    public Counter<long> RefusedCertificates { get; }
+    /// <summary><c>portcullis_requests_rejected_total{layer,code}</c>: one per request a gateway layer ended.</summary>
+    public Counter<long> RequestsRejected { get; }
     /// <summary>One measurement per authentication attempt, exported as <c>authentication_attempts</c>,
     /// <c>authentication_duration_seconds</c> and <c>portcullis_authentication_attempts_total</c>.</summary>
     public AuthenticationMetrics Authentication { get; }
     /// <summary><c>apiserver_request_total</c> and <c>apiserver_request_duration_seconds</c>, with bounded label values.</summary>
     public RequestMetrics Requests { get; }
-    public Gauge UpstreamUp { get; }
-    public Gauge BansActive { get; }
-    public Counter BansTotal { get; }
+    /// <summary><c>portcullis_upstream_up</c>: 1 or 0, recorded by each upstream probe.</summary>
+    public Gauge<long> UpstreamUp { get; }
+    /// <summary><c>portcullis_bans_total{reason}</c>: one per ban imposed (0 shows a reason's series).</summary>
+    public Counter<long> BansTotal { get; }
 
     /// <summary>The audit sink's instruments (on <see cref="Meter"/>), exported under kube-apiserver's names.</summary>
     public Portcullis.Audit.AuditMetrics Audit { get; }
@@ -44,33 +50,32 @@ internal sealed class GatewayMetrics : IDisposable
     public GatewayMetrics()
     {
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
-        ConfigReloadFailures = factory.CreateCounter("portcullis_config_reload_failures_total", "Configuration reloads rejected; the previous configuration kept serving.");
-        ConfigReloads = factory.CreateCounter("portcullis_config_reloads_total", "Configuration reloads applied.");
-        ConfigRestartRequired = factory.CreateGauge("portcullis_config_restart_required",
+        var configReloadFailures = factory.CreateCounter("portcullis_config_reload_failures_total", "Configuration reloads rejected; the previous configuration kept serving.");
+        var configReloads = factory.CreateCounter("portcullis_config_reloads_total", "Configuration reloads applied.");
+        var configRestartRequired = factory.CreateGauge("portcullis_config_restart_required",
             "1 when the loaded configuration changes this field and the change takes effect only at the next restart.",
             new GaugeConfiguration { LabelNames = ["field"] });
-        RefusedConnections = factory.CreateCounter("portcullis_network_refused_connections_total", "Connections closed at accept by network.allow/deny (L1).");
-        RefusedCertificates = factory.CreateCounter("portcullis_tls_refused_client_certificates_total", "TLS handshakes refused because the client certificate did not verify (L2).");
-        RequestsRejected = factory.CreateCounter("portcullis_requests_rejected_total", "Requests ended by a gateway layer.", new CounterConfiguration { LabelNames = ["layer", "code"] });
+        var refusedConnections = factory.CreateCounter("portcullis_network_refused_connections_total", "Connections closed at accept by network.allow/deny (L1).");
+        var refusedCertificates = factory.CreateCounter("portcullis_tls_refused_client_certificates_total", "TLS handshakes refused because the client certificate did not verify (L2).");
+        var requestsRejected = factory.CreateCounter("portcullis_requests_rejected_total", "Requests ended by a gateway layer.", new CounterConfiguration { LabelNames = ["layer", "code"] });
         var authenticationAttempts = factory.CreateCounter("authentication_attempts", "Counter of authenticated attempts.", new CounterConfiguration { LabelNames = ["result"] });
         var authenticationDuration = factory.CreateHistogram("authentication_duration_seconds", "Authentication duration in seconds broken out by result.",
             new HistogramConfiguration { LabelNames = ["result"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
         var authenticatorAttempts = factory.CreateCounter("portcullis_authentication_attempts_total", "Authentication attempts by the authenticator that decided and the result.",
             new CounterConfiguration { LabelNames = ["authenticator", "result"] });
-        var requestTotal = factory.CreateCounter("apiserver_request_total",
+        var requestTotal = factory.CreateCounter(RequestMetrics.TotalName,
             "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
             new CounterConfiguration { LabelNames = ["verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component", "code"] });
-        var requestDuration = factory.CreateHistogram("apiserver_request_duration_seconds",
+        var requestDuration = factory.CreateHistogram(RequestMetrics.DurationName,
             "Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
             new HistogramConfiguration
             {
                 LabelNames = ["verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component"],
                 Buckets = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60],
             });
-        Requests = new RequestMetrics(requestTotal, requestDuration);
-        UpstreamUp = factory.CreateGauge("portcullis_upstream_up", "1 when the last upstream probe got an HTTP answer.");
-        BansActive = factory.CreateGauge("portcullis_bans_active", "Source addresses banned now (network.autoBan).");
-        BansTotal = factory.CreateCounter("portcullis_bans_total", "Bans imposed, by reason: authentication, authorization or manual.", new CounterConfiguration { LabelNames = ["reason"] });
+        var upstreamUp = factory.CreateGauge("portcullis_upstream_up", "1 when the last upstream probe got an HTTP answer.");
+        var bansActive = factory.CreateGauge("portcullis_bans_active", "Source addresses banned now (network.autoBan).");
+        var bansTotal = factory.CreateCounter("portcullis_bans_total", "Bans imposed, by reason: authentication, authorization or manual.", new CounterConfiguration { LabelNames = ["reason"] });
         var auditEvents = factory.CreateCounter("apiserver_audit_event_total", "Counter of audit events generated and sent to the audit backend.");
         var auditErrors = factory.CreateCounter("apiserver_audit_error_total", "Counter of audit events that failed to be audited properly.", new CounterConfiguration { LabelNames = ["plugin"] });
         var auditLevels = factory.CreateCounter("apiserver_audit_level_total", "Counter of policy levels for audit events (1 per request).", new CounterConfiguration { LabelNames = ["level"] });
@@ -87,19 +92,51 @@ internal sealed class GatewayMetrics : IDisposable
             auditLevels.WithLabels(level);
         }
 
+        ConfigReloadFailures = Meter.CreateCounter<long>(configReloadFailures.Name, description: configReloadFailures.Help);
+        ConfigReloads = Meter.CreateCounter<long>(configReloads.Name, description: configReloads.Help);
+        ConfigRestartRequired = Meter.CreateGauge<long>(configRestartRequired.Name, description: configRestartRequired.Help);
+        RefusedConnections = Meter.CreateCounter<long>(refusedConnections.Name, description: refusedConnections.Help);
+        RefusedCertificates = Meter.CreateCounter<long>(refusedCertificates.Name, description: refusedCertificates.Help);
+        RequestsRejected = Meter.CreateCounter<long>(requestsRejected.Name, description: requestsRejected.Help);
+        UpstreamUp = Meter.CreateGauge<long>(upstreamUp.Name, description: upstreamUp.Help);
+        BansTotal = Meter.CreateCounter<long>(bansTotal.Name, description: bansTotal.Help);
         Authentication = new AuthenticationMetrics(Meter);
+        Requests = new RequestMetrics(Meter);
         Audit = new Portcullis.Audit.AuditMetrics(Meter);
         _bridge = new PrometheusBridge(Meter)
+            .Counter(ConfigReloadFailures.Name, configReloadFailures)
+            .Counter(ConfigReloads.Name, configReloads)
+            .Gauge(ConfigRestartRequired.Name, configRestartRequired)
+            .Counter(RefusedConnections.Name, refusedConnections)
+            .Counter(RefusedCertificates.Name, refusedCertificates)
+            .Counter(RequestsRejected.Name, requestsRejected)
+            .Gauge(UpstreamUp.Name, upstreamUp)
+            .Gauge(BansActiveName, bansActive)
+            .Counter(BansTotal.Name, bansTotal)
             .CountOf(AuthenticationMetrics.InstrumentName, authenticationAttempts)
             .Histogram(AuthenticationMetrics.InstrumentName, authenticationDuration)
             .CountOf(AuthenticationMetrics.InstrumentName, authenticatorAttempts)
+            .Counter(RequestMetrics.TotalName, requestTotal, RequestMetrics.MaxRequestTotalSeries + 1, ("component", RequestMetrics.Component))
+            .Histogram(RequestMetrics.DurationName, requestDuration, RequestMetrics.MaxDurationSeries + 1, ("component", RequestMetrics.Component))
             .Counter(Audit.Events.Name, auditEvents)
             .Counter(Audit.Errors.Name, auditErrors)
             .Counter(Audit.Levels.Name, auditLevels)
             .Counter(Audit.RequestsRejected.Name, auditRejected)
             .Counter(Audit.Dropped.Name, auditDropped);
         _bridge.Start();
+        // Observable instruments (the active bans) are read when /metrics is collected.
+        Registry.AddBeforeCollectCallback(_bridge.Observe);
     }
+
+    /// <summary>The name of the observable gauge <see cref="ObserveActiveBans"/> creates.</summary>
+    public const string BansActiveName = "portcullis_bans_active";
+
+    /// <summary>
+    /// Creates <c>portcullis_bans_active</c>, an <see cref="ObservableGauge{T}"/> on <see cref="Meter"/> that reads
+    /// <paramref name="count"/> whenever it is observed (at each scrape); called once, by the auto-ban stage when it is on.
+    /// </summary>
+    public ObservableGauge<int> ObserveActiveBans(Func<int> count) =>
+        Meter.CreateObservableGauge(BansActiveName, count, description: "Source addresses banned now (network.autoBan).");
 
     public void Dispose()
     {

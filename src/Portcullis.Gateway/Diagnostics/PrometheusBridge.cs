@@ -13,9 +13,10 @@ namespace Portcullis.Gateway.Diagnostics;
 /// Only instruments of the one <see cref="Meter"/> instance given are listened to, so two gateways in one process never
 /// see each other's measurements. A measurement is applied on the recording thread (no aggregation step, nothing copied
 /// at scrape time): tags are matched to label names, the child for those label values is looked up in a per-target cache
-/// and incremented or observed. Each target accepts at most <see cref="MaxSeriesPerTarget"/> label sets; a measurement
-/// with a new label set beyond that is counted under all labels <c>other</c>, so a tag value that escaped its fixed set
-/// cannot grow <c>/metrics</c>.
+/// and incremented, observed or set. Observable instruments are observed when the registry collects (<see cref="Observe"/>).
+/// Each target accepts at most <see cref="MaxSeriesPerTarget"/> label sets (or the bound given for it); a measurement
+/// with a new label set beyond that is counted under all labels <c>other</c> (constant labels keep their value), so a tag
+/// value that escaped its fixed set cannot grow <c>/metrics</c>.
 /// </para>
 /// </summary>
 internal sealed class PrometheusBridge : IDisposable
@@ -33,15 +34,34 @@ internal sealed class PrometheusBridge : IDisposable
         _meter = meter;
     }
 
-    /// <summary>Each measurement of the counter <paramref name="instrument"/> increments <paramref name="family"/> by its value.</summary>
-    public PrometheusBridge Counter(string instrument, Counter family) => Route(instrument, new CounterTarget(family, countOnly: false));
+    /// <summary>Each measurement of the counter <paramref name="instrument"/> increments <paramref name="family"/> by its value
+    /// (a measurement of 0 shows its series at 0 without moving it).</summary>
+    /// <param name="instrument">The instrument's name on the bridged meter.</param>
+    /// <param name="family">The family it feeds.</param>
+    /// <param name="maxSeries">The label sets this family may hold (default <see cref="MaxSeriesPerTarget"/>).</param>
+    /// <param name="constants">Labels of the family that no tag carries, with their one value (kube-apiserver's <c>component</c>).</param>
+    public PrometheusBridge Counter(string instrument, Counter family, int maxSeries = MaxSeriesPerTarget, params (string Label, string Value)[] constants) =>
+        Route(instrument, new CounterTarget(family, countOnly: false, maxSeries, constants));
 
     /// <summary>Each measurement of the histogram <paramref name="instrument"/> is observed in <paramref name="family"/>.</summary>
-    public PrometheusBridge Histogram(string instrument, Histogram family) => Route(instrument, new HistogramTarget(family));
+    /// <param name="instrument">The instrument's name on the bridged meter.</param>
+    /// <param name="family">The family it feeds.</param>
+    /// <param name="maxSeries">The label sets this family may hold (default <see cref="MaxSeriesPerTarget"/>).</param>
+    /// <param name="constants">Labels of the family that no tag carries, with their one value.</param>
+    public PrometheusBridge Histogram(string instrument, Histogram family, int maxSeries = MaxSeriesPerTarget, params (string Label, string Value)[] constants) =>
+        Route(instrument, new HistogramTarget(family, maxSeries, constants));
 
     /// <summary>Each measurement of <paramref name="instrument"/> increments <paramref name="family"/> by one, whatever its value
     /// (a duration histogram that also feeds an attempts counter: one measurement, several families).</summary>
-    public PrometheusBridge CountOf(string instrument, Counter family) => Route(instrument, new CounterTarget(family, countOnly: true));
+    public PrometheusBridge CountOf(string instrument, Counter family) => Route(instrument, new CounterTarget(family, countOnly: true, MaxSeriesPerTarget, []));
+
+    /// <summary>Each measurement of the gauge <paramref name="instrument"/> (a <see cref="Gauge{T}"/>, or an
+    /// <see cref="ObservableGauge{T}"/> observed at each scrape) sets <paramref name="family"/> to its value.</summary>
+    public PrometheusBridge Gauge(string instrument, Gauge family) => Route(instrument, new GaugeTarget(family));
+
+    /// <summary>Observes the observable instruments (their callbacks run now, setting their families); the host's
+    /// registry calls this before each collection.</summary>
+    public void Observe() => _listener.RecordObservableInstruments();
 
     /// <summary>Starts listening; call once, after every route is added.</summary>
     public void Start()
@@ -85,23 +105,31 @@ internal sealed class PrometheusBridge : IDisposable
         return this;
     }
 
-    /// <summary>The label values of one series (families here have at most three labels).</summary>
-    private readonly record struct LabelValues(string A, string B, string C);
+    /// <summary>The label values of one series (families here have at most <see cref="MaxLabels"/> labels; unused ones are "").</summary>
+    private readonly record struct LabelValues(string A, string B, string C, string D, string E, string F, string G, string H, string I);
+
+    /// <summary>The most labels a bridged family may have (kube-apiserver's <c>apiserver_request_total</c> has nine).</summary>
+    public const int MaxLabels = 9;
 
     private abstract class Target
     {
         private readonly string[] _labelNames;
+        private readonly string?[] _constants;
+        private readonly int _maxSeries;
         private readonly ConcurrentDictionary<LabelValues, object> _children = new();
         private int _count;
         private object? _overflow;
 
-        protected Target(string[] labelNames)
+        protected Target(string[] labelNames, int maxSeries, (string Label, string Value)[] constants)
         {
-            if (labelNames.Length > 3)
+            if (labelNames.Length > MaxLabels)
             {
-                throw new ArgumentException("at most three labels", nameof(labelNames));
+                throw new ArgumentException($"at most {MaxLabels} labels", nameof(labelNames));
             }
+            ArgumentOutOfRangeException.ThrowIfLessThan(maxSeries, 1);
             _labelNames = labelNames;
+            _maxSeries = maxSeries;
+            _constants = [.. labelNames.Select(name => constants.Where(c => c.Label == name).Select(c => c.Value).FirstOrDefault())];
         }
 
         /// <summary>False for a family without labels (the family itself is the series).</summary>
@@ -114,19 +142,20 @@ internal sealed class PrometheusBridge : IDisposable
         /// <summary>The child for the tags' values of this family's labels (a missing tag is the empty value).</summary>
         protected object ChildFor(ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            var key = new LabelValues(Value(tags, 0), Value(tags, 1), Value(tags, 2));
+            var key = new LabelValues(Value(tags, 0), Value(tags, 1), Value(tags, 2), Value(tags, 3), Value(tags, 4),
+                Value(tags, 5), Value(tags, 6), Value(tags, 7), Value(tags, 8));
             if (_children.TryGetValue(key, out var child))
             {
                 return child;
             }
-            if (Interlocked.Increment(ref _count) > MaxSeriesPerTarget)
+            if (Interlocked.Increment(ref _count) > _maxSeries)
             {
                 Interlocked.Decrement(ref _count);
                 return Volatile.Read(ref _overflow)
-                    ?? Interlocked.CompareExchange(ref _overflow, Child([.. _labelNames.Select(_ => RequestMetrics.Other)]), null)
+                    ?? Interlocked.CompareExchange(ref _overflow, Child([.. _labelNames.Select((_, i) => _constants[i] ?? RequestMetrics.Other)]), null)
                     ?? _overflow!;
             }
-            string[] values = _labelNames.Length switch { 0 => [], 1 => [key.A], 2 => [key.A, key.B], _ => [key.A, key.B, key.C] };
+            string[] values = [.. new[] { key.A, key.B, key.C, key.D, key.E, key.F, key.G, key.H, key.I }.Take(_labelNames.Length)];
             // WithLabels returns the same child for the same values, so a lost race creates no second series.
             var created = Child(values);
             if (!_children.TryAdd(key, created))
@@ -142,6 +171,10 @@ internal sealed class PrometheusBridge : IDisposable
             {
                 return "";
             }
+            if (_constants[label] is { } constant)
+            {
+                return constant;
+            }
             var name = _labelNames[label];
             foreach (var tag in tags)
             {
@@ -154,27 +187,44 @@ internal sealed class PrometheusBridge : IDisposable
         }
     }
 
-    private sealed class CounterTarget(Counter family, bool countOnly) : Target(family.LabelNames)
+    private sealed class CounterTarget(Counter family, bool countOnly, int maxSeries, (string Label, string Value)[] constants)
+        : Target(family.LabelNames, maxSeries, constants)
     {
         public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            if (!countOnly && !(value > 0))
+            if (!countOnly && !(value >= 0))
             {
                 return; // a counter only goes up (and NaN is no count)
             }
             var counter = HasLabels ? (ICounter)ChildFor(tags) : family;
-            counter.Inc(countOnly ? 1 : value);
+            counter.Inc(countOnly ? 1 : value); // 0: the series is shown, unmoved
         }
 
         protected override object Child(string[] labelValues) => family.WithLabels(labelValues);
     }
 
-    private sealed class HistogramTarget(Histogram family) : Target(family.LabelNames)
+    private sealed class HistogramTarget(Histogram family, int maxSeries, (string Label, string Value)[] constants)
+        : Target(family.LabelNames, maxSeries, constants)
     {
         public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
             var histogram = HasLabels ? (IHistogram)ChildFor(tags) : family;
             histogram.Observe(value);
+        }
+
+        protected override object Child(string[] labelValues) => family.WithLabels(labelValues);
+    }
+
+    private sealed class GaugeTarget(Gauge family) : Target(family.LabelNames, MaxSeriesPerTarget, [])
+    {
+        public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (double.IsNaN(value))
+            {
+                return;
+            }
+            var gauge = HasLabels ? (IGauge)ChildFor(tags) : family;
+            gauge.Set(value);
         }
 
         protected override object Child(string[] labelValues) => family.WithLabels(labelValues);

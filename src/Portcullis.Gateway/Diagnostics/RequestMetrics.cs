@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using Portcullis.Authorization;
-using Prometheus;
 
 namespace Portcullis.Gateway.Diagnostics;
 
@@ -21,7 +22,10 @@ namespace Portcullis.Gateway.Diagnostics;
 /// sets, of which requests refused by the gateway may create at most half; past that a new label set is counted in the
 /// single overflow series whose labels are all <c>other</c>.</item>
 /// </list>
-/// Children are cached per label set, so a request costs one dictionary lookup per family and no allocation.
+/// Both are <see cref="System.Diagnostics.Metrics"/> instruments of the host's meter (<see cref="Total"/>, <see cref="Duration"/>),
+/// recorded once per request with the bounded label values as tags (<c>component</c>, always <c>apiserver</c>, is added by
+/// <see cref="GatewayMetrics"/>'s bridge); the admitted label sets are kept per family, so a request costs one dictionary
+/// lookup per family here and one in the bridge, and no allocation.
 /// </summary>
 internal sealed class RequestMetrics
 {
@@ -32,7 +36,10 @@ internal sealed class RequestMetrics
     public const int MaxRequestTotalSeries = 2_000;
     /// <summary>Label sets of <c>apiserver_request_duration_seconds</c> (26 lines each: 23 buckets, +Inf, sum, count).</summary>
     public const int MaxDurationSeries = 500;
-    private const string Component = "apiserver";
+    /// <summary>The value of the <c>component</c> label, constant in the gateway.</summary>
+    public const string Component = "apiserver";
+    public const string TotalName = "apiserver_request_total";
+    public const string DurationName = "apiserver_request_duration_seconds";
 
     private static readonly FrozenSet<string> Verbs = FrozenSet.Create(StringComparer.Ordinal,
         "GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION", "CONNECT", "PROXY", "HEAD", "OPTIONS", Other);
@@ -49,18 +56,24 @@ internal sealed class RequestMetrics
 
     private readonly ConcurrentDictionary<ResourceKey, byte> _learned = new();
     private int _learnedCount;
-    private readonly SeriesSet<Counter.Child> _total;
-    private readonly SeriesSet<Histogram.Child> _duration;
+    private readonly SeriesSet _total = new(MaxRequestTotalSeries);
+    private readonly SeriesSet _duration = new(MaxDurationSeries);
 
-    public RequestMetrics(Counter total, Histogram duration)
+    public RequestMetrics(Meter meter)
     {
-        ArgumentNullException.ThrowIfNull(total);
-        ArgumentNullException.ThrowIfNull(duration);
-        _total = new SeriesSet<Counter.Child>(MaxRequestTotalSeries,
-            k => total.WithLabels(k.Verb, k.DryRun, k.Group, k.Version, k.Resource, k.Subresource, k.Scope, Component, k.Code));
-        _duration = new SeriesSet<Histogram.Child>(MaxDurationSeries,
-            k => duration.WithLabels(k.Verb, k.DryRun, k.Group, k.Version, k.Resource, k.Subresource, k.Scope, Component));
+        ArgumentNullException.ThrowIfNull(meter);
+        Total = meter.CreateCounter<long>(TotalName, description:
+            "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.");
+        Duration = meter.CreateHistogram<double>(DurationName, "s",
+            "Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.");
     }
+
+    /// <summary>One per finished request, tags <c>verb</c>, <c>dry_run</c>, <c>group</c>, <c>version</c>, <c>resource</c>,
+    /// <c>subresource</c>, <c>scope</c>, <c>code</c> (bounded values).</summary>
+    public Counter<long> Total { get; }
+
+    /// <summary>The duration of each finished request that is not long-running, the same tags but <c>code</c>.</summary>
+    public Histogram<double> Duration { get; }
 
     /// <summary>Resources learned so far (beyond the built-in set).</summary>
     public int LearnedResources => Volatile.Read(ref _learnedCount);
@@ -88,10 +101,22 @@ internal sealed class RequestMetrics
         var scope = !info.IsResourceRequest ? "" : !authenticated ? "cluster"
             : info.Name.Length > 0 ? "resource" : info.Namespace.Length > 0 ? "namespace" : "cluster";
         var key = new SeriesKey(verb, dryRun ? "All" : "", resource.Group, resource.Version, resource.Resource, resource.Subresource, scope, Code(code));
-        _total.Get(key, refusedByGateway).Inc();
+        var total = _total.Admit(key, refusedByGateway);
+        var tags = new TagList
+        {
+            { "verb", total.Verb }, { "dry_run", total.DryRun }, { "group", total.Group }, { "version", total.Version },
+            { "resource", total.Resource }, { "subresource", total.Subresource }, { "scope", total.Scope }, { "code", total.Code },
+        };
+        Total.Add(1, tags);
         if (!info.IsLongRunning)
         {
-            _duration.Get(key with { Code = "" }, refusedByGateway).Observe(seconds);
+            var duration = _duration.Admit(key with { Code = "" }, refusedByGateway);
+            var durationTags = new TagList
+            {
+                { "verb", duration.Verb }, { "dry_run", duration.DryRun }, { "group", duration.Group }, { "version", duration.Version },
+                { "resource", duration.Resource }, { "subresource", duration.Subresource }, { "scope", duration.Scope },
+            };
+            Duration.Record(seconds, durationTags);
         }
     }
 
@@ -161,33 +186,30 @@ internal sealed class RequestMetrics
     }
 
     /// <summary>The label sets of one family: at most <c>capacity</c>, half of them for requests the gateway refused.</summary>
-    private sealed class SeriesSet<TChild>(int capacity, Func<SeriesKey, TChild> create)
-        where TChild : class
+    private sealed class SeriesSet(int capacity)
     {
-        private readonly ConcurrentDictionary<SeriesKey, TChild> _series = new();
+        private readonly ConcurrentDictionary<SeriesKey, byte> _series = new();
         private readonly int _refusedCapacity = capacity / 2;
         private int _count;
         private int _refusedCount;
-        private TChild? _overflow;
 
-        public TChild Get(in SeriesKey key, bool refused)
+        /// <summary>The label set to record: <paramref name="key"/> when it has (or now gets) a series, else the overflow set
+        /// (which the bridge creates on first use, so /metrics shows it only once a bound has been reached).</summary>
+        public SeriesKey Admit(in SeriesKey key, bool refused)
         {
-            if (_series.TryGetValue(key, out var child))
+            if (_series.ContainsKey(key))
             {
-                return child;
+                return key;
             }
             if (!Reserve(refused))
             {
-                // Created on first use, so /metrics shows the overflow series only once a bound has been reached.
-                return Volatile.Read(ref _overflow) ?? Interlocked.CompareExchange(ref _overflow, create(SeriesKey.Overflow), null) ?? _overflow!;
+                return SeriesKey.Overflow;
             }
-            // WithLabels returns the same child for the same labels, so a lost race creates no extra series.
-            var created = create(key);
-            if (!_series.TryAdd(key, created))
+            if (!_series.TryAdd(key, 0))
             {
-                Release(refused);
+                Release(refused); // another request admitted it first
             }
-            return created;
+            return key;
         }
 
         private bool Reserve(bool refused)

@@ -20,14 +20,14 @@ internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans
         {
             if (!snapshots.Current.IsAllowed(remote.Address))
             {
-                metrics.RefusedConnections.Inc();
+                metrics.RefusedConnections.Add(1);
                 Log.ConnectionRefused(logger, remote.Address.ToString());
                 connection.Abort(new ConnectionAbortedException("refused by network policy"));
                 return Task.CompletedTask;
             }
             if (bans.IsBanned(remote.Address))
             {
-                metrics.RefusedConnections.Inc();
+                metrics.RefusedConnections.Add(1);
                 Log.ConnectionBanned(logger, remote.Address.ToString());
                 connection.Abort(new ConnectionAbortedException("the address is banned"));
                 return Task.CompletedTask;

@@ -114,7 +114,8 @@ internal sealed class Refusals(GatewayMetrics metrics, SourceBans bans)
         {
             feature.Annotate(AuditAnnotations.RejectReason, reason);
         }
-        metrics.RequestsRejected.WithLabels(refusal.Layer, refusal.Code.ToString(CultureInfo.InvariantCulture)).Inc();
+        metrics.RequestsRejected.Add(1, new KeyValuePair<string, object?>("layer", refusal.Layer),
+            new KeyValuePair<string, object?>("code", refusal.Code.ToString(CultureInfo.InvariantCulture)));
         if (refusal.CloseConnection)
         {
             StatusResponses.CloseAfterResponse(context);

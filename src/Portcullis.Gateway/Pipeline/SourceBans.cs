@@ -64,10 +64,10 @@ internal sealed class SourceBans : IDisposable
             throw new ConfigurationException([new ConfigError(config.SourcePath, config.LineOf("network.autoBan.stateFile"), "network.autoBan.stateFile",
                 $"{e.Message}; the gateway does not start without its bans (fix or remove the file)")]);
         }
-        metrics.Registry.AddBeforeCollectCallback(() => metrics.BansActive.Set(bans.Banner.ActiveBanCount));
+        metrics.ObserveActiveBans(() => bans.Banner.ActiveBanCount);
         foreach (var reason in Enum.GetValues<BanReason>())
         {
-            metrics.BansTotal.WithLabels(Label(reason)); // every reason present from the start, at 0
+            metrics.BansTotal.Add(0, new KeyValuePair<string, object?>("reason", Label(reason))); // every reason present from the start, at 0
         }
         return bans;
     }
@@ -124,7 +124,7 @@ internal sealed class SourceBans : IDisposable
         var comment = e.Comment is { Length: > 0 } c ? $": {c}" : "";
         if (e.Kind == BanEventKind.Banned)
         {
-            _metrics.BansTotal.WithLabels(reason).Inc();
+            _metrics.BansTotal.Add(1, new KeyValuePair<string, object?>("reason", reason));
             Log.Banned(_logger, address, e.ExpiresAt, GoDuration.Format(e.Duration), reason, e.Failures, e.Ban.Level, comment);
         }
         else

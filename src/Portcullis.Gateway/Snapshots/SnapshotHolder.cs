@@ -131,7 +131,7 @@ internal sealed class SnapshotHolder
         foreach (var (field, value) in RestartFields)
         {
             var changed = !string.Equals(value(_started), value(loaded), StringComparison.Ordinal);
-            _metrics.ConfigRestartRequired.WithLabels(field).Set(changed ? 1 : 0);
+            _metrics.ConfigRestartRequired.Record(changed ? 1 : 0, new KeyValuePair<string, object?>("field", field));
             if (changed)
             {
                 Log.RestartRequired(_logger, _configPath, field);
@@ -148,7 +148,7 @@ internal sealed class SnapshotHolder
             var errors = load.Errors;
             if (!load.IsValid)
             {
-                _metrics.ConfigReloadFailures.Inc();
+                _metrics.ConfigReloadFailures.Add(1);
                 foreach (var error in errors)
                 {
                     Log.ReloadFailed(_logger, error.ToString());
@@ -173,7 +173,7 @@ internal sealed class SnapshotHolder
             _retired.Add(previous.Drained);
             _retired.RemoveAll(t => t.IsCompleted);
             previous.Exit();
-            _metrics.ConfigReloads.Inc();
+            _metrics.ConfigReloads.Add(1);
             Log.Reloaded(_logger, _configPath);
             ReportRestartRequired(snapshot.Config);
             Swapped?.Invoke(snapshot);
