@@ -23,7 +23,6 @@ using Portcullis.Gateway.Pipeline;
 using Portcullis.Gateway.Snapshots;
 using Portcullis.Gateway.Streams;
 using Portcullis.Gateway.Tls;
-using Prometheus;
 
 namespace Portcullis.Gateway.Hosting;
 
