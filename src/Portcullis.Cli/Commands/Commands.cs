@@ -16,5 +16,7 @@ internal static class Commands
         ProbeCommand.Create(),
         DemoCommand.Create(),
         BansCommand.Create(),
+        FirewallCommand.Create(),
+        NetpolCommand.Create(),
     ];
 }
