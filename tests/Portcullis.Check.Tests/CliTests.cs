@@ -33,6 +33,22 @@ public sealed class CliTests
         Assert.Contains("exactly one of", noInputOut, StringComparison.Ordinal);
     }
 
+    // Exit 1 means "denied" to explain/who-can and "failed" to check: a usage error must never read as an answer.
+    [Theory]
+    [InlineData("explain", "--user")]
+    [InlineData("firewall", "--format")]
+    [InlineData("check --no-such-flag", "--no-such-flag")]
+    [InlineData("no-such-command", "no-such-command")]
+    public async Task A_usage_error_exits_2_naming_what_is_wrong_with_a_help_hint(string command, string named)
+    {
+        var (code, stdout, stderr) = await RunAsync(command.Split(' '));
+
+        Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains(named, stderr, StringComparison.Ordinal);
+        Assert.Contains("--help' for usage.", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Check_gateway_reports_the_admission_layer_the_gateway_lacks_as_failed()
     {
