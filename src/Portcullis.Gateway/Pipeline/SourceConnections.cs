@@ -8,7 +8,7 @@ namespace Portcullis.Gateway.Pipeline;
 /// The open connections of each source address (normalised: an IPv4-mapped IPv6 address is its IPv4 address), so that a
 /// ban closes the connections the source opened before it. The connection filter (<c>Network/ConnectionFilter</c>)
 /// registers every accepted connection and removes it when the connection ends; memory is one entry per open connection
-/// (bounded by the listener's connection limit), and an address with no open connection has no entry.
+/// (it grows only with the connections Kestrel already holds), and an address with no open connection has no entry.
 /// </summary>
 internal sealed class SourceConnections
 {
