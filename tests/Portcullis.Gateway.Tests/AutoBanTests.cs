@@ -40,7 +40,7 @@ public sealed class AutoBanTests
             using (var refused = await attacker.GetAsync("/api/v1/pods").WaitAsync(Timeout))
             {
                 Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
-                // The failure that bans closes the connection the attacker had open.
+                // The failure that bans is answered, and closes the connection the attacker had open.
                 Assert.Equal(i == failures, refused.Headers.ConnectionClose == true);
             }
             using var served = await jane.GetAsync("/api/v1/pods").WaitAsync(Timeout);
@@ -70,6 +70,56 @@ public sealed class AutoBanTests
         Assert.Equal("127.0.0.2", ban.GetProperty("sourceIPs")[0].GetString());
         Assert.Equal("create", ban.GetProperty("verb").GetString());
         Assert.DoesNotContain("not-a-token", File.ReadAllText(Path.Combine(gw.Dir, "audit.log")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_manual_ban_closes_the_connections_the_source_already_has_open()
+    {
+        await using var gw = await StartAsync("").WaitAsync(Timeout);
+        using var attacker = Bearer(gw.Client(localAddress: Attacker), "token-jane");
+        using var jane = Bearer(gw.Client(localAddress: IPAddress.Loopback), "token-jane");
+        const string watch = "/api/v1/namespaces/dev/pods?watch=true";
+
+        // Connection A: the source's open watch, served before the ban.
+        using var attackerWatch = await attacker.GetAsync(watch, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
+        Assert.Equal(HttpStatusCode.OK, attackerWatch.StatusCode);
+        using var attackerReader = new StreamReader(await attackerWatch.Content.ReadAsStreamAsync().WaitAsync(Timeout));
+        Assert.Contains("\"one\"", await attackerReader.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+        using var janeWatch = await jane.GetAsync(watch, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
+        using var janeReader = new StreamReader(await janeWatch.Content.ReadAsStreamAsync().WaitAsync(Timeout));
+        Assert.Contains("\"one\"", await janeReader.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+        Assert.Equal(1, gw.Host.Bans!.Connections.Count(Attacker));
+
+        using var admin = new HttpClient { BaseAddress = gw.AdminUri, Timeout = Timeout };
+        using (var added = await admin.PostAsync("/bans", Json("{\"ip\": \"127.0.0.2\"}")).WaitAsync(Timeout))
+        {
+            Assert.Equal(HttpStatusCode.Created, added.StatusCode);
+        }
+
+        // The watch on connection A ends (reset or end of stream) without any further upstream event; a timeout fails.
+        string? line = "";
+        try
+        {
+            line = await attackerReader.ReadLineAsync().WaitAsync(Timeout);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            line = null;
+        }
+        Assert.Null(line);
+        await AssertNoTlsBytesAsync(gw.Uri, Attacker);
+
+        // Another source's open watch keeps streaming.
+        gw.Upstream.SecondWatchEvent.SetResult();
+        Assert.Contains("\"two\"", await janeReader.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+
+        // The registry forgets a closed connection: polled, as Kestrel finishes the aborted connection asynchronously.
+        var deadline = DateTime.UtcNow + Timeout;
+        while (gw.Host.Bans.Connections.Count(Attacker) != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the banned source's aborted connection is still registered");
+            await Task.Delay(20);
+        }
     }
 
     [Fact]

@@ -102,7 +102,7 @@ internal sealed class Refusals(GatewayMetrics metrics, SourceBans bans)
             StatusCodes.Status403Forbidden when refusal.Layer is RefusalLayers.Authorization or RefusalLayers.Impersonation => Portcullis.Network.FailureReason.Authorization,
             _ => (Portcullis.Network.FailureReason?)null,
         };
-        if (failure is { } counted && feature.SourceAddress is { } source && bans.RecordFailure(source, counted))
+        if (failure is { } counted && feature.SourceAddress is { } source && bans.RecordFailure(source, counted, context.Connection.Id))
         {
             StatusResponses.CloseAfterResponse(context);
             context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose(); // HTTP/2: GOAWAY

@@ -14,7 +14,9 @@ namespace Portcullis.Gateway.Pipeline;
 /// <c>network.autoBan</c> in the gateway: one <see cref="AutoBanner"/> per host, built from the configuration the host
 /// started with (its settings change only at a restart; a reload that changes them is reported as restart-required).
 /// The refusal path records failures (<see cref="RecordFailure"/>), the accept check asks <see cref="IsBanned"/>, and
-/// the admin endpoints ban and unban by hand. Every ban and unban is logged, counted and audited.
+/// the admin endpoints ban and unban by hand. Every ban and unban is logged, counted and audited, and every ban (automatic
+/// or manual) aborts the connections the address still has open (<see cref="Connections"/>), except the one whose refused
+/// request imposed it, which is closed after its answer.
 /// </summary>
 internal sealed class SourceBans : IDisposable
 {
@@ -30,6 +32,10 @@ internal sealed class SourceBans : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
 
+    // The connection whose refused request is being recorded on this thread (AutoBanner raises its events synchronously).
+    [ThreadStatic]
+    private static string? t_sparedConnection;
+
     private SourceBans(AutoBanner? banner, SnapshotHolder snapshots, GatewayMetrics metrics, ILogger logger, TimeProvider time)
     {
         Banner = banner;
@@ -41,6 +47,9 @@ internal sealed class SourceBans : IDisposable
 
     /// <summary>Null when <c>network.autoBan.enabled</c> is false.</summary>
     public AutoBanner? Banner { get; private set; }
+
+    /// <summary>The open connections of each source, registered by the connection filter while auto-ban is on.</summary>
+    public SourceConnections Connections { get; } = new();
 
     /// <summary>
     /// Builds the host's banner from <paramref name="config"/> and restores its state file.
@@ -92,15 +101,24 @@ internal sealed class SourceBans : IDisposable
 
     /// <summary>
     /// Counts a refused request against its source; true when the source is banned now (by this failure or before),
-    /// so its connection should be closed after the answer.
+    /// so its connection should be closed after the answer. A ban imposed by this failure aborts the source's other open
+    /// connections at once; <paramref name="connectionId"/> (the refused request's connection) is spared for its answer.
     /// </summary>
-    public bool RecordFailure(IPAddress address, FailureReason reason)
+    public bool RecordFailure(IPAddress address, FailureReason reason, string? connectionId = null)
     {
         if (Banner is not { } banner)
         {
             return false;
         }
-        return banner.RecordFailure(address, reason) is not null || banner.IsBanned(address);
+        t_sparedConnection = connectionId;
+        try
+        {
+            return banner.RecordFailure(address, reason) is not null || banner.IsBanned(address);
+        }
+        finally
+        {
+            t_sparedConnection = null;
+        }
     }
 
     public static string Label(BanReason reason) => reason switch
@@ -126,6 +144,7 @@ internal sealed class SourceBans : IDisposable
         {
             _metrics.BansTotal.Add(1, new KeyValuePair<string, object?>("reason", reason));
             Log.Banned(_logger, address, e.ExpiresAt, GoDuration.Format(e.Duration), reason, e.Failures, e.Ban.Level, comment);
+            Connections.AbortAll(e.Address, t_sparedConnection, "the address is banned");
         }
         else
         {
