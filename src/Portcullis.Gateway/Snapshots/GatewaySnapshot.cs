@@ -20,9 +20,7 @@ internal sealed class GatewaySnapshot : IDisposable
     public required SslStreamCertificateContext ServerCertificate { get; init; }
     public required SslProtocols TlsProtocols { get; init; }
     public CipherSuitesPolicy? CipherSuites { get; init; }
-    public required CidrSet Allow { get; init; }
-    public required CidrSet Deny { get; init; }
-    /// <summary>L1: <see cref="Allow"/> and <see cref="Deny"/> as one range search (allow minus deny, built at load).</summary>
+    /// <summary>L1: network.allow and network.deny as one range search (allow minus deny, built at load; deny wins, empty allow = any).</summary>
     public required NetworkAccess Access { get; init; }
     /// <summary>L6: the audit policy (null: audit off), validated with the rest so a bad policy keeps the old one.</summary>
     public Portcullis.Audit.AuditPolicy? AuditPolicy => Audit.Policy;
@@ -256,8 +254,6 @@ internal sealed class GatewaySnapshot : IDisposable
             ServerCertificate = serverCert,
             TlsProtocols = protocols,
             CipherSuites = suites,
-            Allow = allow,
-            Deny = deny,
             Access = new NetworkAccess(allow, deny),
             Authenticator = authenticator,
             Audit = audit,
