@@ -24,7 +24,7 @@ public sealed class NetworkAndTlsTests
 
         using var admin = new HttpClient { BaseAddress = gw.AdminUri };
         var metrics = await admin.GetStringAsync("/metrics");
-        Assert.Matches(@"portcullis_network_refused_connections_total [1-9]", metrics);
+        Assert.Matches(@"portcullis_network_refused_connections_total\{reason=""network_policy""\} [1-9]", metrics);
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class NetworkAndTlsTests
 
         Assert.Empty(gw.Upstream.Requests);
         using var admin = new HttpClient { BaseAddress = gw.AdminUri };
-        Assert.Matches(@"portcullis_tls_refused_client_certificates_total [1-9]", await admin.GetStringAsync("/metrics"));
+        Assert.Matches(@"portcullis_tls_refused_client_certificates_total\{reason=""untrusted""\} [1-9]", await admin.GetStringAsync("/metrics"));
     }
 
     [Fact]

@@ -28,9 +28,11 @@ internal sealed class GatewayMetrics : IDisposable
     /// <summary><c>portcullis_config_restart_required{field}</c>: 1 for each field (a fixed set) whose loaded value differs
     /// from the one the process started with, else 0; recorded at each applied reload.</summary>
     public Gauge<long> ConfigRestartRequired { get; }
-    /// <summary><c>portcullis_network_refused_connections_total</c>: one per connection closed at accept.</summary>
+    /// <summary><c>portcullis_network_refused_connections_total{reason}</c>: one per connection closed at accept; record it
+    /// with <see cref="RefuseConnection"/>.</summary>
     public Counter<long> RefusedConnections { get; }
-    /// <summary><c>portcullis_tls_refused_client_certificates_total</c>: one per handshake refused for its client certificate.</summary>
+    /// <summary><c>portcullis_tls_refused_client_certificates_total{reason}</c>: one per handshake refused for its client
+    /// certificate; record it with <see cref="RefuseCertificate"/>.</summary>
     public Counter<long> RefusedCertificates { get; }
     /// <summary><c>portcullis_requests_rejected_total{layer,code}</c>: one per request a gateway layer ended.</summary>
     public Counter<long> RequestsRejected { get; }
@@ -55,8 +57,10 @@ internal sealed class GatewayMetrics : IDisposable
         var configRestartRequired = factory.CreateGauge("portcullis_config_restart_required",
             "1 when the loaded configuration changes this field and the change takes effect only at the next restart.",
             new GaugeConfiguration { LabelNames = ["field"] });
-        var refusedConnections = factory.CreateCounter("portcullis_network_refused_connections_total", "Connections closed at accept by network.allow/deny (L1).");
-        var refusedCertificates = factory.CreateCounter("portcullis_tls_refused_client_certificates_total", "TLS handshakes refused because the client certificate did not verify (L2).");
+        var refusedConnections = factory.CreateCounter("portcullis_network_refused_connections_total", "Connections closed at accept (L1), by reason.",
+            new CounterConfiguration { LabelNames = ["reason"] });
+        var refusedCertificates = factory.CreateCounter("portcullis_tls_refused_client_certificates_total", "TLS handshakes refused for the client certificate (L2), by reason.",
+            new CounterConfiguration { LabelNames = ["reason"] });
         var requestsRejected = factory.CreateCounter("portcullis_requests_rejected_total", "Requests ended by a gateway layer.", new CounterConfiguration { LabelNames = ["layer", "code"] });
         var authenticationAttempts = factory.CreateCounter("authentication_attempts", "Counter of authenticated attempts.", new CounterConfiguration { LabelNames = ["result"] });
         var authenticationDuration = factory.CreateHistogram("authentication_duration_seconds", "Authentication duration in seconds broken out by result.",
@@ -124,9 +128,23 @@ internal sealed class GatewayMetrics : IDisposable
             .Counter(Audit.RequestsRejected.Name, auditRejected)
             .Counter(Audit.Dropped.Name, auditDropped);
         _bridge.Start();
+        foreach (var reason in RefusalReasons.Connection)
+        {
+            RefusedConnections.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
+        foreach (var reason in RefusalReasons.Certificate)
+        {
+            RefusedCertificates.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
         // Observable instruments (the active bans) are read when /metrics is collected.
         Registry.AddBeforeCollectCallback(_bridge.Observe);
     }
+
+    /// <summary>Counts a connection closed at accept; <paramref name="reason"/> is one of <see cref="RefusalReasons"/>.</summary>
+    public void RefuseConnection(string reason) => RefusedConnections.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>Counts a handshake refused for its client certificate; <paramref name="reason"/> is one of <see cref="RefusalReasons"/>.</summary>
+    public void RefuseCertificate(string reason) => RefusedCertificates.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     /// <summary>The name of the observable gauge <see cref="ObserveActiveBans"/> creates.</summary>
     public const string BansActiveName = "portcullis_bans_active";

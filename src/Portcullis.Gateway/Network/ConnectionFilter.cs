@@ -22,7 +22,7 @@ internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans
         {
             if (!snapshots.Current.IsAllowed(remote.Address))
             {
-                metrics.RefusedConnections.Add(1);
+                metrics.RefuseConnection(RefusalReasons.NetworkPolicy);
                 Log.ConnectionRefused(logger, remote.Address.ToString());
                 connection.Abort(new ConnectionAbortedException("refused by network policy"));
                 return Task.CompletedTask;
@@ -35,7 +35,7 @@ internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans
             if (bans.IsBanned(remote.Address))
             {
                 registration.Dispose();
-                metrics.RefusedConnections.Add(1);
+                metrics.RefuseConnection(RefusalReasons.Banned);
                 Log.ConnectionBanned(logger, remote.Address.ToString());
                 connection.Abort(new ConnectionAbortedException("the address is banned"));
                 return Task.CompletedTask;

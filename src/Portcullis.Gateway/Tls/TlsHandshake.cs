@@ -50,7 +50,7 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metr
         {
             return true;
         }
-        metrics.RefusedCertificates.Add(1);
+        metrics.RefuseCertificate(RefusalReasons.Untrusted);
         // The subject of a certificate that failed verification is attacker-chosen text: escaped before it is logged.
         Log.ClientCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(leaf.Subject, 256), result.Error);
         return false;

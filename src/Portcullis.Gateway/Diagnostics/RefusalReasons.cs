@@ -1,0 +1,23 @@
+namespace Portcullis.Gateway.Diagnostics;
+
+/// <summary>
+/// The bounded values of the <c>reason</c> label of <c>portcullis_network_refused_connections_total</c> (L1, a connection
+/// closed before any TLS byte) and <c>portcullis_tls_refused_client_certificates_total</c> (L2, a handshake refused for
+/// its client certificate). Every value is a constant: no address, subject or other client text ever becomes a label.
+/// </summary>
+internal static class RefusalReasons
+{
+    /// <summary>L1: the source address is outside <c>network.allow</c> or inside <c>network.deny</c>.</summary>
+    public const string NetworkPolicy = "network_policy";
+    /// <summary>L1: the source address is banned (<c>network.autoBan</c> or <c>portcullis bans add</c>).</summary>
+    public const string Banned = "banned";
+
+    /// <summary>Every L1 reason, each exported at 0 from the start so dashboards see the series before the first refusal.</summary>
+    public static readonly string[] Connection = [NetworkPolicy, Banned];
+
+    /// <summary>L2: the certificate does not chain to <c>tls.clientCAFile</c>, is expired or not yet valid, or lacks clientAuth.</summary>
+    public const string Untrusted = "untrusted";
+
+    /// <summary>Every L2 reason, each exported at 0 from the start.</summary>
+    public static readonly string[] Certificate = [Untrusted];
+}
