@@ -123,6 +123,50 @@ public sealed class AutoBanTests
     }
 
     [Fact]
+    public async Task An_automatic_ban_closes_an_http2_watch_the_source_opened_before_it()
+    {
+        const int failures = 5;
+        await using var gw = await StartAsync($"    failures: {failures}\n    window: 5m\n    duration: 1h\n").WaitAsync(Timeout);
+        using var watcher = Bearer(gw.Client(localAddress: Attacker, version: HttpVersion.Version20), "token-jane");
+        using var guesser = Bearer(gw.Client(localAddress: Attacker), "not-a-token");
+        using var jane = Bearer(gw.Client(localAddress: IPAddress.Loopback, version: HttpVersion.Version20), "token-jane");
+        const string watch = "/api/v1/namespaces/dev/pods?watch=true";
+
+        // The source holds a valid watch on an HTTP/2 connection, then guesses tokens on another connection.
+        using var sourceWatch = await watcher.GetAsync(watch, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
+        Assert.Equal(HttpVersion.Version20, sourceWatch.Version);
+        using var sourceReader = new StreamReader(await sourceWatch.Content.ReadAsStreamAsync().WaitAsync(Timeout));
+        Assert.Contains("\"one\"", await sourceReader.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+        using var janeWatch = await jane.GetAsync(watch, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeout);
+        using var janeReader = new StreamReader(await janeWatch.Content.ReadAsStreamAsync().WaitAsync(Timeout));
+        Assert.Contains("\"one\"", await janeReader.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+        Assert.Equal(1, gw.Host.Bans!.Connections.Count(Attacker)); // the watch's connection; the guesser has not connected yet
+
+        for (var i = 1; i <= failures; i++)
+        {
+            using var refused = await guesser.GetAsync("/api/v1/pods").WaitAsync(Timeout);
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        // The ban the guesses imposed ends the HTTP/2 watch (reset or end of stream) without any further upstream event.
+        string? line = "";
+        try
+        {
+            line = await sourceReader.ReadLineAsync().WaitAsync(Timeout);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            line = null;
+        }
+        Assert.Null(line);
+        await AssertNoTlsBytesAsync(gw.Uri, Attacker);
+
+        // Another source's HTTP/2 watch keeps streaming.
+        gw.Upstream.SecondWatchEvent.SetResult();
+        Assert.Contains("\"two\"", await janeReader.ReadLineAsync().WaitAsync(Timeout), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_ban_survives_a_restart_through_the_state_file()
     {
         await using var gw = await StartAsync("    failures: 3\n    duration: 1h\n    stateFile: bans.json\n").WaitAsync(Timeout);
