@@ -241,6 +241,34 @@ public sealed class TrustedProxyTests
         Assert.Equal(["127.0.0.3"], SourceIps(e)); // curl names its own address, the one it connected from
     }
 
+    [Fact]
+    public async Task Both_fields_are_reloaded_without_a_restart()
+    {
+        await using var gw = await GatewayTestHost.StartAsync().WaitAsync(Timeout);
+        using var proxy = gw.Client(gw.Pki.IssueClient("jane", "developers"), localAddress: IPAddress.Loopback);
+        async Task<string> ForwardedAsync(int i)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/namespaces/dev/pods?i={i}");
+            request.Headers.Add("X-Forwarded-For", "203.0.113.9");
+            using var response = await proxy.SendAsync(request).WaitAsync(Timeout);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return Assert.Single(gw.Upstream.Requests, r => r.PathAndQuery.EndsWith($"?i={i}", StringComparison.Ordinal)).Values("X-Forwarded-For").Single();
+        }
+        Assert.Equal("127.0.0.1", await ForwardedAsync(1)); // not trusted yet: the header is ignored
+
+        var swapped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        gw.Host.Snapshots.Swapped += _ => swapped.TrySetResult();
+        gw.WriteConfig("network:\n  trustedProxies: [127.0.0.1/32]\n  proxyProtocol: true\n");
+        await swapped.Task.WaitAsync(Timeout);
+
+        Assert.Equal("203.0.113.9, 127.0.0.1", await ForwardedAsync(2)); // the open connection's next request
+        // proxyProtocol applies to new connections: one from the trusted peer without a header is closed now.
+        await AssertClosedWithoutTlsAsync(gw, IPAddress.Loopback, [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x03]);
+        var metrics = await MetricsAsync(gw);
+        Assert.DoesNotContain("network.trustedProxies", metrics, StringComparison.Ordinal); // not restart-required
+        Assert.DoesNotContain("network.proxyProtocol", metrics, StringComparison.Ordinal);
+    }
+
     // A raw socket from `from`: the PROXY header, then TLS over the same socket and one HTTP/1.1 request.
     private static async Task<string> SendOverProxyAsync(GatewayTestHost gw, IPAddress from, byte[] header, string path)
     {
