@@ -161,6 +161,31 @@ public sealed class TrustedProxyTests
         Assert.Single(gw.Upstream.Requests);
     }
 
+    [Fact]
+    public async Task The_deny_list_source_cidr_and_network_scopes_see_the_forwarded_client()
+    {
+        await using var gw = await GatewayTestHost.StartAsync(
+            "network:\n  trustedProxies: [127.0.0.1/32]\n",
+            // The host writes authorization.modes from this value: the scope rides along in that section.
+            modes: "[AlwaysAllow]\n  networkScopes:\n  - subjects: [{kind: Group, name: system:masters}]\n    allow: [192.168.1.0/24]",
+            denyList: "apiVersion: portcullis.dev/v1alpha1\nkind: DenyList\nentries:\n- sourceCIDR: 203.0.113.0/24\n  reason: hostile range\n").WaitAsync(Timeout);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"), localAddress: IPAddress.Loopback);
+        using var root = gw.Client(gw.Pki.IssueClient("root", "system:masters"), localAddress: IPAddress.Loopback);
+        async Task<HttpStatusCode> FromAsync(HttpClient client, string forwardedFor)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/namespaces/dev/pods");
+            request.Headers.Add("X-Forwarded-For", forwardedFor);
+            using var response = await client.SendAsync(request).WaitAsync(Timeout);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.Forbidden, await FromAsync(jane, "203.0.113.9")); // the deny list's sourceCIDR
+        Assert.Equal(HttpStatusCode.OK, await FromAsync(jane, "198.51.100.7"));
+        Assert.Equal(HttpStatusCode.Forbidden, await FromAsync(root, "198.51.100.7")); // masters only from 192.168.1.0/24
+        Assert.Equal(HttpStatusCode.OK, await FromAsync(root, "192.168.1.20"));
+        Assert.Equal(2, gw.Upstream.Requests.Count);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
