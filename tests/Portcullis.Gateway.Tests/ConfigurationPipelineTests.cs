@@ -47,8 +47,8 @@ public sealed class ConfigurationPipelineTests
             "jwt[0].claimMappings.username.expression", "expression 'claims.sub +' does not compile", "expression:"),
         ["deny list with a bad CIDR"] = new("deny.yaml", f => f.Write("deny.yaml", ConfigFolder.DenyList + "- sourceCIDR: 10.0.0.0/33\n  reason: bad mask\n"),
             "entries[1].sourceCIDR", "\"10.0.0.0/33\" is not a CIDR", "sourceCIDR:"),
-        ["field whose layer is not built yet"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  proxyProtocol: true\n"),
-            "network.proxyProtocol", "not supported yet", "proxyProtocol: true"),
+        ["PROXY protocol without trusted proxies"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  proxyProtocol: true\n"),
+            "network.proxyProtocol", "needs network.trustedProxies", "proxyProtocol: true"),
         ["auto-ban whose maxDuration is below its duration"] = new("portcullis.yaml", f => f.WriteConfig(extra: "network:\n  autoBan:\n    enabled: true\n    duration: 1h\n    maxDuration: 30m\n"),
             "network.autoBan.maxDuration", "30m is shorter than network.autoBan.duration (1h)", "maxDuration: 30m"),
     };
@@ -121,8 +121,6 @@ public sealed class ConfigurationPipelineTests
     /// <summary>Fields whose layer is not built: each is refused at load, with its line, instead of being ignored.</summary>
     [Theory]
     [InlineData("tls.revocationFile", "", "revocationFile: revoked.yaml", "revocationFile:")]
-    [InlineData("network.trustedProxies", "network:\n  trustedProxies: [10.0.0.0/8]\n", "", "trustedProxies:")]
-    [InlineData("network.proxyProtocol", "network:\n  proxyProtocol: true\n", "", "proxyProtocol:")]
     [InlineData("admission.admissionControlConfigFile", "admission:\n  admissionControlConfigFile: admission.yaml\n", "", "admissionControlConfigFile:")]
     [InlineData("admission.priorityAndFairness", "admission:\n  priorityAndFairness:\n    enabled: true\n", "", "priorityAndFairness:")]
     [InlineData("admission.rateLimits", "admission:\n  rateLimits:\n  - {type: User, qps: 10, burst: 20}\n", "", "rateLimits:")]
@@ -204,6 +202,22 @@ public sealed class ConfigurationPipelineTests
         Assert.False(load.IsValid);
         var error = Assert.Single(load.Errors).ToString();
         Assert.StartsWith($"{folder.ConfigPath}:{folder.LineOf("portcullis.yaml", lineOf)}: {field}: has no effect: ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Trusted_proxies_are_cidrs_and_proxy_protocol_with_them_is_valid()
+    {
+        using (var bad = new ConfigFolder())
+        {
+            bad.WriteConfig(extra: "network:\n  trustedProxies: [10.0.0.0/8, lb.example]\n");
+            using var load = GatewayConfigurationPipeline.Load(bad.ConfigPath);
+            var error = Assert.Single(load.Errors).ToString();
+            Assert.Contains("network.trustedProxies[1]: \"lb.example\" is not a CIDR", error, StringComparison.Ordinal);
+        }
+        using var good = new ConfigFolder();
+        good.WriteConfig(extra: "network:\n  trustedProxies: [10.0.0.0/8, 2001:db8::/32]\n  proxyProtocol: true\n");
+        using var valid = GatewayConfigurationPipeline.Load(good.ConfigPath);
+        Assert.True(valid.IsValid, string.Join("\n", valid.Errors));
     }
 
     [Fact]

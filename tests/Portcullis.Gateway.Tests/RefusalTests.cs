@@ -24,6 +24,7 @@ public sealed partial class RefusalTests
     public static TheoryData<string, string, int> Cases => new()
     {
         { "too many header lines", "http", 431 },
+        { "a client behind a trusted proxy that network.deny refuses", "network", 403 },
         { "a dot segment in the path", "http", 400 },
         { "Connection nominating an identity header", "http", 400 },
         { "a body over limits.maxRequestBodyBytes", "http", 413 },
@@ -40,13 +41,16 @@ public sealed partial class RefusalTests
     public async Task Each_layers_refusal_is_audited_with_the_layer_and_counted(string refused, string layer, int code)
     {
         await using var gw = await GatewayTestHost.StartAsync(
-            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\n",
+            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\n" +
+            "network:\n  trustedProxies: [127.0.0.1/32]\n  deny: [203.0.113.0/24]\n",
             modes: "[RBAC]", files: new() { ["audit-policy.yaml"] = Policy }, upstreamDown: refused == "the upstream down").WaitAsync(Timeout);
         var jane = gw.Pki.IssueClient("jane", "developers");
         var response = refused switch
         {
             "too many header lines" => await RawHttps.SendAsync(gw, jane,
                 "GET /api/v1/namespaces/dev/pods HTTP/1.1\nHost: localhost\n" + string.Concat(Enumerable.Range(0, 120).Select(i => $"X-Pad-{i}: v\n")) + "Connection: close\n\n"),
+            "a client behind a trusted proxy that network.deny refuses" => await RawHttps.SendAsync(gw, jane,
+                "GET /api/v1/namespaces/dev/pods HTTP/1.1\nHost: localhost\nX-Forwarded-For: 203.0.113.9\nConnection: close\n\n"),
             "a dot segment in the path" => await RawHttps.SendAsync(gw, null,
                 "GET /api/v1/namespaces/dev/../kube-system/secrets HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             "Connection nominating an identity header" => await RawHttps.SendAsync(gw, jane,

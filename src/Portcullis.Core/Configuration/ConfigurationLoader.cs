@@ -154,13 +154,10 @@ public static class ConfigurationLoader
 
             Cidrs("network.allow", c.Network.Allow);
             Cidrs("network.deny", c.Network.Deny);
-            if (c.Network.TrustedProxies.Count > 0)
+            Cidrs("network.trustedProxies", c.Network.TrustedProxies);
+            if (c.Network.ProxyProtocol && c.Network.TrustedProxies.Count == 0)
             {
-                NotSupportedYet("network.trustedProxies", "X-Forwarded-For from proxies is not read; the client address is the TCP peer's");
-            }
-            if (c.Network.ProxyProtocol)
-            {
-                NotSupportedYet("network.proxyProtocol", "the PROXY protocol header is not read");
+                Fail("network.proxyProtocol", "needs network.trustedProxies: a PROXY header is read only from those peers (from any other it closes the connection)");
             }
             AutoBan(c.Network.AutoBan);
 

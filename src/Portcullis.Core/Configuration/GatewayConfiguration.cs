@@ -91,9 +91,9 @@ public sealed class NetworkConfiguration
 {
     public List<string> Allow { get; set; } = [];
     public List<string> Deny { get; set; } = [];
-    /// <summary>Not enforced yet: refused at load when non-empty.</summary>
+    /// <summary>Peers (CIDRs) whose X-Forwarded-For / Forwarded headers, and PROXY protocol header, are believed.</summary>
     public List<string> TrustedProxies { get; set; } = [];
-    /// <summary>Not enforced yet: refused at load when true.</summary>
+    /// <summary>Connections from <see cref="TrustedProxies"/> start with a PROXY protocol v1/v2 header (required from them).</summary>
     public bool ProxyProtocol { get; set; }
     public AutoBanConfiguration AutoBan { get; set; } = new();
 }

@@ -167,7 +167,7 @@ internal sealed class AuditMiddleware(GatewayMetrics metrics, Refusals refusals,
         context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? (context.Request.Path + context.Request.QueryString).ToString();
 
     private static IReadOnlyList<string> SourceIps(GatewayRequestFeature feature) =>
-        feature.SourceAddress is { } ip ? [ip.ToString()] : [];
+        [.. feature.SourceIps.Select(ip => ip.ToString())];
 
     // The label values are bounded by RequestMetrics (Metrics/RequestMetrics.cs): fixed sets, built-in or learned
     // resources, and a cap per family.

@@ -81,7 +81,7 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
     {
         metrics.Authentication.Record("", result, seconds); // a refusal has no deciding authenticator: "none"
         feature.Annotate("portcullis.dev/authentication", reason);
-        Log.AuthenticationFailed(logger, context.Connection.RemoteIpAddress?.ToString() ?? "", reason);
+        Log.AuthenticationFailed(logger, feature.SourceAddress?.ToString() ?? "", reason); // the client, also behind a trusted proxy
         return refusals.RefuseAsync(context, feature, Refusal.WithBody(RefusalLayers.Authentication, StatusCodes.Status401Unauthorized, body));
     }
 

@@ -58,4 +58,10 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "Connection from {Remote} refused: the address is banned")]
     public static partial void ConnectionBanned(ILogger logger, string remote);
+
+    [LoggerMessage(40, LogLevel.Information, "Connection from {Remote} closed: {Reason} (network.proxyProtocol)")]
+    public static partial void ProxyProtocolRefused(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(41, LogLevel.Information, "Request from {Remote} through trusted proxy {Peer} refused: {Reason}")]
+    public static partial void ForwardedRefused(ILogger logger, string remote, string peer, string reason);
 }

@@ -12,8 +12,12 @@ internal static class RefusalReasons
     /// <summary>L1: the source address is banned (<c>network.autoBan</c> or <c>portcullis bans add</c>).</summary>
     public const string Banned = "banned";
 
+    /// <summary>L1: a PROXY protocol header missing from a trusted proxy, malformed, oversized or late, or sent by
+    /// another peer (<c>network.proxyProtocol</c>).</summary>
+    public const string ProxyProtocol = "proxy_protocol";
+
     /// <summary>Every L1 reason, each exported at 0 from the start so dashboards see the series before the first refusal.</summary>
-    public static readonly string[] Connection = [NetworkPolicy, Banned];
+    public static readonly string[] Connection = [NetworkPolicy, Banned, ProxyProtocol];
 
     /// <summary>L2: the certificate does not chain to <c>tls.clientCAFile</c>, is expired or not yet valid, or lacks clientAuth.</summary>
     public const string Untrusted = "untrusted";

@@ -191,9 +191,12 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
             HeaderHygiene.RemoveBearerSubprotocols(headers);
 
             headers.TryAddWithoutValidation("Audit-ID", feature.AuditId);
-            if (httpContext.Connection.RemoteIpAddress is { } remote)
+            // Every forwarding header the client sent was stripped above; the gateway writes its own X-Forwarded-For: the
+            // peer, or behind a trusted proxy the believed chain (client first) and the peer, so kube-apiserver's audit
+            // shows the same sourceIPs followed by the gateway's own address.
+            if (feature.SourceIps.Count > 0)
             {
-                headers.TryAddWithoutValidation("X-Forwarded-For", Portcullis.Network.Cidr.Normalize(remote).ToString());
+                headers.TryAddWithoutValidation("X-Forwarded-For", string.Join(", ", feature.SourceIps));
             }
             switch (snapshot.IdentityMode)
             {

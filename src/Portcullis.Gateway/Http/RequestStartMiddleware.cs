@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Portcullis.Authorization;
+using Portcullis.Network;
 using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Gateway.Snapshots;
@@ -15,7 +17,8 @@ namespace Portcullis.Gateway.Http;
 /// so that the audit stage measures and audits it: an attack that never reaches authentication is
 /// exactly what the audit log must show.
 /// </summary>
-internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolder snapshots, StreamRegistry streams, Refusals refusals, TimeProvider time)
+internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolder snapshots, StreamRegistry streams, Refusals refusals,
+    SourceBans bans, ILogger<RequestStartMiddleware> logger, TimeProvider time)
 {
     private const int MaxAuditIdLength = 64;
 
@@ -40,9 +43,22 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         var rawPath = q < 0 ? target : target[..q];
         var query = request.QueryString.HasValue ? request.QueryString.Value![1..] : "";
 
+        // The snapshot is entered once per request (NewFeature), but which proxies are trusted is read here already: a
+        // reload in between only changes which snapshot a request runs on, and both answers are of a valid configuration.
+        var source = ResolveSource(context, snapshots.Current.TrustedProxies);
         if (RequestHeaderLimits.Check(request.Headers) is { } tooMany)
         {
-            return RefuseAsync(context, auditId, rawPath, query, Refusal.HeaderFieldsTooLarge(RefusalLayers.Http, tooMany));
+            return RefuseAsync(context, auditId, rawPath, query, source, Refusal.HeaderFieldsTooLarge(RefusalLayers.Http, tooMany));
+        }
+        if (source?.Error is { } unreadable)
+        {
+            // Fail closed: a trusted proxy's chain that cannot be read is neither believed nor blamed on the proxy.
+            Log.ForwardedRefused(logger, "an unreadable chain", source!.Client.ToString(), unreadable);
+            return RefuseAsync(context, auditId, rawPath, query, source, BadRequest(unreadable));
+        }
+        if (source is { ViaProxy: true } && NetworkRefusal(source) is { } refused)
+        {
+            return RefuseAsync(context, auditId, rawPath, query, source, refused);
         }
 
         HashSet<string>? nominatedHeaders = null;
@@ -52,7 +68,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
             {
                 var message = $"the Connection header may not nominate the {nominated} header";
                 // A client that tries this gets no second request on the connection.
-                return RefuseAsync(context, auditId, rawPath, query, BadRequest(message, closeConnection: true));
+                return RefuseAsync(context, auditId, rawPath, query, source, BadRequest(message, closeConnection: true));
             }
             (nominatedHeaders ??= new(StringComparer.Ordinal)).Add(HeaderHygiene.Normalize(nominated));
         }
@@ -63,40 +79,85 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         {
             if (error.StatusCode == 400)
             {
-                return RefuseAsync(context, auditId, rawPath, query, BadRequest(error.Message));
+                return RefuseAsync(context, auditId, rawPath, query, source, BadRequest(error.Message));
             }
             // error.Message is kube-apiserver's "failed to create RequestInfo: ..." already.
-            return RefuseAsync(context, auditId, rawPath, query, Refusal.InternalError(RefusalLayers.Http, error.Message, error.Message));
+            return RefuseAsync(context, auditId, rawPath, query, source, Refusal.InternalError(RefusalLayers.Http, error.Message, error.Message));
         }
 
-        var feature = NewFeature(context, auditId, info, nominatedHeaders);
+        var feature = NewFeature(context, auditId, info, source, nominatedHeaders);
         context.Features.Set(feature);
         return info.IsLongRunning ? TrackedAsync(context, feature) : next(context);
     }
 
-    private GatewayRequestFeature NewFeature(HttpContext context, string auditId, RequestInfo info, HashSet<string>? nominatedHeaders = null) => new()
+    private GatewayRequestFeature NewFeature(HttpContext context, string auditId, RequestInfo info, ForwardedSource? source, HashSet<string>? nominatedHeaders = null) => new()
     {
         ConnectionNominated = nominatedHeaders,
         Snapshot = snapshots.Enter(), // left by the audit stage when the request's record is complete
         AuditId = auditId,
         RequestInfo = info,
         ReceivedAt = time.GetUtcNow(),
-        SourceAddress = context.Connection.RemoteIpAddress is { } ip ? Portcullis.Network.Cidr.Normalize(ip) : null,
+        SourceAddress = source?.Client,
+        PeerAddress = context.Connection.RemoteIpAddress is { } ip ? Cidr.Normalize(ip) : null,
+        ViaProxy = source?.ViaProxy ?? false,
+        SourceIps = source?.SourceIps ?? [],
     };
+
+    /// <summary>
+    /// The client of the request: the peer, or the client a trusted proxy names (<see cref="ForwardedFor"/>). Null when
+    /// the connection has no IP peer.
+    /// </summary>
+    private static ForwardedSource? ResolveSource(HttpContext context, CidrSet trustedProxies)
+    {
+        if (context.Connection.RemoteIpAddress is not { } peer)
+        {
+            return null;
+        }
+        peer = Cidr.Normalize(peer);
+        if (trustedProxies.IsEmpty || !trustedProxies.Contains(peer))
+        {
+            return ForwardedSource.Direct(peer); // the headers of any other peer are ignored (and never forwarded)
+        }
+        var headers = context.Request.Headers;
+        return ForwardedFor.Resolve(peer, trustedProxies, [.. headers["X-Forwarded-For"].OfType<string>()], [.. headers["Forwarded"].OfType<string>()]);
+    }
+
+    /// <summary>
+    /// L1 for a client behind a trusted proxy: the accept-time check saw only the proxy, so network.allow/deny and the bans
+    /// are applied to the client here, on every request. The proxy's connection stays open for its other clients.
+    /// </summary>
+    private Refusal? NetworkRefusal(ForwardedSource source)
+    {
+        string? reason = null;
+        if (!snapshots.Current.IsAllowed(source.Client))
+        {
+            reason = "the client address is refused by network policy";
+        }
+        else if (bans.IsBanned(source.Client))
+        {
+            reason = "the client address is banned";
+        }
+        if (reason is null)
+        {
+            return null;
+        }
+        Log.ForwardedRefused(logger, source.Client.ToString(), source.SourceIps[^1].ToString(), reason);
+        return Refusal.WithStatus(RefusalLayers.Network, StatusCodes.Status403Forbidden, "Forbidden", "forbidden: " + reason);
+    }
 
     private static Refusal BadRequest(string message, bool closeConnection = false) =>
         Refusal.WithStatus(RefusalLayers.Http, StatusCodes.Status400BadRequest, "BadRequest", message, closeConnection: closeConnection);
 
     // The refused request's feature, for metrics and the audit event. Its RequestInfo is the real one when the path
     // can be classified (so resource rules of the audit policy apply), else a non-resource request for the raw path.
-    private Task RefuseAsync(HttpContext context, string auditId, string rawPath, string query, Refusal refusal)
+    private Task RefuseAsync(HttpContext context, string auditId, string rawPath, string query, ForwardedSource? source, Refusal refusal)
     {
         var request = context.Request;
         if (!RequestInfoParser.TryParse(request.Method, rawPath, query, out var info, out _))
         {
             info = RequestInfoParser.NonResource(request.Method.ToLowerInvariant(), rawPath);
         }
-        var feature = NewFeature(context, auditId, info);
+        var feature = NewFeature(context, auditId, info, source);
         context.Features.Set(feature);
         return refusals.RefuseAsync(context, feature, refusal);
     }

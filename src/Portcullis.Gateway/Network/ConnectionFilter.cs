@@ -1,9 +1,12 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
 using Portcullis.Gateway.Snapshots;
+using Portcullis.Network;
 
 namespace Portcullis.Gateway.Network;
 
@@ -13,37 +16,189 @@ namespace Portcullis.Gateway.Network;
 /// is closed and counted. With auto-ban on, every accepted connection is registered under its source address
 /// (<see cref="SourceConnections"/>) until it ends, so that a ban also closes the connections opened before it; the
 /// registration comes before the ban check, so a ban racing the accept either sees the connection or is seen by it.
+/// <para>
+/// With <c>network.proxyProtocol</c> on, a connection from a <c>network.trustedProxies</c> peer must start with a PROXY
+/// protocol header (v1 or v2), read here before TLS within <see cref="ProxyHeaderTimeout"/>: the connection's remote
+/// end point becomes the real client, and the allow/deny check, the bans and everything after see that client. A
+/// connection from any other peer is checked as usual, then its first bytes are looked at: one that starts with a PROXY
+/// signature is closed (a client may not name its own address). A missing, malformed, oversized or late header closes
+/// the connection too; each of these is counted with reason <c>proxy_protocol</c>.
+/// </para>
 /// </summary>
 internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans, GatewayMetrics metrics, ILogger logger)
 {
+    /// <summary>How long a connection may take to send its PROXY header (or, from other peers, its first bytes).</summary>
+    public static readonly TimeSpan ProxyHeaderTimeout = TimeSpan.FromSeconds(5);
+
     public ConnectionDelegate Wrap(ConnectionDelegate next) => connection =>
     {
-        if (connection.RemoteEndPoint is IPEndPoint remote)
+        if (connection.RemoteEndPoint is not IPEndPoint remote)
         {
-            if (!snapshots.Current.IsAllowed(remote.Address))
-            {
-                metrics.RefuseConnection(RefusalReasons.NetworkPolicy);
-                Log.ConnectionRefused(logger, remote.Address.ToString());
-                connection.Abort(new ConnectionAbortedException("refused by network policy"));
-                return Task.CompletedTask;
-            }
-            if (bans.Banner is null)
-            {
-                return next(connection);
-            }
-            var registration = bans.Connections.Register(remote.Address, connection);
-            if (bans.IsBanned(remote.Address))
-            {
-                registration.Dispose();
-                metrics.RefuseConnection(RefusalReasons.Banned);
-                Log.ConnectionBanned(logger, remote.Address.ToString());
-                connection.Abort(new ConnectionAbortedException("the address is banned"));
-                return Task.CompletedTask;
-            }
-            return ServeAsync(next, connection, registration);
+            return next(connection);
         }
-        return next(connection);
+        var snapshot = snapshots.Current;
+        if (snapshot.ProxyProtocol)
+        {
+            return snapshot.TrustedProxies.Contains(remote.Address)
+                ? FromTrustedProxyAsync(next, connection, remote)
+                : FromOtherPeerAsync(next, connection, remote);
+        }
+        return Admit(next, connection, remote.Address);
     };
+
+    // The allow/deny check and the bans on the (real) client, then the next stage.
+    private Task Admit(ConnectionDelegate next, ConnectionContext connection, IPAddress address)
+    {
+        if (!snapshots.Current.IsAllowed(address))
+        {
+            metrics.RefuseConnection(RefusalReasons.NetworkPolicy);
+            Log.ConnectionRefused(logger, address.ToString());
+            connection.Abort(new ConnectionAbortedException("refused by network policy"));
+            return Task.CompletedTask;
+        }
+        if (bans.Banner is null)
+        {
+            return next(connection);
+        }
+        var registration = bans.Connections.Register(address, connection);
+        if (bans.IsBanned(address))
+        {
+            registration.Dispose();
+            metrics.RefuseConnection(RefusalReasons.Banned);
+            Log.ConnectionBanned(logger, address.ToString());
+            connection.Abort(new ConnectionAbortedException("the address is banned"));
+            return Task.CompletedTask;
+        }
+        return ServeAsync(next, connection, registration);
+    }
+
+    private async Task FromTrustedProxyAsync(ConnectionDelegate next, ConnectionContext connection, IPEndPoint peer)
+    {
+        var (header, error) = await ReadHeaderAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false);
+        if (header is null)
+        {
+            RefuseProxyProtocol(connection, peer.Address, error!);
+            return;
+        }
+        if (header.Source is { } source)
+        {
+            // PROXY: the real client. LOCAL (a health check of the balancer itself) and v1 UNKNOWN keep the peer.
+            connection.RemoteEndPoint = new IPEndPoint(Cidr.Normalize(source.Address), source.Port);
+        }
+        var client = ((IPEndPoint)connection.RemoteEndPoint!).Address;
+        await Admit(next, connection, client).ConfigureAwait(false);
+    }
+
+    private async Task FromOtherPeerAsync(ConnectionDelegate next, ConnectionContext connection, IPEndPoint peer)
+    {
+        // The peer itself first (a denied or banned peer is closed without reading a byte), then its first bytes.
+        if (!snapshots.Current.IsAllowed(peer.Address) || bans.IsBanned(peer.Address))
+        {
+            await Admit(next, connection, peer.Address).ConfigureAwait(false);
+            return;
+        }
+        if (await StartsWithProxyHeaderAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false) is { } error)
+        {
+            RefuseProxyProtocol(connection, peer.Address, error);
+            return;
+        }
+        await Admit(next, connection, peer.Address).ConfigureAwait(false);
+    }
+
+    private void RefuseProxyProtocol(ConnectionContext connection, IPAddress peer, string error)
+    {
+        metrics.RefuseConnection(RefusalReasons.ProxyProtocol);
+        Log.ProxyProtocolRefused(logger, peer.ToString(), error);
+        connection.Abort(new ConnectionAbortedException(error));
+    }
+
+    /// <summary>Reads the PROXY header and leaves every byte after it (the TLS ClientHello) in the pipe.</summary>
+    private static async Task<(ProxyHeader? Header, string? Error)> ReadHeaderAsync(PipeReader input, CancellationToken closed)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(closed);
+        timeout.CancelAfter(ProxyHeaderTimeout);
+        while (true)
+        {
+            ReadResult read;
+            try
+            {
+                read = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return (null, "no PROXY protocol header within " + ProxyHeaderTimeout.TotalSeconds + "s");
+            }
+            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
+            {
+                return (null, "the connection ended before its PROXY protocol header");
+            }
+            var buffer = read.Buffer;
+            var status = ProxyProtocol.TryParse(buffer, out var header, out var consumed);
+            switch (status)
+            {
+                case ProxyHeaderStatus.Complete:
+                    input.AdvanceTo(buffer.GetPosition(consumed));
+                    return (header, null);
+                case ProxyHeaderStatus.Invalid:
+                    input.AdvanceTo(buffer.Start);
+                    return (null, buffer.Length > 0 && ProxyProtocol.StartsLikeHeader(buffer) != ProxyHeaderStatus.Invalid
+                        ? "malformed or oversized PROXY protocol header"
+                        : "a trusted proxy's connection did not start with a PROXY protocol header");
+                default:
+                    if (read.IsCompleted)
+                    {
+                        input.AdvanceTo(buffer.Start);
+                        return (null, "the connection ended before its PROXY protocol header was complete");
+                    }
+                    input.AdvanceTo(buffer.Start, buffer.End); // wait for more
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Looks at the first bytes of a connection from a peer that may not send a PROXY header, without consuming them: an
+    /// error when they start with a PROXY signature, null when they cannot (or the peer closed; TLS deals with it).
+    /// </summary>
+    private static async Task<string?> StartsWithProxyHeaderAsync(PipeReader input, CancellationToken closed)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(closed);
+        timeout.CancelAfter(ProxyHeaderTimeout);
+        while (true)
+        {
+            ReadResult read;
+            try
+            {
+                read = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return null; // a silent peer: the TLS handshake's own timeout deals with it
+            }
+            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
+            {
+                return null;
+            }
+            var buffer = read.Buffer;
+            switch (ProxyProtocol.StartsLikeHeader(buffer))
+            {
+                case ProxyHeaderStatus.Complete:
+                    input.AdvanceTo(buffer.Start);
+                    return "a PROXY protocol header from a peer that is not in network.trustedProxies";
+                case ProxyHeaderStatus.Invalid:
+                    input.AdvanceTo(buffer.Start); // nothing consumed or examined: TLS reads the same bytes at once
+                    return null;
+                default:
+                    if (read.IsCompleted)
+                    {
+                        input.AdvanceTo(buffer.Start);
+                        return null;
+                    }
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    break;
+            }
+        }
+    }
 
     private static async Task ServeAsync(ConnectionDelegate next, ConnectionContext connection, SourceConnections.Registration registration)
     {

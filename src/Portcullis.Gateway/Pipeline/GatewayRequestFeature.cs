@@ -33,8 +33,21 @@ internal sealed class GatewayRequestFeature
     /// <summary>Normalized names the client listed in <c>Connection</c> (hop-by-hop: never forwarded); null when none.</summary>
     public HashSet<string>? ConnectionNominated { get; init; }
 
-    /// <summary>The peer address (L1 has already admitted it).</summary>
+    /// <summary>
+    /// The client's address: the TCP peer's (after a PROXY protocol header), or, when the peer is in
+    /// <c>network.trustedProxies</c>, the client its X-Forwarded-For / Forwarded header names. Every check (allow/deny,
+    /// bans, network scopes, the deny list) and every log line uses it.
+    /// </summary>
     public System.Net.IPAddress? SourceAddress { get; init; }
+
+    /// <summary>The TCP peer's address (a trusted proxy when <see cref="ViaProxy"/>).</summary>
+    public System.Net.IPAddress? PeerAddress { get; init; }
+
+    /// <summary>The client was named by a trusted proxy's forwarding header: the connection is the proxy's, shared.</summary>
+    public bool ViaProxy { get; init; }
+
+    /// <summary>The audit event's <c>sourceIPs</c>: the believed forwarded chain, client first, then the peer.</summary>
+    public IReadOnlyList<System.Net.IPAddress> SourceIps { get; init; } = [];
 
     /// <summary>Audit annotations; written by any layer through <see cref="Annotate"/>, read by L6.</summary>
     public Dictionary<string, string> Annotations { get; } = new(StringComparer.Ordinal);

@@ -9,6 +9,8 @@ namespace Portcullis.Gateway.Pipeline;
 internal static class RefusalLayers
 {
     public const string Http = "http";
+    /// <summary>L1 per request: a client named by a trusted proxy is outside network.allow/deny or banned.</summary>
+    public const string Network = "network";
     public const string Authentication = "authentication";
     public const string Audit = "audit";
     public const string Impersonation = "impersonation";
@@ -102,7 +104,11 @@ internal sealed class Refusals(GatewayMetrics metrics, SourceBans bans)
             StatusCodes.Status403Forbidden when refusal.Layer is RefusalLayers.Authorization or RefusalLayers.Impersonation => Portcullis.Network.FailureReason.Authorization,
             _ => (Portcullis.Network.FailureReason?)null,
         };
-        if (failure is { } counted && feature.SourceAddress is { } source && bans.RecordFailure(source, counted, context.Connection.Id))
+        // A trusted proxy is never blamed for its clients: failures are counted against the client it names, never
+        // against an address in network.trustedProxies, and a client banned behind a proxy does not close the proxy's
+        // (shared) connection: its next request is refused by RequestStart instead.
+        if (failure is { } counted && feature.SourceAddress is { } source && !feature.Snapshot.TrustedProxies.Contains(source)
+            && bans.RecordFailure(source, counted, context.Connection.Id) && !feature.ViaProxy)
         {
             StatusResponses.CloseAfterResponse(context);
             context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose(); // HTTP/2: GOAWAY

@@ -22,6 +22,10 @@ internal sealed class GatewaySnapshot : IDisposable
     public CipherSuitesPolicy? CipherSuites { get; init; }
     /// <summary>L1: network.allow and network.deny as one range search (allow minus deny, built at load; deny wins, empty allow = any).</summary>
     public required NetworkAccess Access { get; init; }
+    /// <summary>L1: network.trustedProxies, whose forwarding headers (and PROXY protocol header) are believed.</summary>
+    public required CidrSet TrustedProxies { get; init; }
+    /// <summary>L1: network.proxyProtocol: connections from <see cref="TrustedProxies"/> start with a PROXY header.</summary>
+    public bool ProxyProtocol => Config.Network.ProxyProtocol;
     /// <summary>L6: the audit policy (null: audit off), validated with the rest so a bad policy keeps the old one.</summary>
     public Portcullis.Audit.AuditPolicy? AuditPolicy => Audit.Policy;
     /// <summary>L6: the policy and the backends' settings, read and checked; <see cref="AuditSink"/> is built from them.</summary>
@@ -255,6 +259,7 @@ internal sealed class GatewaySnapshot : IDisposable
             TlsProtocols = protocols,
             CipherSuites = suites,
             Access = new NetworkAccess(allow, deny),
+            TrustedProxies = CidrSet.Parse(config.Network.TrustedProxies),
             Authenticator = authenticator,
             Audit = audit,
             Authorizer = authorizer,
