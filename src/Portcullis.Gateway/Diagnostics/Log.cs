@@ -58,4 +58,10 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "Connection from {Remote} refused: the address is banned")]
     public static partial void ConnectionBanned(ILogger logger, string remote);
+
+    [LoggerMessage(40, LogLevel.Information, "Client certificate refused: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit}{Suppressed}")]
+    public static partial void ClientCertificateLifetimeRefused(ILogger logger, string subject, string lifetime, string limit, string suppressed);
+
+    [LoggerMessage(41, LogLevel.Warning, "Client certificate accepted with a warning: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit} (action: warn){Suppressed}")]
+    public static partial void ClientCertificateLifetimeWarning(ILogger logger, string subject, string lifetime, string limit, string suppressed);
 }
