@@ -7,7 +7,7 @@ namespace Portcullis.Tls;
 /// <summary>
 /// A certificate's lifetime: its validity period, NotAfter − NotBefore (how long a stolen copy is good for, not how long
 /// it has left). Read as days — <c>90d</c> or the bare number <c>90</c> — or as a Go duration (<c>2160h</c>); written
-/// as days (<c>400d</c>, <c>0.5d</c>).
+/// as days (<c>400d</c>), or as a Go duration below one day (<c>12h</c>).
 /// </summary>
 public static class CertificateLifetime
 {
@@ -44,9 +44,9 @@ public static class CertificateLifetime
         return true;
     }
 
-    /// <summary>A lifetime as days for messages: <c>400d</c>, <c>90d</c>, <c>0.5d</c>.</summary>
+    /// <summary>A lifetime for messages: days from one day on (<c>400d</c>, <c>364d</c>, <c>1.5d</c>), a Go duration below (<c>12h</c>).</summary>
     public static string Format(TimeSpan lifetime) =>
-        lifetime.TotalDays.ToString("0.##", CultureInfo.InvariantCulture) + "d";
+        lifetime < TimeSpan.FromDays(1) ? GoDuration.Format(lifetime) : lifetime.TotalDays.ToString("0.##", CultureInfo.InvariantCulture) + "d";
 }
 
 /// <summary>
