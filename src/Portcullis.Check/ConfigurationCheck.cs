@@ -57,4 +57,17 @@ public static class ConfigurationCheck
     }
 
     public static CheckReport Run(ApiServerInput input) => new(Tool, input.Source, ApiServerChecks.Run(input));
+
+    /// <summary>
+    /// A live cluster's report, read through <paramref name="kubeconfig"/>: the API server's rules, and the lifetime of
+    /// the client certificates that kubeconfig itself holds (<c>PC-L2-CERT-LIFETIME</c>).
+    /// </summary>
+    public static CheckReport Run(ApiServerInput input, string kubeconfig)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var own = new FindingList();
+        CertificateLifetimes.ScoreKubeconfig(own, "--kubeconfig=" + kubeconfig, ReferencedFiles.OnThisMachine(null).Read(kubeconfig),
+            CertificateLifetimes.DefaultLimit, CertificateLifetimes.DefaultLimitSource);
+        return new(Tool, input.Source, [.. ApiServerChecks.Run(input).Concat(own.Findings).OrderBy(x => x.Layer)]);
+    }
 }

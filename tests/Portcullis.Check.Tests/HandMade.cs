@@ -140,6 +140,12 @@ internal static class HandMade
         Put("/etc/kubernetes/authn.yaml", authn);
         Put("/etc/kubernetes/enc.yaml", encryption);
         Put("/etc/kubernetes/pki/sa.pub", "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n");
+        // kube-apiserver's own client certificates, one year as kubeadm issues them (PC-L2-CERT-LIFETIME reads them).
+        using var pki = new TestPki("kubernetes");
+        using var kubelet = pki.IssueClient(TimeSpan.FromDays(365), "kube-apiserver-kubelet-client", "kubeadm:cluster-admins");
+        using var etcd = pki.IssueClient(TimeSpan.FromDays(365), "kube-apiserver-etcd-client");
+        Put("/etc/kubernetes/pki/apiserver-kubelet-client.crt", kubelet.ExportCertificatePem());
+        Put("/etc/kubernetes/pki/apiserver-etcd-client.crt", etcd.ExportCertificatePem());
     }
 
     /// <summary>A static pod manifest running kube-apiserver with <paramref name="flags"/>, /etc/kubernetes mounted from <paramref name="hostDir"/>.</summary>

@@ -36,6 +36,17 @@ public sealed class TestPki : IDisposable
     /// <summary>A client certificate: CN = user, one O per group (in that order, as kube-apiserver reads them).</summary>
     public X509Certificate2 IssueClient(string user, params string[] groups) => Issue(Certificate, Name(user, groups), ClientAuthOid);
 
+    /// <summary>
+    /// A client certificate (CN = user, O = groups) valid for <paramref name="lifetime"/> in all, ending in ten days: it
+    /// began long ago when the lifetime is longer (a one-year certificate issued a year ago), so a short-lived CA still
+    /// signs it and it verifies now.
+    /// </summary>
+    public X509Certificate2 IssueClient(TimeSpan lifetime, string user, params string[] groups)
+    {
+        var end = DateTimeOffset.UtcNow.AddDays(10);
+        return Issue(Certificate, Name(user, groups), ClientAuthOid, null, end, end - lifetime);
+    }
+
     /// <summary>Creates a CA, self-signed or (with <paramref name="issuer"/>) an intermediate signed by that CA.</summary>
     public static X509Certificate2 CreateCa(string name, X509Certificate2? issuer = null, TimeSpan? lifetime = null)
     {
@@ -59,10 +70,11 @@ public sealed class TestPki : IDisposable
 
     /// <summary>
     /// Issues a leaf certificate signed by <paramref name="ca"/> with extended key usage <paramref name="eku"/>, the
-    /// extensions given (e.g. a SAN), valid from a day ago to <paramref name="notAfter"/> (default ten days, never past the CA's end).
+    /// extensions given (e.g. a SAN), valid from <paramref name="notBefore"/> (default a day ago; may precede the CA's own
+    /// start) to <paramref name="notAfter"/> (default ten days, never past the CA's end).
     /// </summary>
     public static X509Certificate2 Issue(X509Certificate2 ca, X500DistinguishedName subject, string eku, X509Extension? subjectAltName = null,
-        DateTimeOffset? notAfter = null)
+        DateTimeOffset? notAfter = null, DateTimeOffset? notBefore = null)
     {
         ArgumentNullException.ThrowIfNull(ca);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -77,7 +89,16 @@ public sealed class TestPki : IDisposable
         var now = DateTimeOffset.UtcNow;
         var caEnd = new DateTimeOffset(ca.NotAfter.ToUniversalTime(), TimeSpan.Zero).AddMinutes(-1);
         var end = notAfter ?? now.AddDays(10);
-        var start = now.AddDays(-1);
+        var start = notBefore ?? now.AddDays(-1);
+        if (notBefore is not null)
+        {
+            // Create(ca, ...) refuses a start before the CA's own; signed by the CA's key and name, chains verify all the same.
+            using var caKey = ca.GetECDsaPrivateKey() ?? throw new ArgumentException("the CA has no ECDSA private key", nameof(ca));
+            var serial = Serial();
+            using var backdated = request.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), start, end < caEnd ? end : caEnd, serial);
+            using var backdatedWithKey = backdated.CopyWithPrivateKey(key);
+            return WithUsableKey(backdatedWithKey);
+        }
         using var signed = request.Create(ca, end < start ? end.AddDays(-1) : start, end < caEnd ? end : caEnd, Serial());
         using var withKey = signed.CopyWithPrivateKey(key);
         return WithUsableKey(withKey);

@@ -223,6 +223,8 @@ public static class ApiServerChecks
             }
         }
 
+        ClientCertificateLifetimes(f, input);
+
         var encryption = flags.Get("encryption-provider-config");
         if (string.IsNullOrWhiteSpace(encryption))
         {
@@ -255,6 +257,27 @@ public static class ApiServerChecks
         else
         {
             f.Fail(R.EncryptionProviders, $"{file.Where}: secrets first provider is {secrets.FirstProvider}", encryption);
+        }
+    }
+
+    // kube-apiserver's own client certificates (to kubelets, the aggregation layer, etcd) and those of the kubeconfigs its
+    // webhooks use: a long-lived one is a long-lived key to the cluster.
+    private static void ClientCertificateLifetimes(FindingList f, ApiServerInput input)
+    {
+        var flags = input.Flags;
+        foreach (var name in new[] { "kubelet-client-certificate", "proxy-client-cert-file", "etcd-certfile" })
+        {
+            if (flags.Get(name) is { Length: > 0 } path)
+            {
+                CertificateLifetimes.ScoreCertificateFile(f, flags.Show(name), input.Files.Read(path), CertificateLifetimes.DefaultLimit, CertificateLifetimes.DefaultLimitSource);
+            }
+        }
+        foreach (var name in new[] { "authentication-token-webhook-config-file", "authorization-webhook-config-file" })
+        {
+            if (flags.Get(name) is { Length: > 0 } path)
+            {
+                CertificateLifetimes.ScoreKubeconfig(f, flags.Show(name), input.Files.Read(path), CertificateLifetimes.DefaultLimit, CertificateLifetimes.DefaultLimitSource);
+            }
         }
     }
 

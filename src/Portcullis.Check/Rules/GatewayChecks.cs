@@ -65,6 +65,24 @@ public static class GatewayChecks
             }
         }
 
+        // L2: the client certificates the gateway itself presents (upstream, webhooks), against the limit it sets its clients
+        var (limit, limitSource) = Portcullis.Tls.CertificateLifetimePolicy.FromConfiguration(config.Tls) is { } policy
+            ? (policy.MaxLifetime, "tls.clientCertificates.maxLifetime")
+            : (CertificateLifetimes.DefaultLimit, CertificateLifetimes.DefaultLimitSource);
+        var files = ReferencedFiles.OnThisMachine(null);
+        foreach (var (field, path) in new[]
+                 {
+                     ("upstream.kubeconfig", config.Upstream?.Kubeconfig ?? ""),
+                     ("authentication.webhook.configFile", config.Authentication.Webhook.ConfigFile),
+                     ("authorization.webhook.configFile", config.Authorization.Webhook.ConfigFile),
+                 })
+        {
+            if (path.Length > 0)
+            {
+                CertificateLifetimes.ScoreKubeconfig(f, $"{field}={path}", files.Read(config.Resolve(path)), limit, limitSource);
+            }
+        }
+
         // L3
         var authn = config.Authentication;
         if (config.Tls is not null && !string.IsNullOrEmpty(config.Tls.ClientCAFile))

@@ -42,6 +42,8 @@ public static class RuleCatalog
         "--etcd-servers=https://127.0.0.1:2379");
     public static readonly RuleInfo EtcdUniqueCa = new("2.7", "Ensure that a unique Certificate Authority is used for etcd", CheckLayer.Tls,
         "use a CA for etcd (--etcd-cafile) that is not the cluster client CA (--client-ca-file)");
+    public static readonly RuleInfo ClientCertificateLifetime = new("PC-L2-CERT-LIFETIME", "Client certificates are short-lived (a stolen one cannot be revoked)", CheckLayer.Tls,
+        "issue client certificates for at most 365 days (kubeadm's are; `kubeadm certs renew`), give people OIDC instead, and in front of the API set Portcullis tls.clientCertificates.maxLifetime");
     public static readonly RuleInfo EncryptionConfig = new("1.2.27", "Ensure that the --encryption-provider-config argument is set as appropriate", CheckLayer.Tls,
         "--encryption-provider-config=/etc/kubernetes/enc/encryption-config.yaml");
     public static readonly RuleInfo EncryptionProviders = new("1.2.28", "Ensure that encryption providers are appropriately configured", CheckLayer.Tls,

@@ -47,7 +47,7 @@ internal static class CheckCommand
             else if (parse.GetValue(kubeconfig) is { } kc)
             {
                 var (input, error) = await LiveClusterReader.ReadAsync(kc.FullName, parse.GetValue(context), TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-                report = input is null ? CheckReport.Unreadable(ConfigurationCheck.Tool, kc.FullName, error!) : ConfigurationCheck.Run(input);
+                report = input is null ? CheckReport.Unreadable(ConfigurationCheck.Tool, kc.FullName, error!) : ConfigurationCheck.Run(input, kc.FullName);
             }
             else
             {

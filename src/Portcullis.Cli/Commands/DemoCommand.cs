@@ -164,10 +164,15 @@ internal static class DemoCommand
         text.AppendLine($"  kubectl --kubeconfig {dir}/intruder.kubeconfig get pods           # refused in the TLS handshake: a certificate from another CA");
         text.AppendLine($"  curl -k {gw}/api/v1/namespaces                      # 401 Unauthorized, kube-apiserver's Status body");
         text.AppendLine($"  curl {ad}/metrics | grep apiserver_request_total");
+        text.AppendLine($"  {AutoBanCommand(gw, ad)}   # 127.0.0.2 is banned (L1 auto-ban); 127.0.0.1 never is");
         text.AppendLine();
         text.AppendLine("Ctrl+C stops the gateway and the sandbox.");
         return text.ToString();
     }
+
+    /// <summary>The banner's auto-ban line: 25 bad tokens from 127.0.0.2 (over the demo's 20 failures), then the bans in force.</summary>
+    internal static string AutoBanCommand(string gateway, string admin) =>
+        $"for i in $(seq 25); do curl -sk --interface 127.0.0.2 -o /dev/null -H 'Authorization: Bearer not-a-token' {gateway}/api; done; portcullis bans list --admin {admin}";
 
     private static string Display(string directory)
     {

@@ -171,6 +171,12 @@ internal static class DemoManifests
         - address: 127.0.0.1:{0}           # `demo --port` overrides it
         network:
           allow: [127.0.0.0/8]             # L1: refused at accept otherwise, before any TLS byte
+          autoBan:                         # L1: 20 failed logins within 60s ban the source address for 5m (doubling)
+            enabled: true
+            failures: 20
+            window: 60s
+            duration: 5m
+            neverBan: [127.0.0.1/32]       # your own terminal is never banned, whatever you mistype
         tls:                               # L2: TLS 1.2+, and client certificates must chain to pki/ca.crt
           certFile: pki/gateway.crt
           keyFile: pki/gateway.key

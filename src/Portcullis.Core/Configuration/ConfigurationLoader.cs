@@ -139,6 +139,7 @@ public static class ConfigurationLoader
                     NotSupportedYet("tls.revocationFile", "client certificates are not checked for revocation");
                 }
                 OneOf("tls.minVersion", c.Tls.MinVersion, ["VersionTLS12", "VersionTLS13"]);
+                ClientCertificates(c.Tls);
                 for (var i = 0; i < c.Tls.CipherSuites.Count; i++)
                 {
                     if (!TlsCipherSuites.IsAllowed(c.Tls.CipherSuites[i]))
@@ -339,6 +340,32 @@ public static class ConfigurationLoader
             OneOf("admin.logFormat", c.Admin.LogFormat, ["text", "json"]);
 
             Positive("limits.maxRequestBodyBytes", c.Limits.MaxRequestBodyBytes);
+        }
+
+        private void ClientCertificates(TlsConfiguration tls)
+        {
+            var policy = tls.ClientCertificates;
+            if (tls.ClientCAFile.Length == 0)
+            {
+                foreach (var field in c.WrittenBelow("tls.clientCertificates"))
+                {
+                    NoEffect(field, "tls.clientCAFile is not set, so no client certificate is asked for");
+                }
+                return;
+            }
+            OneOf("tls.clientCertificates.action", policy.Action, CertificateLifetimeActions.All);
+            if (policy.MaxLifetime.Length == 0)
+            {
+                if (c.WrittenBelow("tls.clientCertificates").Contains("tls.clientCertificates.action"))
+                {
+                    NoEffect("tls.clientCertificates.action", "tls.clientCertificates.maxLifetime is not set");
+                }
+                return;
+            }
+            if (!CertificateLifetime.TryParse(policy.MaxLifetime, out _))
+            {
+                Fail("tls.clientCertificates.maxLifetime", $"\"{policy.MaxLifetime}\" is not a lifetime; write days (90d, or 90) or a duration (2160h), more than 0 and at most {CertificateLifetime.MaxDays}d");
+            }
         }
 
         private void AutoBan(AutoBanConfiguration ban)

@@ -85,6 +85,27 @@ public sealed class TlsConfiguration
     public string ClientCAFile { get; set; } = "";
     /// <summary>Not enforced yet: refused at load when set (ConfigurationLoader).</summary>
     public string RevocationFile { get; set; } = "";
+    /// <summary>Added section: what a verified client certificate must also satisfy (its lifetime).</summary>
+    public ClientCertificatesConfiguration ClientCertificates { get; set; } = new();
+}
+
+/// <summary><c>tls.clientCertificates</c>: the certificate-lifetime policy applied at the handshake.</summary>
+public sealed class ClientCertificatesConfiguration
+{
+    /// <summary>
+    /// The longest validity period (NotAfter − NotBefore) a client certificate may have: days (<c>90d</c>, or the bare
+    /// number <c>90</c>) or a Go duration (<c>2160h</c>); read by <c>Portcullis.Tls.CertificateLifetime</c>. Empty: no limit.
+    /// </summary>
+    public string MaxLifetime { get; set; } = "";
+    /// <summary>What a longer-lived certificate gets: <c>refuse</c> (the handshake fails) or <c>warn</c> (logged, counted, annotated).</summary>
+    public string Action { get; set; } = CertificateLifetimeActions.Refuse;
+}
+
+public static class CertificateLifetimeActions
+{
+    public const string Refuse = "refuse";
+    public const string Warn = "warn";
+    public static readonly IReadOnlyList<string> All = [Refuse, Warn];
 }
 
 public sealed class NetworkConfiguration

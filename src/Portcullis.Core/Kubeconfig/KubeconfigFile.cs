@@ -233,6 +233,18 @@ public sealed class KubeconfigFile
     }
 
     /// <summary>The PEM text of <c>field-data</c> (base64) or else of the file <c>field</c>; null when neither is set.</summary>
+    /// <summary>
+    /// The PEM text of <paramref name="user"/>'s client certificate, from <c>client-certificate-data</c> or the file
+    /// <c>client-certificate</c> names (relative to this kubeconfig); null when it has none or it cannot be read (then
+    /// the problem is added to <paramref name="errors"/>).
+    /// </summary>
+    public string? ClientCertificatePem(KubeconfigUser user, List<ConfigError> errors)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(errors);
+        return ReadPem(user.ClientCertificateData, user.ClientCertificate, "users.user.client-certificate", user.Line, errors);
+    }
+
     private string? ReadPem(string base64, string file, string field, int line, List<ConfigError> errors)
     {
         if (base64.Length > 0)

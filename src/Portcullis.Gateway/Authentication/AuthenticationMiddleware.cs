@@ -19,6 +19,7 @@ namespace Portcullis.Gateway.Authentication;
 internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetrics metrics, Refusals refusals, ILogger<AuthenticationMiddleware> logger, TimeProvider time)
 {
     private const string ConnectionCacheKey = "portcullis.x509";
+    private const string CertificateLifetimeAnnotation = "portcullis.dev/certificate-lifetime";
 
     private static readonly byte[] PassthroughX509Body = Status.Failure(
         "Unauthorized: upstream.identity is Passthrough, which forwards bearer tokens only; a client certificate cannot be passed through",
@@ -35,6 +36,14 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, GatewayMetr
         {
             await RefuseAsync(context, feature, "client certificate cannot be passed through", "failure", PassthroughX509Body, 0);
             return;
+        }
+
+        // tls.clientCertificates with action warn let this certificate in at the handshake; every request on the connection
+        // says so in its audit event (also a connection made before a reload turned the policy to refuse).
+        if (context.Connection.ClientCertificate is { } presented && snapshot.CertificateLifetime is { } lifetimePolicy
+            && lifetimePolicy.IsExceededBy(presented, out var lifetime))
+        {
+            feature.Annotate(CertificateLifetimeAnnotation, lifetimePolicy.Describe(lifetime));
         }
 
         var start = time.GetTimestamp();

@@ -34,6 +34,9 @@ internal sealed class GatewayMetrics : IDisposable
     /// <summary><c>portcullis_tls_refused_client_certificates_total{reason}</c>: one per handshake refused for its client
     /// certificate; record it with <see cref="RefuseCertificate"/>.</summary>
     public Counter<long> RefusedCertificates { get; }
+    /// <summary><c>portcullis_tls_client_certificate_lifetime_warnings_total</c>: one per handshake that let in a client
+    /// certificate longer-lived than <c>tls.clientCertificates.maxLifetime</c> (action warn). No label.</summary>
+    public Counter<long> CertificateLifetimeWarnings { get; }
     /// <summary><c>portcullis_requests_rejected_total{layer,code}</c>: one per request a gateway layer ended.</summary>
     public Counter<long> RequestsRejected { get; }
     /// <summary>One measurement per authentication attempt, exported as <c>authentication_attempts</c>,
@@ -61,6 +64,8 @@ internal sealed class GatewayMetrics : IDisposable
             new CounterConfiguration { LabelNames = ["reason"] });
         var refusedCertificates = factory.CreateCounter("portcullis_tls_refused_client_certificates_total", "TLS handshakes refused for the client certificate (L2), by reason.",
             new CounterConfiguration { LabelNames = ["reason"] });
+        var lifetimeWarnings = factory.CreateCounter("portcullis_tls_client_certificate_lifetime_warnings_total",
+            "TLS handshakes that let in a client certificate valid for longer than tls.clientCertificates.maxLifetime (action warn).");
         var requestsRejected = factory.CreateCounter("portcullis_requests_rejected_total", "Requests ended by a gateway layer.", new CounterConfiguration { LabelNames = ["layer", "code"] });
         var authenticationAttempts = factory.CreateCounter("authentication_attempts", "Counter of authenticated attempts.", new CounterConfiguration { LabelNames = ["result"] });
         var authenticationDuration = factory.CreateHistogram("authentication_duration_seconds", "Authentication duration in seconds broken out by result.",
@@ -101,6 +106,7 @@ internal sealed class GatewayMetrics : IDisposable
         ConfigRestartRequired = Meter.CreateGauge<long>(configRestartRequired.Name, description: configRestartRequired.Help);
         RefusedConnections = Meter.CreateCounter<long>(refusedConnections.Name, description: refusedConnections.Help);
         RefusedCertificates = Meter.CreateCounter<long>(refusedCertificates.Name, description: refusedCertificates.Help);
+        CertificateLifetimeWarnings = Meter.CreateCounter<long>(lifetimeWarnings.Name, description: lifetimeWarnings.Help);
         RequestsRejected = Meter.CreateCounter<long>(requestsRejected.Name, description: requestsRejected.Help);
         UpstreamUp = Meter.CreateGauge<long>(upstreamUp.Name, description: upstreamUp.Help);
         BansTotal = Meter.CreateCounter<long>(bansTotal.Name, description: bansTotal.Help);
@@ -113,6 +119,7 @@ internal sealed class GatewayMetrics : IDisposable
             .Gauge(ConfigRestartRequired.Name, configRestartRequired)
             .Counter(RefusedConnections.Name, refusedConnections)
             .Counter(RefusedCertificates.Name, refusedCertificates)
+            .Counter(CertificateLifetimeWarnings.Name, lifetimeWarnings)
             .Counter(RequestsRejected.Name, requestsRejected)
             .Gauge(UpstreamUp.Name, upstreamUp)
             .Gauge(BansActiveName, bansActive)

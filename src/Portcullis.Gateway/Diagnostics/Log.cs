@@ -64,4 +64,10 @@ internal static partial class Log
 
     [LoggerMessage(41, LogLevel.Information, "Request from {Remote} through trusted proxy {Peer} refused: {Reason}")]
     public static partial void ForwardedRefused(ILogger logger, string remote, string peer, string reason);
+
+    [LoggerMessage(42, LogLevel.Information, "Client certificate refused: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit}{Suppressed}")]
+    public static partial void ClientCertificateLifetimeRefused(ILogger logger, string subject, string lifetime, string limit, string suppressed);
+
+    [LoggerMessage(43, LogLevel.Warning, "Client certificate accepted with a warning: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit} (action: warn){Suppressed}")]
+    public static partial void ClientCertificateLifetimeWarning(ILogger logger, string subject, string lifetime, string limit, string suppressed);
 }

@@ -22,6 +22,9 @@ internal static class RefusalReasons
     /// <summary>L2: the certificate does not chain to <c>tls.clientCAFile</c>, is expired or not yet valid, or lacks clientAuth.</summary>
     public const string Untrusted = "untrusted";
 
+    /// <summary>L2: the certificate is valid for longer than <c>tls.clientCertificates.maxLifetime</c> (action refuse).</summary>
+    public const string Lifetime = "lifetime";
+
     /// <summary>Every L2 reason, each exported at 0 from the start.</summary>
-    public static readonly string[] Certificate = [Untrusted];
+    public static readonly string[] Certificate = [Untrusted, Lifetime];
 }

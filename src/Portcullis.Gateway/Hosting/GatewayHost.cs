@@ -153,7 +153,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<ForwardingHandler>();
 
         var filter = new ConnectionFilter(snapshots, bans, metrics, logger);
-        var tls = new TlsHandshake(snapshots, metrics, logger);
+        var tls = new TlsHandshake(snapshots, metrics, logger, options.Time);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

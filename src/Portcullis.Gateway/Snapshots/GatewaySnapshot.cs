@@ -20,6 +20,8 @@ internal sealed class GatewaySnapshot : IDisposable
     public required SslStreamCertificateContext ServerCertificate { get; init; }
     public required SslProtocols TlsProtocols { get; init; }
     public CipherSuitesPolicy? CipherSuites { get; init; }
+    /// <summary>L2: <c>tls.clientCertificates</c> (null: no lifetime limit), applied to every handshake that takes this snapshot.</summary>
+    public CertificateLifetimePolicy? CertificateLifetime { get; init; }
     /// <summary>L1: network.allow and network.deny as one range search (allow minus deny, built at load; deny wins, empty allow = any).</summary>
     public required NetworkAccess Access { get; init; }
     /// <summary>L1: network.trustedProxies, whose forwarding headers (and PROXY protocol header) are believed.</summary>
@@ -258,6 +260,7 @@ internal sealed class GatewaySnapshot : IDisposable
             ServerCertificate = serverCert,
             TlsProtocols = protocols,
             CipherSuites = suites,
+            CertificateLifetime = CertificateLifetimePolicy.FromConfiguration(tls),
             Access = new NetworkAccess(allow, deny),
             TrustedProxies = CidrSet.Parse(config.Network.TrustedProxies),
             Authenticator = authenticator,

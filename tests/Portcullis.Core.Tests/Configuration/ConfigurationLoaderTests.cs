@@ -169,4 +169,122 @@ public sealed class ConfigurationLoaderTests : IDisposable
     [InlineData("1h 30m")]
     [InlineData("-")]
     public void Durations_go_refuses_are_refused(string text) => Assert.False(GoDuration.TryParse(text, out _));
+
+    [Theory]
+    [InlineData("90d", 90 * 24.0)]
+    [InlineData("90", 90 * 24.0)]
+    [InlineData("365d", 365 * 24.0)]
+    [InlineData("2160h", 2160.0)]
+    [InlineData("36h30m", 36.5)]
+    public void Certificate_lifetimes_are_days_or_go_durations(string text, double hours)
+    {
+        Assert.True(Portcullis.Tls.CertificateLifetime.TryParse(text, out var lifetime));
+        Assert.Equal(TimeSpan.FromHours(hours), lifetime);
+    }
+
+    [Theory]
+    [InlineData("0d")]
+    [InlineData("0")]
+    [InlineData("-90d")]
+    [InlineData("1.5d")]
+    [InlineData("90 days")]
+    [InlineData("d")]
+    [InlineData("-1h")]
+    [InlineData("36501d")]
+    [InlineData("99999999999d")]
+    public void Certificate_lifetimes_that_limit_nothing_or_mean_nothing_are_refused(string text) =>
+        Assert.False(Portcullis.Tls.CertificateLifetime.TryParse(text, out _));
+
+    [Theory]
+    [InlineData(400 * 24.0, "400d")]
+    [InlineData(364 * 24.0 + 0.01, "364d")]
+    [InlineData(36.0, "1.5d")]
+    [InlineData(12.0, "12h")]
+    public void Certificate_lifetimes_are_written_as_days_or_below_a_day_as_durations(double hours, string text) =>
+        Assert.Equal(text, Portcullis.Tls.CertificateLifetime.Format(TimeSpan.FromHours(hours)));
+
+    [Fact]
+    public void Client_certificate_policy_loads_with_refuse_as_the_default_action()
+    {
+        WriteRequiredFiles();
+        Write("ca.crt", "x");
+        var path = Write("policy.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: server.crt
+              keyFile: server.key
+              clientCAFile: ca.crt
+              clientCertificates:
+                maxLifetime: 90d
+            upstream: {kubeconfig: upstream.kubeconfig}
+            """);
+
+        var config = ConfigurationLoader.Load(path);
+
+        var policy = Portcullis.Tls.CertificateLifetimePolicy.FromConfiguration(config.Tls);
+        Assert.Equal(new Portcullis.Tls.CertificateLifetimePolicy(TimeSpan.FromDays(90), Refuse: true), policy);
+        Assert.Null(Portcullis.Tls.CertificateLifetimePolicy.FromConfiguration(new TlsConfiguration { ClientCAFile = "ca.crt" }));
+    }
+
+    [Fact]
+    public void Client_certificate_policy_errors_name_the_field_and_line()
+    {
+        WriteRequiredFiles();
+        Write("ca.crt", "x");
+        var path = Write("lifetime.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: server.crt
+              keyFile: server.key
+              clientCAFile: ca.crt
+              clientCertificates:
+                maxLifetime: 3 months
+                action: block
+            upstream: {kubeconfig: upstream.kubeconfig}
+            """);
+
+        var (config, errors) = ConfigurationLoader.TryLoad(path);
+
+        Assert.Null(config);
+        var text = string.Join("\n", errors);
+        Assert.Contains("lifetime.yaml:8: tls.clientCertificates.maxLifetime: \"3 months\" is not a lifetime; write days (90d, or 90) or a duration (2160h)", text);
+        Assert.Contains("lifetime.yaml:9: tls.clientCertificates.action: \"block\" is not one of refuse, warn", text);
+        Assert.Equal(2, errors.Count);
+    }
+
+    [Fact]
+    public void Client_certificate_policy_without_effect_is_refused()
+    {
+        WriteRequiredFiles();
+        Write("ca.crt", "x");
+        var noCa = Write("noca.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: server.crt
+              keyFile: server.key
+              clientCertificates: {maxLifetime: 90d}
+            upstream: {kubeconfig: upstream.kubeconfig}
+            """);
+        var noLimit = Write("nolimit.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: server.crt
+              keyFile: server.key
+              clientCAFile: ca.crt
+              clientCertificates: {action: warn}
+            upstream: {kubeconfig: upstream.kubeconfig}
+            """);
+
+        var (_, noCaErrors) = ConfigurationLoader.TryLoad(noCa);
+        var (_, noLimitErrors) = ConfigurationLoader.TryLoad(noLimit);
+
+        Assert.Equal("noca.yaml:6: tls.clientCertificates.maxLifetime: has no effect: tls.clientCAFile is not set, so no client certificate is asked for",
+            Assert.Single(noCaErrors).ToString().Replace(_dir + Path.DirectorySeparatorChar, "", StringComparison.Ordinal));
+        Assert.Equal("nolimit.yaml:7: tls.clientCertificates.action: has no effect: tls.clientCertificates.maxLifetime is not set",
+            Assert.Single(noLimitErrors).ToString().Replace(_dir + Path.DirectorySeparatorChar, "", StringComparison.Ordinal));
+    }
 }
