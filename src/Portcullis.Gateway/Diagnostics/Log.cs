@@ -58,4 +58,10 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "Connection from {Remote} refused: the address is banned")]
     public static partial void ConnectionBanned(ILogger logger, string remote);
+
+    [LoggerMessage(60, LogLevel.Warning, "Client certificate refused: {Subject} is revoked by {Entry} ({Reason}); {Suppressed} more revoked certificates refused since the last such line")]
+    public static partial void RevokedCertificateRefused(ILogger logger, string subject, string entry, string reason, long suppressed);
+
+    [LoggerMessage(61, LogLevel.Warning, "Closed {Count} open connection(s) of newly revoked client certificates (first: {Subject}, revoked by {Entry})")]
+    public static partial void RevokedConnectionsClosed(ILogger logger, int count, string subject, string entry);
 }

@@ -18,6 +18,9 @@ internal static class RefusalReasons
     /// <summary>L2: the certificate does not chain to <c>tls.clientCAFile</c>, is expired or not yet valid, or lacks clientAuth.</summary>
     public const string Untrusted = "untrusted";
 
+    /// <summary>L2: the certificate chains but is on <c>tls.revocationFile</c> (an entry or one of its CRLs).</summary>
+    public const string Revoked = "revoked";
+
     /// <summary>Every L2 reason, each exported at 0 from the start.</summary>
-    public static readonly string[] Certificate = [Untrusted];
+    public static readonly string[] Certificate = [Untrusted, Revoked];
 }
