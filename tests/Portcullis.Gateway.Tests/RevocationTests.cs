@@ -38,7 +38,7 @@ public sealed class RevocationTests
                 Assert.True(cli.ExitCode == 0, cli.ToString());
                 break;
             case "sha256":
-                using (var cert = X509Certificate2.CreateFromPemFile(mallory + ".crt"))
+                using (var cert = X509Certificate2.CreateFromPem(File.ReadAllText(mallory + ".crt")))
                 {
                     WriteList(gw, $"- sha256: \"{Convert.ToHexStringLower(SHA256.HashData(cert.RawData))}\"\n  reason: stolen\n");
                 }
@@ -47,7 +47,7 @@ public sealed class RevocationTests
                 WriteList(gw, "- subject: \"O = developers, CN = mallory\"\n  reason: every certificate of mallory\n");
                 break;
             default:
-                using (var cert = X509Certificate2.CreateFromPemFile(mallory + ".crt"))
+                using (var cert = X509Certificate2.CreateFromPem(File.ReadAllText(mallory + ".crt")))
                 {
                     var builder = new CertificateRevocationListBuilder();
                     builder.AddEntry(cert, DateTimeOffset.UtcNow.AddMinutes(-1), X509RevocationReason.KeyCompromise);
@@ -240,7 +240,7 @@ public sealed class RevocationTests
         var errors = new List<ConfigError>();
         var list = RevocationList.Load(path, null, errors);
         Assert.Empty(errors);
-        using var jane = X509Certificate2.CreateFromPemFile(cert);
+        using var jane = X509Certificate2.CreateFromPem(File.ReadAllText(cert));
         Assert.NotNull(list!.Match(CertificateFacts.Of(jane), DateTimeOffset.UtcNow));
         Assert.All([neither, both, noReason, badBy, badExpiry, notACert], r => Assert.True(r.ExitCode == 2, r.ToString()));
         Assert.Contains("exactly one of --file and --config", neither.Stderr, StringComparison.Ordinal);
