@@ -231,6 +231,19 @@ public sealed class KubectlTests(DemoFixture fixture)
         Assert.Contains("Unable to connect to the server", result.Stderr, StringComparison.Ordinal);
     }
 
+    [KubectlFact]
+    public async Task Thief_With_A_Revoked_Certificate_Of_The_Demo_CA_Gets_No_HTTP_Answer()
+    {
+        using var kubectl = new Kubectl(Demo.Kubeconfig("thief"));
+
+        var result = await kubectl.RunAsync("get", "--raw", "/api/v1/namespaces/dev/pods");
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.DoesNotContain("Error from server", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("Unable to connect to the server", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("thief.kubeconfig get pods", Demo.Output, StringComparison.Ordinal); // the banner shows it
+    }
+
     internal static V1Pod NewPod(string name) => new()
     {
         Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["app"] = "e2e" } },

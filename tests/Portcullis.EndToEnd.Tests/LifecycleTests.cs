@@ -40,7 +40,7 @@ public sealed class LifecycleTests
                 first = kept.ToDictionary(f => f, f => Hash(Path.Combine(directory, f)));
                 Assert.True(await demo.SignalAndWaitAsync("TERM") == 0, demo.Output);
             }
-            foreach (var file in new[] { "admin.kubeconfig", "jane.kubeconfig", "intruder.kubeconfig", "ci-bot.kubeconfig", "upstream.kubeconfig",
+            foreach (var file in new[] { "admin.kubeconfig", "jane.kubeconfig", "intruder.kubeconfig", "thief.kubeconfig", "revoked.yaml", "ci-bot.kubeconfig", "upstream.kubeconfig",
                          "audit-policy.yaml", "rbac/00-bootstrap.yaml", "rbac/10-developers.yaml", "rbac/20-ci-bot.yaml", "pki/gateway.crt", "pki/sandbox.crt" })
             {
                 Assert.True(File.Exists(Path.Combine(directory, file)), file + " was not written");

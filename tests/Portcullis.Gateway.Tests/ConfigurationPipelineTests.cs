@@ -120,7 +120,6 @@ public sealed class ConfigurationPipelineTests
 
     /// <summary>Fields whose layer is not built: each is refused at load, with its line, instead of being ignored.</summary>
     [Theory]
-    [InlineData("tls.revocationFile", "", "revocationFile: revoked.yaml", "revocationFile:")]
     [InlineData("admission.admissionControlConfigFile", "admission:\n  admissionControlConfigFile: admission.yaml\n", "", "admissionControlConfigFile:")]
     [InlineData("admission.priorityAndFairness", "admission:\n  priorityAndFairness:\n    enabled: true\n", "", "priorityAndFairness:")]
     [InlineData("admission.rateLimits", "admission:\n  rateLimits:\n  - {type: User, qps: 10, burst: 20}\n", "", "rateLimits:")]
@@ -135,6 +134,21 @@ public sealed class ConfigurationPipelineTests
         Assert.False(load.IsValid);
         var error = Assert.Single(load.Errors).ToString();
         Assert.StartsWith($"{folder.ConfigPath}:{folder.LineOf("portcullis.yaml", lineOf)}: {field}: not supported yet: ", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>tls.revocationFile is read through the pipeline (validate, serve, reload): its errors name its own file and line.</summary>
+    [Fact]
+    public void A_revocation_list_with_a_bad_serial_is_refused_with_its_file_and_line()
+    {
+        using var folder = new ConfigFolder();
+        folder.Write("revoked.yaml", "apiVersion: portcullis.dev/v1alpha1\nkind: RevocationList\ncertificates:\n- serial: \"xyz\"\n  reason: stolen\n");
+        folder.WriteConfig(tls: "revocationFile: revoked.yaml");
+
+        using var load = GatewayConfigurationPipeline.Load(folder.ConfigPath);
+
+        Assert.False(load.IsValid);
+        var error = Assert.Single(load.Errors).ToString();
+        Assert.StartsWith($"{folder.Path("revoked.yaml")}:4: certificates[0].serial: \"xyz\" must be hex", error, StringComparison.Ordinal);
     }
 
     /// <summary>network.autoBan: each bad value is refused with its line and what is wrong.</summary>

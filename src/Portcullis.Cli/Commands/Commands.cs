@@ -18,5 +18,6 @@ internal static class Commands
         BansCommand.Create(),
         FirewallCommand.Create(),
         NetpolCommand.Create(),
+        RevokeCommand.Create(),
     ];
 }

@@ -24,7 +24,7 @@ internal static class DemoCommand
         var sandboxPort = new Option<int>("--sandbox-port") { Description = "Sandbox API server port on 127.0.0.1 (0 picks a free one)", DefaultValueFactory = _ => 0 };
         var command = new Command("demo",
             "Run the gateway in front of an in-memory sandbox API server, with a throwaway PKI, kubeconfigs for admin, jane, " +
-            "intruder and ci-bot, RBAC, an audit policy and metrics — everything on loopback. Ctrl+C stops it.")
+            "intruder, thief (a revoked certificate) and ci-bot, RBAC, an audit policy and metrics — everything on loopback. Ctrl+C stops it.")
         { dir, port, adminPort, sandboxPort };
         command.Validators.Add(result =>
         {
@@ -150,7 +150,7 @@ internal static class DemoCommand
         var text = new StringBuilder();
         text.AppendLine();
         text.AppendLine($"Portcullis demo ready: gateway {gw} admin {ad}");
-        text.AppendLine($"  files      {dir}/ ({created} it; portcullis.yaml, pki/, rbac/, tokens.csv, *.kubeconfig)");
+        text.AppendLine($"  files      {dir}/ ({created} it; portcullis.yaml, pki/, rbac/, tokens.csv, revoked.yaml, *.kubeconfig)");
         text.AppendLine($"  gateway    {gw}  L1 allow 127.0.0.0/8 · L2 mTLS (pki/ca.crt) · L3 certificates + tokens.csv · L4 RBAC (rbac/)");
         text.AppendLine($"  upstream   {sandbox.GetLeftPart(UriPartial.Authority)}  in-memory sandbox (not a cluster), only the gateway's certificate gets in");
         text.AppendLine($"  metrics    {ad}/metrics   (and /healthz /livez /readyz)");
@@ -162,6 +162,7 @@ internal static class DemoCommand
         text.AppendLine($"  kubectl --kubeconfig {dir}/admin.kubeconfig get pods -A           # admin is in system:masters");
         text.AppendLine($"  kubectl --kubeconfig {dir}/ci-bot.kubeconfig get pods -A          # a token from tokens.csv; ci-bot reads pods everywhere");
         text.AppendLine($"  kubectl --kubeconfig {dir}/intruder.kubeconfig get pods           # refused in the TLS handshake: a certificate from another CA");
+        text.AppendLine($"  kubectl --kubeconfig {dir}/thief.kubeconfig get pods              # refused in the TLS handshake: a stolen certificate on revoked.yaml");
         text.AppendLine($"  curl -k {gw}/api/v1/namespaces                      # 401 Unauthorized, kube-apiserver's Status body");
         text.AppendLine($"  curl {ad}/metrics | grep apiserver_request_total");
         text.AppendLine($"  {AutoBanCommand(gw, ad)}   # 127.0.0.2 is banned (L1 auto-ban); 127.0.0.1 never is");

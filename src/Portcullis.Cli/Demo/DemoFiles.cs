@@ -54,6 +54,9 @@ internal sealed class DemoFiles
             return DemoPki.CreateClient(foreign, "intruder", "system:masters");
         });
 
+        // A certificate from the demo CA, "stolen" and revoked: it chains, yet revoked.yaml refuses it at the handshake.
+        files.EnsureLeaf("thief", () => DemoPki.CreateClient(ca, "admin-laptop", "system:masters"));
+        files.EnsureRevoked("thief", "laptop stolen (demo): the certificate chains to pki/ca.crt but is revoked");
         files.EnsureFile("tokens.csv", secret: true, () =>
             $"{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24))},ci-bot,ci-bot-uid,\"ci\"\n");
         files.EnsureFile(Path.Combine("rbac", "00-bootstrap.yaml"), secret: false, () => DemoManifests.Bootstrap);
@@ -72,6 +75,7 @@ internal sealed class DemoFiles
         WriteKubeconfig(Kubeconfig("admin"), "portcullis-demo", server, caData, "admin", CertUser("admin"), "default");
         WriteKubeconfig(Kubeconfig("jane"), "portcullis-demo", server, caData, "jane", CertUser("jane"), "dev");
         WriteKubeconfig(Kubeconfig("intruder"), "portcullis-demo", server, caData, "intruder", CertUser("intruder"), "default");
+        WriteKubeconfig(Kubeconfig("thief"), "portcullis-demo", server, caData, "admin-laptop", CertUser("thief"), "default");
         WriteKubeconfig(Kubeconfig("ci-bot"), "portcullis-demo", server, caData, "ci-bot",
             $"    token: {CiBotToken()}\n", "default");
     }
@@ -158,6 +162,29 @@ internal sealed class DemoFiles
         using var certificate = issue();
         DemoPki.WritePem(Pki, name, certificate);
         Created.Add($"pki/{name}.crt");
+    }
+
+    /// <summary>
+    /// Puts <c>pki/NAME.crt</c> on <c>revoked.yaml</c>: written when missing, the entry appended (as <c>portcullis
+    /// revoke</c> does) when the certificate was made anew this run and the list already exists.
+    /// </summary>
+    private void EnsureRevoked(string name, string reason)
+    {
+        var path = Path.Combine(Directory, "revoked.yaml");
+        var fresh = Created.Contains($"pki/{name}.crt");
+        if (File.Exists(path) && !fresh)
+        {
+            return;
+        }
+        using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(Pki, name + ".crt")));
+        var entry = RevokeCommand.Entry(certificate, "serial", reason, null);
+        var text = File.Exists(path)
+            ? RevokeCommand.Insert(File.ReadAllText(path), entry) ?? throw new InvalidDataException($"{path}: 'certificates' is not a block list; delete the file to have it written again")
+            : "# Written by `portcullis demo`: client certificates refused at the TLS handshake however well they chain.\n" +
+              "# Add one with: portcullis revoke --cert pki/jane.crt --reason \"...\" --file revoked.yaml\n" +
+              "apiVersion: portcullis.dev/v1alpha1\nkind: RevocationList\ncertificates:\n" + string.Join('\n', entry) + "\n";
+        WriteFile(path, text, secret: false);
+        Created.Add("revoked.yaml");
     }
 
     private void EnsureFile(string relative, bool secret, Func<string> content)

@@ -181,6 +181,7 @@ internal static class DemoManifests
           certFile: pki/gateway.crt
           keyFile: pki/gateway.key
           clientCAFile: pki/ca.crt
+          revocationFile: revoked.yaml     # certificates refused however well they chain (pki/thief.crt is on it)
         authentication:                    # L3: client certificates (CN user, O groups) and a token file; no anonymous
           anonymous:
             enabled: false

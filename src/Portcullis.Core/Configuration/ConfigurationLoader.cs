@@ -134,9 +134,10 @@ public static class ConfigurationLoader
                 RequireFile("tls.certFile", c.Tls.CertFile, required: true);
                 RequireFile("tls.keyFile", c.Tls.KeyFile, required: true);
                 RequireFile("tls.clientCAFile", c.Tls.ClientCAFile);
-                if (c.Tls.RevocationFile.Length > 0)
+                RequireFile("tls.revocationFile", c.Tls.RevocationFile);
+                if (c.Tls.RevocationFile.Length > 0 && c.Tls.ClientCAFile.Length == 0)
                 {
-                    NotSupportedYet("tls.revocationFile", "client certificates are not checked for revocation");
+                    NoEffect("tls.revocationFile", "tls.clientCAFile is not set, so no client certificate is accepted to revoke");
                 }
                 OneOf("tls.minVersion", c.Tls.MinVersion, ["VersionTLS12", "VersionTLS13"]);
                 ClientCertificates(c.Tls);

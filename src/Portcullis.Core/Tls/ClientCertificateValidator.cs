@@ -41,6 +41,9 @@ public sealed class ClientCertificateValidator
         _capacity = capacity;
     }
 
+    /// <summary>The CA certificates of <c>tls.clientCAFile</c> (CRLs named by <c>tls.revocationFile</c> are verified against them).</summary>
+    public X509Certificate2Collection Authorities => _roots;
+
     /// <summary>Reads a PEM bundle of one or more CA certificates (<c>tls.clientCAFile</c>).</summary>
     public static ClientCertificateValidator FromFile(string path, TimeProvider? time = null) =>
         new(PemCertificates.LoadBundle(path), time);
@@ -71,7 +74,9 @@ public sealed class ClientCertificateValidator
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // no revocation check yet: tls.revocationFile is refused at load as not supported yet
+        // The platform's revocation check (online CRL/OCSP fetches) stays off: tls.revocationFile is checked by the gateway
+        // on every handshake, after this (cached) chain result, so a revocation is never hidden by the cache.
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(ClientAuthOid));
         chain.ChainPolicy.VerificationTime = now.UtcDateTime;
         chain.ChainPolicy.VerificationTimeIgnored = false;

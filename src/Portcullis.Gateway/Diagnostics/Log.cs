@@ -70,4 +70,10 @@ internal static partial class Log
 
     [LoggerMessage(43, LogLevel.Warning, "Client certificate accepted with a warning: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit} (action: warn){Suppressed}")]
     public static partial void ClientCertificateLifetimeWarning(ILogger logger, string subject, string lifetime, string limit, string suppressed);
+
+    [LoggerMessage(60, LogLevel.Warning, "Client certificate refused: {Subject} is revoked by {Entry} ({Reason}); {Suppressed} more revoked certificates refused since the last such line")]
+    public static partial void RevokedCertificateRefused(ILogger logger, string subject, string entry, string reason, long suppressed);
+
+    [LoggerMessage(61, LogLevel.Warning, "Closed {Count} open connection(s) of newly revoked client certificates (first: {Subject}, revoked by {Entry})")]
+    public static partial void RevokedConnectionsClosed(ILogger logger, int count, string subject, string entry);
 }

@@ -25,6 +25,9 @@ internal static class RefusalReasons
     /// <summary>L2: the certificate is valid for longer than <c>tls.clientCertificates.maxLifetime</c> (action refuse).</summary>
     public const string Lifetime = "lifetime";
 
+    /// <summary>L2: the certificate chains but is on <c>tls.revocationFile</c> (an entry or one of its CRLs).</summary>
+    public const string Revoked = "revoked";
+
     /// <summary>Every L2 reason, each exported at 0 from the start.</summary>
-    public static readonly string[] Certificate = [Untrusted, Lifetime];
+    public static readonly string[] Certificate = [Untrusted, Revoked, Lifetime];
 }

@@ -153,7 +153,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<ForwardingHandler>();
 
         var filter = new ConnectionFilter(snapshots, bans, metrics, logger);
-        var tls = new TlsHandshake(snapshots, metrics, logger, options.Time);
+        var tls = new TlsHandshake(snapshots, new CertificateConnections(), metrics, logger, options.Time);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -170,6 +170,7 @@ public sealed class GatewayHost : IAsyncDisposable
                     lo.Protocols = HttpProtocols.Http1AndHttp2;
                     lo.Use(filter.Wrap); // L1 runs before the TLS handshake
                     lo.UseHttps(tls.Options); // L2
+                    lo.Use(tls.Track); // L2: client-certificate connections, closed when a reload revokes their certificate
                 });
             }
         });
@@ -201,6 +202,8 @@ public sealed class GatewayHost : IAsyncDisposable
 
         var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
+        // A certificate newly on tls.revocationFile loses its open connections (and every stream on them) at the reload.
+        snapshots.Swapped += tls.CloseRevoked;
         snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
         return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans };
     }

@@ -116,6 +116,9 @@ internal sealed class GatewaySnapshot : IDisposable
     /// <summary>Forwarding settings for requests that are not long-running: upstream.requestTimeout applies.</summary>
     public required Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig ShortRequest { get; init; }
 
+    /// <summary>L2: <c>tls.revocationFile</c> and its CRLs (empty when unset), checked on every handshake.</summary>
+    public RevocationList Revocation { get; init; } = RevocationList.Empty;
+
     /// <summary>Every file the snapshot was built from; a change to any of them triggers a reload.</summary>
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 
@@ -181,6 +184,23 @@ internal sealed class GatewaySnapshot : IDisposable
         catch (ConfigurationException ex)
         {
             errors.AddRange(ex.Errors);
+        }
+        // tls.revocationFile: read with its CRLs (verified against the client CA bundle); every file of it is watched, so an
+        // edit applies to new handshakes at the next reload and closes the connections of newly revoked certificates.
+        var revocation = RevocationList.Empty;
+        if (tls.RevocationFile.Length > 0)
+        {
+            var revocationPath = config.Resolve(tls.RevocationFile);
+            watched.Add(revocationPath);
+            if (authenticator?.CertificateValidator is { } certificates)
+            {
+                var list = RevocationList.Load(revocationPath, certificates.Authorities, errors);
+                if (list is not null)
+                {
+                    watched.AddRange(list.Files.Skip(1));
+                    revocation = list;
+                }
+            }
         }
         var authn = config.Authentication;
         foreach (var f in new[] { authn.TokenAuthFile, authn.AuthenticationConfigFile, authn.Webhook.ConfigFile, authn.Oidc.CaFile }.Concat(authn.ServiceAccount.KeyFiles))
@@ -278,6 +298,7 @@ internal sealed class GatewaySnapshot : IDisposable
                 VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             },
             WatchedFiles = watched,
+            Revocation = revocation,
         };
     }
 }

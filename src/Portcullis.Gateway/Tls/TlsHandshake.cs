@@ -1,8 +1,10 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
 using Portcullis.Gateway.Diagnostics;
+using Portcullis.Gateway.Pipeline;
 using Portcullis.Gateway.Snapshots;
 using Portcullis.Tls;
 
@@ -11,12 +13,19 @@ namespace Portcullis.Gateway.Tls;
 /// <summary>
 /// L2: per-handshake TLS options from the current snapshot (so a rotated server certificate applies to new connections
 /// without a restart), TLS 1.2+ with ECDHE/AEAD suites, and a client certificate requested during the handshake when
-/// <c>tls.clientCAFile</c> is set. A presented certificate that does not chain to that CA fails the handshake; no
-/// certificate is allowed (token authentication may follow).
+/// <c>tls.clientCAFile</c> is set. A presented certificate that does not chain to that CA, or that
+/// <c>tls.revocationFile</c> revokes, fails the handshake; no certificate is allowed (token authentication may follow).
+/// After the handshake <see cref="Track"/> registers the connection under its certificate
+/// (<see cref="CertificateConnections"/>), so a reload that revokes it closes the connection.
 /// </summary>
-internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metrics, ILogger logger, TimeProvider? time = null)
+internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnections connections, GatewayMetrics metrics, ILogger logger,
+    TimeProvider? time = null)
 {
-    // A client can reconnect in a loop with a long-lived certificate: its lifetime lines are sampled, the metrics count all.
+    private const string FactsKey = "Portcullis.Tls.CertificateFacts";
+
+    // A client can reconnect in a loop with a revoked or long-lived certificate: its lines are sampled (a revoked one at
+    // most once a second, lifetime lines at most ten a minute), the metrics count every handshake.
+    private readonly LogSampler _revokedLog = new(time ?? TimeProvider.System, perInterval: 1, interval: TimeSpan.FromSeconds(1));
     private readonly LogSampler _lifetimeLog = new(time ?? TimeProvider.System);
 
     public TlsHandshakeCallbackOptions Options => new()
@@ -35,28 +44,100 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metr
             };
             if (snapshot.Authenticator.CertificateValidator is { } validator)
             {
+                var connection = context.Connection;
                 options.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
-                    certificate is null || Verify(validator, snapshot.CertificateLifetime, certificate, chain);
+                    certificate is null || Verify(snapshot, validator, certificate, chain, connection);
             }
             return ValueTask.FromResult(options);
         },
         HandshakeTimeout = TimeSpan.FromSeconds(10),
     };
 
-    // The result is cached by the validator (keyed by the certificate's SHA-256), so L3 reads it back without a second
-    // chain build; a certificate that does not verify never completes the handshake.
-    private bool Verify(ClientCertificateValidator validator, CertificateLifetimePolicy? lifetimePolicy, X509Certificate certificate, X509Chain? presented)
+    // The chain result is cached by the validator (keyed by the certificate's SHA-256), so L3 reads it back without a
+    // second chain build; the revocation list is consulted on every handshake, after the cache, so it is never bypassed.
+    private bool Verify(GatewaySnapshot snapshot, ClientCertificateValidator validator, X509Certificate certificate, X509Chain? presented,
+        ConnectionContext connection)
     {
         var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
         var result = validator.Validate(leaf, presented?.ChainPolicy.ExtraStore);
-        if (result.Error is null)
+        if (result.Error is not null)
         {
-            return lifetimePolicy is null || CheckLifetime(lifetimePolicy, leaf);
+            metrics.RefuseCertificate(RefusalReasons.Untrusted);
+            // The subject of a certificate that failed verification is attacker-chosen text: escaped before it is logged.
+            Log.ClientCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(leaf.Subject, 256), result.Error);
+            return false;
         }
-        metrics.RefuseCertificate(RefusalReasons.Untrusted);
-        // The subject of a certificate that failed verification is attacker-chosen text: escaped before it is logged.
-        Log.ClientCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(leaf.Subject, 256), result.Error);
-        return false;
+        var facts = CertificateFacts.Of(leaf);
+        if (snapshot.Revocation.Match(facts, snapshot.Time.GetUtcNow()) is { } entry)
+        {
+            RefuseRevoked(facts, entry);
+            return false;
+        }
+        if (snapshot.CertificateLifetime is { } lifetimePolicy && !CheckLifetime(lifetimePolicy, leaf))
+        {
+            return false;
+        }
+        connection.Items[FactsKey] = facts;
+        return true;
+    }
+
+    /// <summary>
+    /// Connection middleware after the handshake: registers a client-certificate connection until it ends, then checks
+    /// the revocation list of the snapshot current now. A reload that swaps a new list in either sees the registration
+    /// (and aborts the connection) or is seen by this check, so no connection slips between the handshake and a reload.
+    /// </summary>
+    public ConnectionDelegate Track(ConnectionDelegate next) => connection =>
+    {
+        if (!connection.Items.TryGetValue(FactsKey, out var value) || value is not CertificateFacts facts)
+        {
+            return next(connection);
+        }
+        var registration = connections.Register(connection, facts);
+        var snapshot = snapshots.Current;
+        if (snapshot.Revocation.Match(facts, snapshot.Time.GetUtcNow()) is { } entry)
+        {
+            registration.Dispose();
+            RefuseRevoked(facts, entry);
+            connection.Abort(new ConnectionAbortedException("the client certificate is revoked"));
+            return Task.CompletedTask;
+        }
+        return ServeAsync(next, connection, registration);
+    };
+
+    /// <summary>After a reload: closes the open connections whose certificate the new snapshot's list revokes.</summary>
+    public void CloseRevoked(GatewaySnapshot snapshot)
+    {
+        var now = snapshot.Time.GetUtcNow();
+        var list = snapshot.Revocation;
+        if (list.Entries.Count == 0)
+        {
+            return;
+        }
+        var (count, first, entry) = connections.AbortRevoked(facts => list.Match(facts, now));
+        if (count > 0)
+        {
+            Log.RevokedConnectionsClosed(logger, count, Portcullis.Diagnostics.SafeText.Of(first!.Subject, 256), entry!.Describe());
+        }
+    }
+
+    private static async Task ServeAsync(ConnectionDelegate next, ConnectionContext connection, CertificateConnections.Registration registration)
+    {
+        using (registration)
+        {
+            await next(connection).ConfigureAwait(false);
+        }
+    }
+
+    // Counted every time; logged at most once a second, with how many were refused unlogged meanwhile (a revoked
+    // certificate retrying in a loop must not flood the log).
+    private void RefuseRevoked(CertificateFacts facts, RevocationEntry entry)
+    {
+        metrics.RefuseCertificate(RefusalReasons.Revoked);
+        if (_revokedLog.TryLog(out var suppressed))
+        {
+            Log.RevokedCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(facts.Subject, 256), entry.Describe(),
+                Portcullis.Diagnostics.SafeText.Of(entry.Reason, 256), suppressed);
+        }
     }
 
     // After the chain: an untrusted certificate is refused as untrusted whatever its lifetime. Not part of the validator's

@@ -23,6 +23,29 @@ public sealed class ConfigurationLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_revocation_file_without_a_client_ca_has_no_effect_and_is_refused_with_its_line()
+    {
+        WriteRequiredFiles();
+        Write("revoked.yaml", "apiVersion: portcullis.dev/v1alpha1\nkind: RevocationList\ncertificates: []\n");
+        var path = Write("portcullis.yaml", """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            tls:
+              certFile: server.crt
+              keyFile: server.key
+              revocationFile: revoked.yaml
+            upstream:
+              kubeconfig: upstream.kubeconfig
+            """);
+
+        var (_, errors) = ConfigurationLoader.TryLoad(path);
+
+        var error = Assert.Single(errors);
+        Assert.Equal(("tls.revocationFile", 6), (error.Field, error.Line));
+        Assert.StartsWith("has no effect: tls.clientCAFile is not set", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Minimal_valid_configuration_loads_with_secure_defaults()
     {
         WriteRequiredFiles();

@@ -24,9 +24,10 @@ public sealed class GatewayTestHost : IAsyncDisposable
     public Uri AdminUri => Host.AdminUri!;
     public string ConfigPath => Path.Combine(Dir, "portcullis.yaml");
     private string DenyListLine { get; set; } = "";
+    private string RevocationLine { get; set; } = "";
     private string RbacManifests { get; set; } = "[rbac.yaml]";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost", string requestTimeout = "2s")
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost", string requestTimeout = "2s", string? revocationList = null)
     {
         var t = new GatewayTestHost { RbacManifests = rbacManifests, RequestTimeout = requestTimeout };
         var upstreamServer = t.Pki.IssueServer(upstreamDnsName);
@@ -77,6 +78,11 @@ public sealed class GatewayTestHost : IAsyncDisposable
             File.WriteAllText(Path.Combine(t.Dir, "deny.yaml"), denyList);
             t.DenyListLine = "denyListFile: deny.yaml";
         }
+        if (revocationList is not null)
+        {
+            File.WriteAllText(Path.Combine(t.Dir, "revoked.yaml"), revocationList);
+            t.RevocationLine = "revocationFile: revoked.yaml";
+        }
         t.WriteConfig(extraYaml, identity, modes, anonymous);
         t.Host = GatewayHost.Create(t.ConfigPath, new GatewayHostOptions
         {
@@ -105,6 +111,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
               certFile: server.crt
               keyFile: server.key
               clientCAFile: ca.crt
+              {RevocationLine}
             authentication:
               tokenAuthFile: tokens.csv
               anonymous: {anonymous}

@@ -4,6 +4,7 @@ using System.Net;
 using Portcullis.Authentication;
 using Portcullis.Configuration;
 using Portcullis.Network;
+using Portcullis.Tls;
 using YamlDotNet.RepresentationModel;
 
 namespace Portcullis.Authorization.DenyLists;
@@ -42,8 +43,7 @@ public sealed class DenyList
     private readonly FrozenDictionary<string, DenyListEntry[]> _users;
     private readonly FrozenDictionary<string, DenyListEntry[]> _groups;
     private readonly FrozenDictionary<string, DenyListEntry[]> _tokens;
-    private readonly FrozenDictionary<string, DenyListEntry[]> _serials;
-    private readonly FrozenDictionary<string, DenyListEntry[]>.AlternateLookup<ReadOnlySpan<char>> _serialLookup;
+    private readonly CertificateMatcher<DenyListEntry> _serials;
     private readonly FrozenDictionary<string, DenyListEntry[]>.AlternateLookup<ReadOnlySpan<char>> _tokenLookup;
     private readonly DenyListEntry[] _cidrs;
 
@@ -57,8 +57,9 @@ public sealed class DenyList
             .ToFrozenDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
         _groups = By("group", e => e.Value, StringComparer.Ordinal);
         _tokens = By("tokenSHA256", e => e.Value, StringComparer.OrdinalIgnoreCase);
-        _serials = By("certificateSerial", e => e.Value, StringComparer.OrdinalIgnoreCase);
-        _serialLookup = _serials.GetAlternateLookup<ReadOnlySpan<char>>();
+        // certificateSerial entries go to the matcher the revocation list uses (tls.revocationFile): one serial lookup.
+        _serials = new CertificateMatcher<DenyListEntry>(Entries.Where(e => e.Selector == "certificateSerial")
+            .Select(e => new CertificateRule<DenyListEntry>(CertificateSelector.Serial, e.Value, null, e.Expires, e)));
         _tokenLookup = _tokens.GetAlternateLookup<ReadOnlySpan<char>>();
         _cidrs = [.. Entries.Where(e => e.Selector == "sourceCIDR")];
         Version = Interlocked.Increment(ref s_versions);
@@ -97,14 +98,9 @@ public sealed class DenyList
         {
             return byToken;
         }
-        if (_serials.Count > 0 && !string.IsNullOrEmpty(certificateSerial) && certificateSerial.Length <= 128)
+        if (_serials.Count > 0 && !string.IsNullOrEmpty(certificateSerial) && _serials.MatchSerial(certificateSerial, now) is { } bySerial)
         {
-            Span<char> buffer = stackalloc char[128];
-            var normalized = NormalizeSerial(certificateSerial, buffer);
-            if (_serialLookup.TryGetValue(normalized, out entries) && First(entries, now) is { } bySerial)
-            {
-                return bySerial;
-            }
+            return bySerial.Entry;
         }
         if (_cidrs.Length > 0 && sourceAddress is not null)
         {
@@ -137,31 +133,8 @@ public sealed class DenyList
         return "system:serviceaccount:" + nsSlashName[..slash] + ":" + nsSlashName[(slash + 1)..];
     }
 
-    /// <summary>Serial as hex without colons or leading zeros (case kept; matched case-insensitively).</summary>
-    public static ReadOnlySpan<char> NormalizeSerial(ReadOnlySpan<char> serial, Span<char> buffer)
-    {
-        var n = 0;
-        foreach (var c in serial)
-        {
-            if (c is ':' or ' ')
-            {
-                continue;
-            }
-            if (n == 0 && c == '0')
-            {
-                continue;
-            }
-            if (n < buffer.Length)
-            {
-                buffer[n++] = c;
-            }
-        }
-        if (n == 0 && buffer.Length > 0)
-        {
-            buffer[n++] = '0';
-        }
-        return buffer[..n];
-    }
+    /// <summary>Serial as hex without colons or leading zeros, upper case (<see cref="CertificateSerials.Normalize"/>).</summary>
+    public static ReadOnlySpan<char> NormalizeSerial(ReadOnlySpan<char> serial, Span<char> buffer) => CertificateSerials.Normalize(serial, buffer);
 
     /// <summary>Loads a DenyList file; every error names file:line and field. The list is null when there are errors.</summary>
     public static (DenyList? List, IReadOnlyList<ConfigError> Errors) Load(string path)
@@ -258,12 +231,12 @@ public sealed class DenyList
                     }
                     break;
                 case "certificateSerial":
-                    if (value.Length > 128 || !value.All(c => char.IsAsciiHexDigit(c) || c is ':' or ' '))
+                    if (!CertificateSerials.IsValid(value))
                     {
                         binder.Error(node, field + ".certificateSerial", "must be hex, colons optional (openssl x509 -serial)");
                         break;
                     }
-                    value = NormalizeSerial(value, buffer).ToString().ToUpperInvariant();
+                    value = CertificateSerials.Normalize(value, buffer).ToString();
                     break;
                 case "sourceCIDR":
                     if (!Cidr.TryParse(value, out cidr))
