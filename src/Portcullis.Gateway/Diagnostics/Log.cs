@@ -58,4 +58,13 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "Connection from {Remote} refused: the address is banned")]
     public static partial void ConnectionBanned(ILogger logger, string remote);
+
+    [LoggerMessage(40, LogLevel.Information, "Connection from {Remote} refused: {Count} connection(s) open, {Limit} allowed by {Field}")]
+    public static partial void ConnectionOverLimit(ILogger logger, string remote, int count, int limit, string field);
+
+    [LoggerMessage(41, LogLevel.Warning, "Suppressed {Count} more {Reason} refusal line(s) in the last {Seconds}s (at most {Lines} a reason per interval are written; the metrics count every refusal)")]
+    public static partial void RefusalLinesSuppressed(ILogger logger, int count, string reason, double seconds, int lines);
+
+    [LoggerMessage(42, LogLevel.Warning, "limits.http2.maxStreamRefusalsPerSecond is {Limit} but this process already runs with {Applied} (Kestrel reads it once per process); restart to apply it")]
+    public static partial void StreamRefusalLimitFixed(ILogger logger, int limit, int applied);
 }

@@ -12,8 +12,13 @@ internal static class RefusalReasons
     /// <summary>L1: the source address is banned (<c>network.autoBan</c> or <c>portcullis bans add</c>).</summary>
     public const string Banned = "banned";
 
+    /// <summary>L1: the source address already holds <c>network.connections.maxPerSource</c> connections.</summary>
+    public const string SourceConnectionLimit = "source_connection_limit";
+    /// <summary>L1: the gateway already holds <c>network.connections.maxTotal</c> connections.</summary>
+    public const string TotalConnectionLimit = "total_connection_limit";
+
     /// <summary>Every L1 reason, each exported at 0 from the start so dashboards see the series before the first refusal.</summary>
-    public static readonly string[] Connection = [NetworkPolicy, Banned];
+    public static readonly string[] Connection = [NetworkPolicy, Banned, SourceConnectionLimit, TotalConnectionLimit];
 
     /// <summary>L2: the certificate does not chain to <c>tls.clientCAFile</c>, is expired or not yet valid, or lacks clientAuth.</summary>
     public const string Untrusted = "untrusted";

@@ -1,4 +1,6 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Portcullis.Configuration;
 using Portcullis.Authorization;
 using Portcullis.Gateway.Diagnostics;
 using Portcullis.Gateway.Pipeline;
@@ -40,7 +42,8 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         var rawPath = q < 0 ? target : target[..q];
         var query = request.QueryString.HasValue ? request.QueryString.Value![1..] : "";
 
-        if (RequestHeaderLimits.Check(request.Headers) is { } tooMany)
+        var limits = snapshots.Current.Config.Limits;
+        if (RequestHeaderLimits.Check(request.Headers, limits) is { } tooMany)
         {
             return RefuseAsync(context, auditId, rawPath, query, Refusal.HeaderFieldsTooLarge(RefusalLayers.Http, tooMany));
         }
@@ -71,7 +74,12 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
 
         var feature = NewFeature(context, auditId, info, nominatedHeaders);
         context.Features.Set(feature);
-        return info.IsLongRunning ? TrackedAsync(context, feature) : next(context);
+        if (info.IsLongRunning)
+        {
+            ExemptFromDataRates(context);
+            return TrackedAsync(context, feature);
+        }
+        return next(context);
     }
 
     private GatewayRequestFeature NewFeature(HttpContext context, string auditId, RequestInfo info, HashSet<string>? nominatedHeaders = null) => new()
@@ -99,6 +107,25 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         var feature = NewFeature(context, auditId, info);
         context.Features.Set(feature);
         return refusals.RefuseAsync(context, feature, refusal);
+    }
+
+    /// <summary>
+    /// A long-running request (watch, exec/attach/port-forward, logs, proxy) is exempt from Kestrel's minimum data rates
+    /// (<c>limits.minRequestBodyDataRate</c>, and the minimum response rate): its body is a terminal's keystrokes and its
+    /// response waits for events, so neither may be cut off for being slow. On HTTP/2 Kestrel allows only switching the
+    /// request rate off per request (the response rate is the connection's; it counts only while the client leaves
+    /// written data unread).
+    /// </summary>
+    private static void ExemptFromDataRates(HttpContext context)
+    {
+        if (context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } body)
+        {
+            body.MinDataRate = null;
+        }
+        if (context.Features.Get<IHttpMinResponseDataRateFeature>() is { } response)
+        {
+            response.MinDataRate = null;
+        }
     }
 
     private async Task TrackedAsync(HttpContext context, GatewayRequestFeature feature)

@@ -14,7 +14,12 @@ namespace Portcullis.Gateway.Tls;
 /// <c>tls.clientCAFile</c> is set. A presented certificate that does not chain to that CA fails the handshake; no
 /// certificate is allowed (token authentication may follow).
 /// </summary>
-internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metrics, ILogger logger)
+/// <remarks>
+/// The handshake timeout is <c>tls.handshakeTimeout</c> of the configuration the host started with (Kestrel reads it
+/// once, when the listener is built: restart-required). A client certificate refused here is logged through the
+/// <see cref="RefusalLogSampler"/>.
+/// </remarks>
+internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metrics, ILogger logger, RefusalLogSampler sampler, TimeSpan handshakeTimeout)
 {
     public TlsHandshakeCallbackOptions Options => new()
     {
@@ -37,7 +42,7 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metr
             }
             return ValueTask.FromResult(options);
         },
-        HandshakeTimeout = TimeSpan.FromSeconds(10),
+        HandshakeTimeout = handshakeTimeout,
     };
 
     // The result is cached by the validator (keyed by the certificate's SHA-256), so L3 reads it back without a second
@@ -51,6 +56,10 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, GatewayMetrics metr
             return true;
         }
         metrics.RefuseCertificate(RefusalReasons.Untrusted);
+        if (!sampler.ShouldLog(RefusalReasons.Untrusted))
+        {
+            return false;
+        }
         // The subject of a certificate that failed verification is attacker-chosen text: escaped before it is logged.
         Log.ClientCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(leaf.Subject, 256), result.Error);
         return false;
