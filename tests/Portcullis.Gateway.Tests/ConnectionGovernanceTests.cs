@@ -389,6 +389,33 @@ public sealed class ConnectionGovernanceTests(ITestOutputHelper output)
         Assert.Empty(gw.Upstream.Requests);
     }
 
+    [Fact]
+    public async Task A_quiet_exec_session_over_http2_outlives_the_minimum_body_rate_grace_period()
+    {
+        // A rate no quiet terminal meets: a request body measured against it would be cut off after 2 s.
+        await using var gw = await GatewayTestHost.StartAsync("limits:\n  minRequestBodyDataRate: {bytesPerSecond: 100000, gracePeriod: 2s}").WaitAsync(Step);
+        using var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && gw.ValidateServer(cert) },
+        };
+        using var invoker = new HttpMessageInvoker(handler);
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.HttpVersion = HttpVersion.Version20; // RFC 8441 WebSocket over HTTP/2: the stream's body is stdin
+        socket.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        socket.Options.AddSubProtocol("v5.channel.k8s.io");
+        socket.Options.SetRequestHeader("Authorization", "Bearer token-jane");
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await socket.ConnectAsync(new Uri($"wss://{gw.Uri.Authority}/api/v1/namespaces/dev/pods/p1/exec?command=sh"), invoker, cancel.Token).WaitAsync(Step);
+
+        // Quiet for twice the grace period: the condition under test, not a synchronisation.
+        await Task.Delay(TimeSpan.FromSeconds(4), cancel.Token);
+        await socket.SendAsync(new byte[] { 0, (byte)'h', (byte)'i' }, System.Net.WebSockets.WebSocketMessageType.Binary, true, cancel.Token).WaitAsync(Step);
+        var buffer = new byte[64];
+        var received = await socket.ReceiveAsync(buffer, cancel.Token).WaitAsync(Step);
+
+        Assert.Equal(new byte[] { 0, (byte)'h', (byte)'i' }, buffer[..received.Count]);
+    }
+
     private static async Task<string> ReadAllAsync(Stream stream)
     {
         var text = new StringBuilder();

@@ -114,7 +114,7 @@ public sealed class NetworkConfiguration
 /// </summary>
 public sealed class ConnectionsConfiguration
 {
-    public const int DefaultMaxPerSource = 100;
+    public const int DefaultMaxPerSource = 250;
     public const int DefaultMaxTotal = 10_000;
 
     public int MaxPerSource { get; set; } = DefaultMaxPerSource;

@@ -33,7 +33,7 @@ public sealed class ConnectionGovernanceConfigurationTests : IDisposable
 
         Assert.Empty(errors);
         var c = config!;
-        Assert.Equal(100, c.Network.Connections.MaxPerSource);
+        Assert.Equal(250, c.Network.Connections.MaxPerSource);
         Assert.Equal(10_000, c.Network.Connections.MaxTotal);
         Assert.Equal(TimeSpan.FromSeconds(10), c.Tls!.HandshakeTimeout);
         Assert.Equal(TimeSpan.FromSeconds(30), c.Limits.RequestHeadersTimeout);
