@@ -390,6 +390,32 @@ public sealed class ConnectionGovernanceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_long_running_request_is_exempt_from_the_minimum_body_rate()
+    {
+        // The same slow body as above, to pods/proxy (long-running, like exec stdin): it is streamed upstream at the
+        // client's pace and completes, where an ordinary request is answered 408 after the grace period.
+        await using var gw = await GatewayTestHost.StartAsync("limits:\n  minRequestBodyDataRate: {bytesPerSecond: 1000, gracePeriod: 2s}").WaitAsync(Step);
+        await using var tls = await RawHttps.ConnectAsync(gw, null);
+        var answer = ReadAllAsync(tls);
+        var lived = Stopwatch.StartNew();
+
+        await tls.WriteAsync(Encoding.ASCII.GetBytes(
+            "POST /api/v1/namespaces/dev/pods/p1/proxy/echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer token-jane\r\n" +
+            "Content-Length: 16\r\nConnection: close\r\n\r\n"));
+        for (var i = 0; i < 16 && !answer.IsCompleted; i++)
+        {
+            await tls.WriteAsync("x"u8.ToArray());
+            await Task.WhenAny(answer, Task.Delay(250)); // 4 B/s for 4 s: below the rate for longer than the grace period (and within the stand-in upstream's own 5 s grace)
+        }
+
+        var text = await answer.WaitAsync(Step);
+        output.WriteLine($"answered after {lived.Elapsed.TotalSeconds:F1} s: {text.Split('\n')[0]}");
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        var seen = Assert.Single(gw.Upstream.Requests);
+        Assert.Equal(16, seen.Body.Length);
+    }
+
+    [Fact]
     public async Task A_quiet_exec_session_over_http2_outlives_the_minimum_body_rate_grace_period()
     {
         // A rate no quiet terminal meets: a request body measured against it would be cut off after 2 s.
