@@ -141,6 +141,7 @@ public static class ConfigurationLoader
                 }
                 OneOf("tls.minVersion", c.Tls.MinVersion, ["VersionTLS12", "VersionTLS13"]);
                 ClientCertificates(c.Tls);
+                PositiveTime("tls.handshakeTimeout", c.Tls.HandshakeTimeout);
                 for (var i = 0; i < c.Tls.CipherSuites.Count; i++)
                 {
                     if (!TlsCipherSuites.IsAllowed(c.Tls.CipherSuites[i]))
@@ -162,6 +163,8 @@ public static class ConfigurationLoader
                 Fail("network.proxyProtocol", "needs network.trustedProxies: a PROXY header is read only from those peers (from any other it closes the connection)");
             }
             AutoBan(c.Network.AutoBan);
+            Positive("network.connections.maxPerSource", c.Network.Connections.MaxPerSource);
+            Positive("network.connections.maxTotal", c.Network.Connections.MaxTotal);
 
             var authn = c.Authentication;
             foreach (var p in authn.Anonymous.Paths.Select((p, i) => (p, i)))
@@ -341,6 +344,30 @@ public static class ConfigurationLoader
             OneOf("admin.logFormat", c.Admin.LogFormat, ["text", "json"]);
 
             Positive("limits.maxRequestBodyBytes", c.Limits.MaxRequestBodyBytes);
+            Limits(c.Limits);
+        }
+
+        private void Limits(LimitsConfiguration limits)
+        {
+            Positive("limits.maxRequestHeaderCount", limits.MaxRequestHeaderCount);
+            if (limits.MaxRequestHeaderCount > LimitsConfiguration.KestrelMaxRequestHeaderCount)
+            {
+                Fail("limits.maxRequestHeaderCount", $"must be at most {LimitsConfiguration.KestrelMaxRequestHeaderCount} (the server's own hard limit)");
+            }
+            Positive("limits.maxRequestHeaderBytes", limits.MaxRequestHeaderBytes);
+            if (limits.MaxRequestHeaderBytes > LimitsConfiguration.KestrelMaxRequestHeaderBytes)
+            {
+                Fail("limits.maxRequestHeaderBytes", $"must be at most {LimitsConfiguration.KestrelMaxRequestHeaderBytes} (the server's own hard limit)");
+            }
+            PositiveTime("limits.requestHeadersTimeout", limits.RequestHeadersTimeout);
+            Positive("limits.minRequestBodyDataRate.bytesPerSecond", limits.MinRequestBodyDataRate.BytesPerSecond);
+            // Kestrel measures the rate on its 1-second heartbeat: a grace period must be longer than one beat.
+            if (limits.MinRequestBodyDataRate.GracePeriod <= TimeSpan.FromSeconds(1))
+            {
+                Fail("limits.minRequestBodyDataRate.gracePeriod", "must be longer than 1s (the server checks the rate once a second)");
+            }
+            Positive("limits.http2.maxConcurrentStreams", limits.Http2.MaxConcurrentStreams);
+            Positive("limits.http2.maxStreamRefusalsPerSecond", limits.Http2.MaxStreamRefusalsPerSecond);
         }
 
         private void ClientCertificates(TlsConfiguration tls)

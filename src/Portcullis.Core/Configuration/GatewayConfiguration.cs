@@ -83,10 +83,12 @@ public sealed class TlsConfiguration
     public string MinVersion { get; set; } = "VersionTLS12";
     public List<string> CipherSuites { get; set; } = [];
     public string ClientCAFile { get; set; } = "";
-    /// <summary>Not enforced yet: refused at load when set (ConfigurationLoader).</summary>
+    /// <summary><c>kind: RevocationList</c>: client certificates refused at the handshake (needs <see cref="ClientCAFile"/>).</summary>
     public string RevocationFile { get; set; } = "";
     /// <summary>Added section: what a verified client certificate must also satisfy (its lifetime).</summary>
     public ClientCertificatesConfiguration ClientCertificates { get; set; } = new();
+    /// <summary>Added field: how long a TLS handshake may take before the connection is closed (restart-required).</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TlsDefaults.HandshakeTimeout;
 }
 
 /// <summary><c>tls.clientCertificates</c>: the certificate-lifetime policy applied at the handshake.</summary>
@@ -108,6 +110,12 @@ public static class CertificateLifetimeActions
     public static readonly IReadOnlyList<string> All = [Refuse, Warn];
 }
 
+/// <summary>Defaults of the TLS fields the gateway added.</summary>
+public static class TlsDefaults
+{
+    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+}
+
 public sealed class NetworkConfiguration
 {
     public List<string> Allow { get; set; } = [];
@@ -117,6 +125,21 @@ public sealed class NetworkConfiguration
     /// <summary>Connections from <see cref="TrustedProxies"/> start with a PROXY protocol v1/v2 header (required from them).</summary>
     public bool ProxyProtocol { get; set; }
     public AutoBanConfiguration AutoBan { get; set; } = new();
+    /// <summary>Added section: how many connections one source address, and everyone together, may hold open.</summary>
+    public ConnectionsConfiguration Connections { get; set; } = new();
+}
+
+/// <summary>
+/// <c>network.connections</c>: concurrent connections per source address and in total, counted at accept (before TLS);
+/// the connection over either limit is closed without a TLS byte and counted as refused.
+/// </summary>
+public sealed class ConnectionsConfiguration
+{
+    public const int DefaultMaxPerSource = 250;
+    public const int DefaultMaxTotal = 10_000;
+
+    public int MaxPerSource { get; set; } = DefaultMaxPerSource;
+    public int MaxTotal { get; set; } = DefaultMaxTotal;
 }
 
 /// <summary><c>network.autoBan</c>: failed authentications (and, with <see cref="CountForbidden"/>, 403s) per source ban it.</summary>
@@ -315,6 +338,49 @@ public sealed class LimitsConfiguration
     /// an audit event records.
     /// </summary>
     public int MaxRequestBodyBytes { get; set; } = DefaultMaxRequestBodyBytes;
+
+    /// <summary>Kestrel's hard limit on header lines, set at start: past it Kestrel refuses before any gateway code runs.</summary>
+    public const int KestrelMaxRequestHeaderCount = 2000;
+
+    /// <summary>Kestrel's hard limit on the header block (and the HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE it advertises).</summary>
+    public const int KestrelMaxRequestHeaderBytes = 256 * 1024;
+
+    /// <summary>Added field: header lines a request may carry; more is answered with kube-apiserver's 431 (audited).</summary>
+    public int MaxRequestHeaderCount { get; set; } = 100;
+
+    /// <summary>Added field: bytes of request header lines (name, value and 4 bytes a line); more is answered 431 (audited).</summary>
+    public int MaxRequestHeaderBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Added field: how long a client may take to send a request's headers (Kestrel RequestHeadersTimeout; restart-required).</summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Added section: the slowest a request body may arrive (not applied to long-running requests).</summary>
+    public DataRateConfiguration MinRequestBodyDataRate { get; set; } = new();
+
+    /// <summary>Added section: HTTP/2 limits.</summary>
+    public Http2LimitsConfiguration Http2 { get; set; } = new();
+}
+
+/// <summary><c>limits.minRequestBodyDataRate</c>: bytes per second, averaged after a grace period.</summary>
+public sealed class DataRateConfiguration
+{
+    public int BytesPerSecond { get; set; } = 240;
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary><c>limits.http2</c>: limits of HTTP/2 connections (restart-required: Kestrel reads them at start).</summary>
+public sealed class Http2LimitsConfiguration
+{
+    /// <summary>SETTINGS_MAX_CONCURRENT_STREAMS: streams one connection may have open at once (Kestrel MaxStreamsPerConnection).</summary>
+    public int MaxConcurrentStreams { get; set; } = 250;
+
+    /// <summary>
+    /// Kestrel's rapid-reset limit (the process-wide AppContext switch
+    /// <c>Microsoft.AspNetCore.Server.Kestrel.Http2.MaxEnhanceYourCalmCount</c>): once a connection tracks more than
+    /// max(2 × maxConcurrentStreams, 100) streams, each new stream is refused with ENHANCE_YOUR_CALM, and more than 5 ×
+    /// this many such refusals within Kestrel's 5-second window close the connection.
+    /// </summary>
+    public int MaxStreamRefusalsPerSecond { get; set; } = 20;
 }
 
 /// <summary>One configuration error: where (file:line, field) and what.</summary>

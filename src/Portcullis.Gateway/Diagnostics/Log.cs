@@ -65,15 +65,24 @@ internal static partial class Log
     [LoggerMessage(41, LogLevel.Information, "Request from {Remote} through trusted proxy {Peer} refused: {Reason}")]
     public static partial void ForwardedRefused(ILogger logger, string remote, string peer, string reason);
 
-    [LoggerMessage(42, LogLevel.Information, "Client certificate refused: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit}{Suppressed}")]
-    public static partial void ClientCertificateLifetimeRefused(ILogger logger, string subject, string lifetime, string limit, string suppressed);
+    [LoggerMessage(42, LogLevel.Information, "Client certificate refused: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit}")]
+    public static partial void ClientCertificateLifetimeRefused(ILogger logger, string subject, string lifetime, string limit);
 
-    [LoggerMessage(43, LogLevel.Warning, "Client certificate accepted with a warning: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit} (action: warn){Suppressed}")]
-    public static partial void ClientCertificateLifetimeWarning(ILogger logger, string subject, string lifetime, string limit, string suppressed);
+    [LoggerMessage(43, LogLevel.Warning, "Client certificate accepted with a warning: {Subject} is valid for {Lifetime}, longer than tls.clientCertificates.maxLifetime {Limit} (action: warn)")]
+    public static partial void ClientCertificateLifetimeWarning(ILogger logger, string subject, string lifetime, string limit);
 
-    [LoggerMessage(60, LogLevel.Warning, "Client certificate refused: {Subject} is revoked by {Entry} ({Reason}); {Suppressed} more revoked certificates refused since the last such line")]
-    public static partial void RevokedCertificateRefused(ILogger logger, string subject, string entry, string reason, long suppressed);
+    [LoggerMessage(60, LogLevel.Warning, "Client certificate refused: {Subject} is revoked by {Entry} ({Reason})")]
+    public static partial void RevokedCertificateRefused(ILogger logger, string subject, string entry, string reason);
 
     [LoggerMessage(61, LogLevel.Warning, "Closed {Count} open connection(s) of newly revoked client certificates (first: {Subject}, revoked by {Entry})")]
     public static partial void RevokedConnectionsClosed(ILogger logger, int count, string subject, string entry);
+
+    [LoggerMessage(44, LogLevel.Information, "Connection from {Remote} refused: {Count} connection(s) open, {Limit} allowed by {Field}")]
+    public static partial void ConnectionOverLimit(ILogger logger, string remote, int count, int limit, string field);
+
+    [LoggerMessage(45, LogLevel.Warning, "Suppressed {Count} more {Reason} refusal line(s) in the last {Seconds}s (at most {Lines} a reason per interval are written; the metrics count every one)")]
+    public static partial void RefusalLinesSuppressed(ILogger logger, int count, string reason, double seconds, int lines);
+
+    [LoggerMessage(46, LogLevel.Warning, "limits.http2.maxStreamRefusalsPerSecond is {Limit} but this process already runs with {Applied} (Kestrel reads it once per process); restart to apply it")]
+    public static partial void StreamRefusalLimitFixed(ILogger logger, int limit, int applied);
 }

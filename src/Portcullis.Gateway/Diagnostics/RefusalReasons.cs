@@ -15,9 +15,13 @@ internal static class RefusalReasons
     /// <summary>L1: a PROXY protocol header missing from a trusted proxy, malformed, oversized or late, or sent by
     /// another peer (<c>network.proxyProtocol</c>).</summary>
     public const string ProxyProtocol = "proxy_protocol";
+    /// <summary>L1: the source address already holds <c>network.connections.maxPerSource</c> connections.</summary>
+    public const string SourceConnectionLimit = "source_connection_limit";
+    /// <summary>L1: the gateway already holds <c>network.connections.maxTotal</c> connections.</summary>
+    public const string TotalConnectionLimit = "total_connection_limit";
 
     /// <summary>Every L1 reason, each exported at 0 from the start so dashboards see the series before the first refusal.</summary>
-    public static readonly string[] Connection = [NetworkPolicy, Banned, ProxyProtocol];
+    public static readonly string[] Connection = [NetworkPolicy, Banned, ProxyProtocol, SourceConnectionLimit, TotalConnectionLimit];
 
     /// <summary>L2: the certificate does not chain to <c>tls.clientCAFile</c>, is expired or not yet valid, or lacks clientAuth.</summary>
     public const string Untrusted = "untrusted";

@@ -60,6 +60,11 @@ public sealed class GatewayHost : IAsyncDisposable
     private GatewayMetrics? _metrics;
     private bool _started;
     private SourceBans? _bans;
+    private RefusalLogSampler? _sampler;
+    private ConnectionFilter? _filter;
+
+    /// <summary>Kestrel's process-wide rapid-reset switch (read once, when Kestrel first opens an HTTP/2 connection).</summary>
+    internal const string StreamRefusalLimitSwitch = "Microsoft.AspNetCore.Server.Kestrel.Http2.MaxEnhanceYourCalmCount";
 
     private GatewayHost(WebApplication app, WebApplication admin, SnapshotHolder snapshots, ConfigurationWatcher watcher,
         UpstreamProbe probe, StreamRegistry streams, ILogger logger, IReadOnlyList<string> listenAddresses, ILoggerFactory logs)
@@ -88,6 +93,29 @@ public sealed class GatewayHost : IAsyncDisposable
     internal SourceBans? Bans => _bans;
     internal StreamRegistry Streams => _streams;
     internal Task FirstUpstreamProbe => _probe.FirstProbe;
+    internal ConnectionFilter? Filter => _filter;
+
+    /// <summary>
+    /// limits.http2.maxStreamRefusalsPerSecond: Kestrel reads its switch into a static field when the first HTTP/2
+    /// connection of the process is handled, so it is set here, before the listener starts. A second host in the same
+    /// process (tests) cannot change it: a different value is reported, not silently assumed.
+    /// </summary>
+    private static void SetStreamRefusalLimit(int limit, ILogger logger)
+    {
+        lock (StreamRefusalLimitGate)
+        {
+            if (AppContext.GetData(StreamRefusalLimitSwitch) is int set && s_streamRefusalLimitApplied && set != limit)
+            {
+                Log.StreamRefusalLimitFixed(logger, limit, set);
+                return;
+            }
+            AppContext.SetData(StreamRefusalLimitSwitch, limit);
+            s_streamRefusalLimitApplied = true;
+        }
+    }
+
+    private static readonly Lock StreamRefusalLimitGate = new();
+    private static bool s_streamRefusalLimitApplied;
 
     /// <summary>
     /// Loads the configuration through <see cref="GatewayConfigurationPipeline.Load"/> (as <c>portcullis validate</c>
@@ -152,16 +180,25 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ForwardingHandler>();
 
-        var filter = new ConnectionFilter(snapshots, bans, metrics, logger);
-        var tls = new TlsHandshake(snapshots, new CertificateConnections(), metrics, logger, options.Time);
+        var sampler = new RefusalLogSampler(logger, options.Time);
+        var filter = new ConnectionFilter(snapshots, bans, metrics, logger, sampler);
+        var limits = snapshot.Config.Limits;
+        var tls = new TlsHandshake(snapshots, new CertificateConnections(), metrics, logger, sampler, snapshot.Config.Tls!.HandshakeTimeout);
+        SetStreamRefusalLimit(limits.Http2.MaxStreamRefusalsPerSecond, logger);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            // Kestrel's own header limits are hard stops before any middleware (unaudited); the gateway's lower ones are
-            // checked by RequestStartMiddleware, which audits the 431.
-            kestrel.Limits.MaxRequestHeadersTotalSize = RequestHeaderLimits.KestrelMaxHeadersTotalBytes;
-            kestrel.Limits.MaxRequestHeaderCount = RequestHeaderLimits.KestrelMaxHeaderCount;
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 250;
+            // Kestrel's own header limits are hard stops before any middleware (unaudited); the gateway's lower ones
+            // (limits.maxRequestHeaderCount/Bytes) are checked by RequestStartMiddleware, which audits the 431.
+            kestrel.Limits.MaxRequestHeadersTotalSize = LimitsConfiguration.KestrelMaxRequestHeaderBytes;
+            kestrel.Limits.MaxRequestHeaderCount = LimitsConfiguration.KestrelMaxRequestHeaderCount;
+            // One HTTP/2 header field may be as large as the whole block (HTTP/1.1 has no separate field limit), so a
+            // large field over limits.maxRequestHeaderBytes gets the gateway's 431 instead of an HPACK connection error.
+            kestrel.Limits.Http2.MaxRequestHeaderFieldSize = LimitsConfiguration.KestrelMaxRequestHeaderBytes;
+            // network.connections is enforced by the ConnectionFilter (reloadable); these are Kestrel's, read at start.
+            kestrel.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(limits.MinRequestBodyDataRate.BytesPerSecond, limits.MinRequestBodyDataRate.GracePeriod);
+            kestrel.Limits.Http2.MaxStreamsPerConnection = limits.Http2.MaxConcurrentStreams;
             foreach (var address in listen)
             {
                 var endpoint = Endpoint(address, "listeners[].address");
@@ -205,7 +242,7 @@ public sealed class GatewayHost : IAsyncDisposable
         // A certificate newly on tls.revocationFile loses its open connections (and every stream on them) at the reload.
         snapshots.Swapped += tls.CloseRevoked;
         snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans };
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans, _sampler = sampler, _filter = filter };
     }
 
     /// <summary>
@@ -287,6 +324,7 @@ public sealed class GatewayHost : IAsyncDisposable
         await _admin.DisposeAsync();
         _bans?.Dispose();
         await RetireSnapshotsAsync(); // (never started: nothing was written, but the backends close)
+        _sampler?.Dispose(); // pending "suppressed" summaries are written before the loggers close
         _metrics?.Dispose();
         _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         _logs.Dispose();

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Portcullis.Configuration;
 using Portcullis.Authorization;
 using Portcullis.Network;
 using Portcullis.Gateway.Diagnostics;
@@ -45,8 +47,9 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
 
         // The snapshot is entered once per request (NewFeature), but which proxies are trusted is read here already: a
         // reload in between only changes which snapshot a request runs on, and both answers are of a valid configuration.
-        var source = ResolveSource(context, snapshots.Current.TrustedProxies);
-        if (RequestHeaderLimits.Check(request.Headers) is { } tooMany)
+        var current = snapshots.Current;
+        var source = ResolveSource(context, current.TrustedProxies);
+        if (RequestHeaderLimits.Check(request.Headers, current.Config.Limits) is { } tooMany)
         {
             return RefuseAsync(context, auditId, rawPath, query, source, Refusal.HeaderFieldsTooLarge(RefusalLayers.Http, tooMany));
         }
@@ -87,7 +90,12 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
 
         var feature = NewFeature(context, auditId, info, source, nominatedHeaders);
         context.Features.Set(feature);
-        return info.IsLongRunning ? TrackedAsync(context, feature) : next(context);
+        if (info.IsLongRunning)
+        {
+            ExemptFromDataRates(context);
+            return TrackedAsync(context, feature);
+        }
+        return next(context);
     }
 
     private GatewayRequestFeature NewFeature(HttpContext context, string auditId, RequestInfo info, ForwardedSource? source, HashSet<string>? nominatedHeaders = null) => new()
@@ -160,6 +168,25 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         var feature = NewFeature(context, auditId, info, source);
         context.Features.Set(feature);
         return refusals.RefuseAsync(context, feature, refusal);
+    }
+
+    /// <summary>
+    /// A long-running request (watch, exec/attach/port-forward, logs, proxy) is exempt from Kestrel's minimum data rates
+    /// (<c>limits.minRequestBodyDataRate</c>, and the minimum response rate): its body is a terminal's keystrokes and its
+    /// response waits for events, so neither may be cut off for being slow. On HTTP/2 Kestrel allows only switching the
+    /// request rate off per request (the response rate is the connection's; it counts only while the client leaves
+    /// written data unread).
+    /// </summary>
+    private static void ExemptFromDataRates(HttpContext context)
+    {
+        if (context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } body)
+        {
+            body.MinDataRate = null;
+        }
+        if (context.Features.Get<IHttpMinResponseDataRateFeature>() is { } response)
+        {
+            response.MinDataRate = null;
+        }
     }
 
     private async Task TrackedAsync(HttpContext context, GatewayRequestFeature feature)

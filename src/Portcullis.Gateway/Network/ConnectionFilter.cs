@@ -11,24 +11,33 @@ using Portcullis.Network;
 namespace Portcullis.Gateway.Network;
 
 /// <summary>
-/// L1: checks the peer address against <c>network.allow</c>/<c>network.deny</c> (one <c>NetworkAccess</c> search) and
-/// the bans of <c>network.autoBan</c> when the connection is accepted, before any TLS byte is read. A refused connection
-/// is closed and counted. With auto-ban on, every accepted connection is registered under its source address
-/// (<see cref="SourceConnections"/>) until it ends, so that a ban also closes the connections opened before it; the
+/// L1: checks the client address against <c>network.allow</c>/<c>network.deny</c> (one <c>NetworkAccess</c> search), the
+/// bans of <c>network.autoBan</c>, then the connection limits of <c>network.connections</c> (per source, then in total,
+/// from the current snapshot) when the connection is accepted, before any TLS byte is read. A refused connection is
+/// closed, counted with its reason and logged through the <see cref="RefusalLogSampler"/>. Every accepted connection is
+/// counted (<see cref="ConnectionCounts"/>) until it ends; with auto-ban on it is also registered under its source
+/// address (<see cref="SourceConnections"/>), so that a ban also closes the connections opened before it; the
 /// registration comes before the ban check, so a ban racing the accept either sees the connection or is seen by it.
+/// A <c>network.trustedProxies</c> address is not held to <c>maxPerSource</c> (it carries many clients' connections);
+/// <c>maxTotal</c> still counts it.
 /// <para>
 /// With <c>network.proxyProtocol</c> on, a connection from a <c>network.trustedProxies</c> peer must start with a PROXY
 /// protocol header (v1 or v2), read here before TLS within <see cref="ProxyHeaderTimeout"/>: the connection's remote
-/// end point becomes the real client, and the allow/deny check, the bans and everything after see that client. A
-/// connection from any other peer is checked as usual, then its first bytes are looked at: one that starts with a PROXY
-/// signature is closed (a client may not name its own address). A missing, malformed, oversized or late header closes
-/// the connection too; each of these is counted with reason <c>proxy_protocol</c>.
+/// end point becomes the real client, and the allow/deny check, the bans, the per-source limit and everything after see
+/// that client. A connection from any other peer is checked (and counted) as usual, then its first bytes are looked at:
+/// one that starts with a PROXY signature is closed (a client may not name its own address). A missing, malformed,
+/// oversized or late header closes the connection too; each of these is counted with reason <c>proxy_protocol</c>.
 /// </para>
 /// </summary>
-internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans, GatewayMetrics metrics, ILogger logger)
+internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans, GatewayMetrics metrics, ILogger logger, RefusalLogSampler sampler)
 {
     /// <summary>How long a connection may take to send its PROXY header (or, from other peers, its first bytes).</summary>
     public static readonly TimeSpan ProxyHeaderTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly ConnectionCounts _counts = new();
+
+    /// <summary>The connections open now (tests).</summary>
+    internal ConnectionCounts Counts => _counts;
 
     public ConnectionDelegate Wrap(ConnectionDelegate next) => connection =>
     {
@@ -37,39 +46,78 @@ internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans
             return next(connection);
         }
         var snapshot = snapshots.Current;
-        if (snapshot.ProxyProtocol)
+        if (snapshot.ProxyProtocol && snapshot.TrustedProxies.Contains(remote.Address))
         {
-            return snapshot.TrustedProxies.Contains(remote.Address)
-                ? FromTrustedProxyAsync(next, connection, remote)
-                : FromOtherPeerAsync(next, connection, remote);
+            return FromTrustedProxyAsync(next, connection, remote);
         }
-        return Admit(next, connection, remote.Address);
+        // From any other peer with the PROXY protocol on, its first bytes are looked at once it is admitted (and counted).
+        return Admit(next, connection, remote.Address, lookForProxyHeader: snapshot.ProxyProtocol);
     };
 
-    // The allow/deny check and the bans on the (real) client, then the next stage.
-    private Task Admit(ConnectionDelegate next, ConnectionContext connection, IPAddress address)
+    // The allow/deny check, the bans and the connection limits on the (real) client, then the next stage.
+    private Task Admit(ConnectionDelegate next, ConnectionContext connection, IPAddress address, bool lookForProxyHeader)
     {
-        if (!snapshots.Current.IsAllowed(address))
+        var snapshot = snapshots.Current;
+        if (!snapshot.IsAllowed(address))
         {
-            metrics.RefuseConnection(RefusalReasons.NetworkPolicy);
-            Log.ConnectionRefused(logger, address.ToString());
-            connection.Abort(new ConnectionAbortedException("refused by network policy"));
-            return Task.CompletedTask;
+            return Refuse(connection, RefusalReasons.NetworkPolicy, "refused by network policy",
+                () => Log.ConnectionRefused(logger, address.ToString()));
         }
-        if (bans.Banner is null)
+        SourceConnections.Registration? registration = null;
+        if (bans.Banner is not null)
         {
-            return next(connection);
+            registration = bans.Connections.Register(address, connection);
+            if (bans.IsBanned(address))
+            {
+                registration.Dispose();
+                return Refuse(connection, RefusalReasons.Banned, "the address is banned",
+                    () => Log.ConnectionBanned(logger, address.ToString()));
+            }
         }
-        var registration = bans.Connections.Register(address, connection);
-        if (bans.IsBanned(address))
+        var limits = snapshot.Config.Network.Connections;
+        var perSource = snapshot.TrustedProxies.Contains(address) ? int.MaxValue : limits.MaxPerSource;
+        var refusal = _counts.TryAcquire(address, perSource, limits.MaxTotal, out var open);
+        if (refusal != ConnectionCounts.Refusal.None)
         {
-            registration.Dispose();
-            metrics.RefuseConnection(RefusalReasons.Banned);
-            Log.ConnectionBanned(logger, address.ToString());
-            connection.Abort(new ConnectionAbortedException("the address is banned"));
-            return Task.CompletedTask;
+            registration?.Dispose();
+            var (reason, limit, field) = refusal == ConnectionCounts.Refusal.Total
+                ? (RefusalReasons.TotalConnectionLimit, limits.MaxTotal, "network.connections.maxTotal")
+                : (RefusalReasons.SourceConnectionLimit, limits.MaxPerSource, "network.connections.maxPerSource");
+            return Refuse(connection, reason, "too many connections",
+                () => Log.ConnectionOverLimit(logger, address.ToString(), open, limit, field));
         }
-        return ServeAsync(next, connection, registration);
+        return ServeAsync(next, connection, address, registration, lookForProxyHeader);
+    }
+
+    private Task Refuse(ConnectionContext connection, string reason, string message, Action log)
+    {
+        metrics.RefuseConnection(reason);
+        if (sampler.ShouldLog(reason))
+        {
+            log();
+        }
+        connection.Abort(new ConnectionAbortedException(message));
+        return Task.CompletedTask;
+    }
+
+    private async Task ServeAsync(ConnectionDelegate next, ConnectionContext connection, IPAddress address,
+        SourceConnections.Registration? registration, bool lookForProxyHeader)
+    {
+        try
+        {
+            if (lookForProxyHeader
+                && await StartsWithProxyHeaderAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false) is { } error)
+            {
+                RefuseProxyProtocol(connection, address, error);
+                return;
+            }
+            await next(connection).ConfigureAwait(false);
+        }
+        finally
+        {
+            registration?.Dispose();
+            _counts.Release(address);
+        }
     }
 
     private async Task FromTrustedProxyAsync(ConnectionDelegate next, ConnectionContext connection, IPEndPoint peer)
@@ -86,29 +134,16 @@ internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans
             connection.RemoteEndPoint = new IPEndPoint(Cidr.Normalize(source.Address), source.Port);
         }
         var client = ((IPEndPoint)connection.RemoteEndPoint!).Address;
-        await Admit(next, connection, client).ConfigureAwait(false);
-    }
-
-    private async Task FromOtherPeerAsync(ConnectionDelegate next, ConnectionContext connection, IPEndPoint peer)
-    {
-        // The peer itself first (a denied or banned peer is closed without reading a byte), then its first bytes.
-        if (!snapshots.Current.IsAllowed(peer.Address) || bans.IsBanned(peer.Address))
-        {
-            await Admit(next, connection, peer.Address).ConfigureAwait(false);
-            return;
-        }
-        if (await StartsWithProxyHeaderAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false) is { } error)
-        {
-            RefuseProxyProtocol(connection, peer.Address, error);
-            return;
-        }
-        await Admit(next, connection, peer.Address).ConfigureAwait(false);
+        await Admit(next, connection, client, lookForProxyHeader: false).ConfigureAwait(false);
     }
 
     private void RefuseProxyProtocol(ConnectionContext connection, IPAddress peer, string error)
     {
         metrics.RefuseConnection(RefusalReasons.ProxyProtocol);
-        Log.ProxyProtocolRefused(logger, peer.ToString(), error);
+        if (sampler.ShouldLog(RefusalReasons.ProxyProtocol))
+        {
+            Log.ProxyProtocolRefused(logger, peer.ToString(), error);
+        }
         connection.Abort(new ConnectionAbortedException(error));
     }
 
@@ -197,14 +232,6 @@ internal sealed class ConnectionFilter(SnapshotHolder snapshots, SourceBans bans
                     input.AdvanceTo(buffer.Start, buffer.End);
                     break;
             }
-        }
-    }
-
-    private static async Task ServeAsync(ConnectionDelegate next, ConnectionContext connection, SourceConnections.Registration registration)
-    {
-        using (registration)
-        {
-            await next(connection).ConfigureAwait(false);
         }
     }
 }

@@ -105,7 +105,9 @@ internal sealed class SnapshotHolder
 
     /// <summary>
     /// The fields a reload validates but cannot apply to a running process: the listeners and admin address (bound at
-    /// start), the console log format and <c>network.autoBan</c> (one banner per host, built at start). The audit backends are not among them: they live in the snapshot. A change is
+    /// start), the console log format, <c>network.autoBan</c> (one banner per host, built at start) and the connection settings
+    /// Kestrel reads once (<c>tls.handshakeTimeout</c>, <c>limits.requestHeadersTimeout</c>,
+    /// <c>limits.minRequestBodyDataRate</c>, <c>limits.http2.*</c>). The audit backends are not among them: they live in the snapshot. A change is
     /// logged as a warning on every
     /// reload that carries it and shown as <c>portcullis_config_restart_required{field}</c> = 1 until a restart, or until
     /// the file says the started value again.
@@ -117,6 +119,12 @@ internal sealed class SnapshotHolder
         ("admin.logFormat", c => c.Admin.LogFormat),
         // The host's one banner is built at start (its bans live across reloads): any change of its settings waits for a restart.
         ("network.autoBan", AutoBanSettings),
+        // Kestrel reads these once, when the listeners are built.
+        ("tls.handshakeTimeout", c => c.Tls?.HandshakeTimeout.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ""),
+        ("limits.requestHeadersTimeout", c => c.Limits.RequestHeadersTimeout.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        ("limits.minRequestBodyDataRate", c => string.Join(";", c.Limits.MinRequestBodyDataRate.BytesPerSecond, c.Limits.MinRequestBodyDataRate.GracePeriod.Ticks)),
+        ("limits.http2.maxConcurrentStreams", c => c.Limits.Http2.MaxConcurrentStreams.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        ("limits.http2.maxStreamRefusalsPerSecond", c => c.Limits.Http2.MaxStreamRefusalsPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture)),
     ];
 
     private static string AutoBanSettings(GatewayConfiguration c)

@@ -18,15 +18,19 @@ namespace Portcullis.Gateway.Tls;
 /// After the handshake <see cref="Track"/> registers the connection under its certificate
 /// (<see cref="CertificateConnections"/>), so a reload that revokes it closes the connection.
 /// </summary>
+/// <remarks>
+/// The handshake timeout is <c>tls.handshakeTimeout</c> of the configuration the host started with (Kestrel reads it
+/// once, when the listener is built: restart-required). A client can reconnect in a loop with an untrusted, revoked or
+/// long-lived certificate: every line about a certificate is logged through the <see cref="RefusalLogSampler"/> (per
+/// reason), while the metrics count every handshake.
+/// </remarks>
 internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnections connections, GatewayMetrics metrics, ILogger logger,
-    TimeProvider? time = null)
+    RefusalLogSampler sampler, TimeSpan handshakeTimeout)
 {
     private const string FactsKey = "Portcullis.Tls.CertificateFacts";
 
-    // A client can reconnect in a loop with a revoked or long-lived certificate: its lines are sampled (a revoked one at
-    // most once a second, lifetime lines at most ten a minute), the metrics count every handshake.
-    private readonly LogSampler _revokedLog = new(time ?? TimeProvider.System, perInterval: 1, interval: TimeSpan.FromSeconds(1));
-    private readonly LogSampler _lifetimeLog = new(time ?? TimeProvider.System);
+    /// <summary>The sampler's key for the lines of certificates let in with <c>tls.clientCertificates.action: warn</c>.</summary>
+    private const string LifetimeWarning = "lifetime_warning";
 
     public TlsHandshakeCallbackOptions Options => new()
     {
@@ -50,7 +54,7 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnecti
             }
             return ValueTask.FromResult(options);
         },
-        HandshakeTimeout = TimeSpan.FromSeconds(10),
+        HandshakeTimeout = handshakeTimeout,
     };
 
     // The chain result is cached by the validator (keyed by the certificate's SHA-256), so L3 reads it back without a
@@ -63,8 +67,11 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnecti
         if (result.Error is not null)
         {
             metrics.RefuseCertificate(RefusalReasons.Untrusted);
-            // The subject of a certificate that failed verification is attacker-chosen text: escaped before it is logged.
-            Log.ClientCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(leaf.Subject, 256), result.Error);
+            if (sampler.ShouldLog(RefusalReasons.Untrusted))
+            {
+                // The subject of a certificate that failed verification is attacker-chosen text: escaped before it is logged.
+                Log.ClientCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(leaf.Subject, 256), result.Error);
+            }
             return false;
         }
         var facts = CertificateFacts.Of(leaf);
@@ -128,15 +135,14 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnecti
         }
     }
 
-    // Counted every time; logged at most once a second, with how many were refused unlogged meanwhile (a revoked
-    // certificate retrying in a loop must not flood the log).
+    // Counted every time; logged through the sampler (a revoked certificate retrying in a loop must not flood the log).
     private void RefuseRevoked(CertificateFacts facts, RevocationEntry entry)
     {
         metrics.RefuseCertificate(RefusalReasons.Revoked);
-        if (_revokedLog.TryLog(out var suppressed))
+        if (sampler.ShouldLog(RefusalReasons.Revoked))
         {
             Log.RevokedCertificateRefused(logger, Portcullis.Diagnostics.SafeText.Of(facts.Subject, 256), entry.Describe(),
-                Portcullis.Diagnostics.SafeText.Of(entry.Reason, 256), suppressed);
+                Portcullis.Diagnostics.SafeText.Of(entry.Reason, 256));
         }
     }
 
@@ -156,17 +162,17 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnecti
         {
             metrics.CertificateLifetimeWarnings.Add(1);
         }
-        if (_lifetimeLog.TryLog(out var suppressed))
+        if (sampler.ShouldLog(policy.Refuse ? RefusalReasons.Lifetime : LifetimeWarning))
         {
             var subject = Portcullis.Diagnostics.SafeText.Of(leaf.Subject, 256);
-            var (actual, limit, note) = (CertificateLifetime.Format(lifetime), CertificateLifetime.Format(policy.MaxLifetime), LogSampler.Note(suppressed));
+            var (actual, limit) = (CertificateLifetime.Format(lifetime), CertificateLifetime.Format(policy.MaxLifetime));
             if (policy.Refuse)
             {
-                Log.ClientCertificateLifetimeRefused(logger, subject, actual, limit, note);
+                Log.ClientCertificateLifetimeRefused(logger, subject, actual, limit);
             }
             else
             {
-                Log.ClientCertificateLifetimeWarning(logger, subject, actual, limit, note);
+                Log.ClientCertificateLifetimeWarning(logger, subject, actual, limit);
             }
         }
         return !policy.Refuse;
