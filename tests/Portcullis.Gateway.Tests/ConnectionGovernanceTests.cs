@@ -70,6 +70,34 @@ public sealed class ConnectionGovernanceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_trusted_proxy_is_not_held_to_the_per_source_cap_while_other_sources_are()
+    {
+        // A proxy carries many clients' connections: capping its address per source would cut them all off.
+        await using var gw = await GatewayTestHost.StartAsync("network:\n  trustedProxies: [127.0.0.2/32]\n  connections: {maxPerSource: 3}").WaitAsync(Step);
+        var held = new List<SslStream>();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                held.Add(await ConnectFromAsync(gw, IPAddress.Parse("127.0.0.2")));
+            }
+            for (var i = 0; i < 3; i++)
+            {
+                held.Add(await ConnectFromAsync(gw, IPAddress.Loopback));
+            }
+            await Assert.ThrowsAnyAsync<Exception>(() => ConnectFromAsync(gw, IPAddress.Loopback)); // the 4th: no TLS
+            Assert.Equal(9, gw.Host.Filter!.Counts.Total);
+        }
+        finally
+        {
+            foreach (var s in held)
+            {
+                await s.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_total_cap_refuses_every_address_once_reached()
     {
         await using var gw = await GatewayTestHost.StartAsync("network:\n  connections: {maxTotal: 2}").WaitAsync(Step);
