@@ -139,6 +139,7 @@ public sealed partial class PriorityAndFairnessTests
         Assert.Equal("text/plain; charset=utf-8", refused.Content.Headers.ContentType!.ToString());
         Assert.Equal("1", Single(refused, "Retry-After"));
         Assert.Equal("nosniff", Single(refused, "X-Content-Type-Options"));
+        Assert.Matches("^[0-9a-f-]{36}$", Single(refused, "Audit-ID"));
         Assert.Equal(Uid("FlowSchema", "batch-jobs-low-priority"), Single(refused, "X-Kubernetes-PF-FlowSchema-UID"));
         Assert.Equal(Uid("PriorityLevelConfiguration", "batch-low"), Single(refused, "X-Kubernetes-PF-PriorityLevel-UID"));
         Assert.DoesNotContain(gw.Upstream.Requests, r => r.PathAndQuery.StartsWith("/api/v1/namespaces/dev/pods", StringComparison.Ordinal));
@@ -239,6 +240,32 @@ public sealed partial class PriorityAndFairnessTests
         {
             w.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task A_reload_builds_new_levels_and_drops_no_queued_request()
+    {
+        await using var gw = await StartAsync();
+        using var jane = gw.Client(gw.Pki.IssueClient("jane"));
+        var flood = Enumerable.Range(0, 6).Select(_ => jane.GetAsync("/hold")).ToList();
+        await UntilMetricAsync(gw, "apiserver_flowcontrol_current_inqueue_requests{flow_schema=\"tenants\",priority_level=\"tenants\"} 2");
+
+        // tenants 10 → 20 shares: Σ 30, ceil(8 × 20 / 30) = 6 seats
+        File.WriteAllText(Path.Combine(gw.Dir, "apf.yaml"), Objects.Replace("nominalConcurrencyShares: 10", "nominalConcurrencyShares: 20", StringComparison.Ordinal));
+        await UntilMetricAsync(gw, "apiserver_flowcontrol_nominal_limit_seats{priority_level=\"tenants\"} 6");
+
+        // the new levels serve new requests at once (their queues are empty) ...
+        using var fresh = await jane.GetAsync("/api/v1/namespaces/dev/pods").WaitAsync(Timeout);
+        Assert.Equal(HttpStatusCode.OK, fresh.StatusCode);
+        // ... while the two requests queued before the reload still wait in the old queues, and get their seats there
+        Assert.Equal(4, gw.Upstream.Holding);
+        gw.Upstream.Hold.Release(100);
+        foreach (var r in await Task.WhenAll(flood).WaitAsync(Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            r.Dispose();
+        }
+        Assert.DoesNotMatch(RejectedTenants(), await MetricsAsync(gw));
     }
 
     private static string Single(HttpResponseMessage response, string header) =>
