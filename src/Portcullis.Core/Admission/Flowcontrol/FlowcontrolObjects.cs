@@ -20,9 +20,10 @@ public sealed record FlowSubject(string Kind, string Name, string Namespace = ""
                 {
                     return true;
                 }
-                foreach (var g in user.Groups)
+                var groups = user.Groups;
+                for (var i = 0; i < groups.Count; i++) // an index loop: no enumerator allocated
                 {
-                    if (g == Name)
+                    if (groups[i] == Name)
                     {
                         return true;
                     }
@@ -202,9 +203,10 @@ public sealed class FlowSchema
 
     public bool Matches(UserInfo user, RequestInfo request)
     {
-        foreach (var rule in Rules)
+        var rules = Rules;
+        for (var i = 0; i < rules.Count; i++) // an index loop: no enumerator allocated
         {
-            if (rule.Matches(user, request))
+            if (rules[i].Matches(user, request))
             {
                 return true;
             }

@@ -20,8 +20,8 @@ public sealed class ApfRequest
         ArrivalR = arrivalR;
     }
 
-    internal FairQueue? Queue { get; }
-    internal double ArrivalR { get; }
+    internal FairQueue? Queue { get; set; }
+    internal double ArrivalR { get; set; }
     internal LinkedListNode<ApfRequest>? Node { get; set; }
     internal long StartTimestamp { get; set; }
     internal TaskCompletionSource<bool>? Waiter { get; set; }
@@ -70,6 +70,9 @@ public sealed class QueueSet
     private int _waiting;
     private int _robinIndex = -1;
     private uint _enqueues;
+    // Finished requests, reused so that a request that does not wait allocates nothing (under _lock).
+    private readonly Stack<ApfRequest> _pool = new();
+    private const int PoolLimit = 256;
 
     /// <param name="concurrencyLimit">seats this level may use at once</param>
     /// <param name="queues">0: Reject (no queuing); otherwise queues, handSize and queueLengthLimit of Queue</param>
@@ -150,7 +153,9 @@ public sealed class QueueSet
                     rejectReason = ApfRejectReasons.ConcurrencyLimit;
                     return null;
                 }
-                var sansQueue = new ApfRequest(null, _currentR) { State = ApfRequest.Executing, StartTimestamp = _time.GetTimestamp() };
+                var sansQueue = Rent(null);
+                sansQueue.State = ApfRequest.Executing;
+                sansQueue.StartTimestamp = _time.GetTimestamp();
                 _seatsInUse++;
                 _executing++;
                 return sansQueue;
@@ -161,7 +166,7 @@ public sealed class QueueSet
                 rejectReason = ApfRejectReasons.QueueFull;
                 return null;
             }
-            var request = new ApfRequest(queue, _currentR);
+            var request = Rent(queue);
             if (queue.Waiting.Count == 0 && queue.Executing == 0)
             {
                 queue.NextDispatchR = _currentR;
@@ -237,8 +242,26 @@ public sealed class QueueSet
                 queue.NextDispatchR -= EstimatedServiceSeconds - actual;
                 BoundNextDispatch(queue);
             }
+            if (request.Waiter is null && _pool.Count < PoolLimit)
+            {
+                _pool.Push(request); // the caller finishes a request once and does not touch it after
+            }
             DispatchAsMuchAsPossible();
         }
+    }
+
+    private ApfRequest Rent(FairQueue? queue)
+    {
+        if (_pool.TryPop(out var request))
+        {
+            request.Queue = queue;
+            request.ArrivalR = _currentR;
+            request.Node = null;
+            request.Waiter = null;
+            request.State = ApfRequest.Waiting;
+            return request;
+        }
+        return new ApfRequest(queue, _currentR);
     }
 
     private bool CanAccommodateOneSeat() =>
