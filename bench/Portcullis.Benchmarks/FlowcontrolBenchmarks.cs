@@ -20,6 +20,7 @@ public class FlowcontrolBenchmarks
     private UserInfo _jane = null!;
     private UserInfo _root = null!;
     private RequestInfo _listPods = null!;
+    private PriorityLevel _globalDefault = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -33,6 +34,7 @@ public class FlowcontrolBenchmarks
         _jane = UserInfo.Create("jane", ["developers", UserInfo.AuthenticatedGroup]);
         _root = UserInfo.Create("root", [UserInfo.MastersGroup, UserInfo.AuthenticatedGroup]);
         _listPods = RequestInfoParser.Parse("GET", "/api/v1/namespaces/dev/pods", "");
+        _globalDefault = _system.Level("global-default");
     }
 
     /// <summary>jane's list: matched by global-default (precedence 9900, the tenth schema), ByUser hash, a free seat.</summary>
@@ -42,6 +44,21 @@ public class FlowcontrolBenchmarks
         var c = _system.Classify(_jane, _listPods);
         var queues = c.PriorityLevel.Queues!;
         var request = queues.TryStart(c.FlowHash, out _)!;
+        var executing = request.IsExecuting;
+        queues.Finish(request);
+        return executing;
+    }
+
+    /// <summary>The parts: the flow's SHA-256 hash alone.</summary>
+    [Benchmark]
+    public ulong FlowHashOnly() => ShuffleShardDealer.FlowHash("global-default", "jane");
+
+    /// <summary>The parts: a seat taken and given back in global-default's queue set (hash precomputed).</summary>
+    [Benchmark]
+    public bool DispatchOnly()
+    {
+        var queues = _globalDefault.Queues!;
+        var request = queues.TryStart(6822407026147695384UL, out _)!;
         var executing = request.IsExecuting;
         queues.Finish(request);
         return executing;

@@ -82,7 +82,7 @@ public sealed class FlowcontrolSystem
                 continue;
             }
             var level = _levels[schema.PriorityLevelName];
-            var hash = level.HashesFlows ? ShuffleShardDealer.FlowHash(schema.Name, schema.Distinguisher(user, request)) : 0UL;
+            var hash = level.HashesFlows ? schema.FlowHash(schema.Distinguisher(user, request)) : 0UL;
             return new FlowClassification(schema, level, hash);
         }
         // A user in neither system:authenticated nor system:unauthenticated: kube-apiserver ends in catch-all too.

@@ -18,11 +18,13 @@ public sealed class ApfRequest
     {
         Queue = queue;
         ArrivalR = arrivalR;
+        Node = new LinkedListNode<ApfRequest>(this);
     }
 
     internal FairQueue? Queue { get; set; }
     internal double ArrivalR { get; set; }
-    internal LinkedListNode<ApfRequest>? Node { get; set; }
+    /// <summary>The request's own queue node, reused with the request (so queuing allocates nothing).</summary>
+    internal LinkedListNode<ApfRequest> Node { get; }
     internal long StartTimestamp { get; set; }
     internal TaskCompletionSource<bool>? Waiter { get; set; }
     internal int State { get; set; }
@@ -69,6 +71,9 @@ public sealed class QueueSet
     private int _executing;
     private int _waiting;
     private int _robinIndex = -1;
+    // Queues with a request waiting or executing, and the requests executing from queues: virtual time in O(1).
+    private int _activeQueues;
+    private int _executingInQueues;
     private uint _enqueues;
     // Finished requests, reused so that a request that does not wait allocates nothing (under _lock).
     private readonly Stack<ApfRequest> _pool = new();
@@ -171,9 +176,22 @@ public sealed class QueueSet
             {
                 queue.NextDispatchR = _currentR;
             }
-            request.Node = queue.Waiting.AddLast(request);
+            if (queue.Waiting.Count == 0 && queue.Executing == 0)
+            {
+                _activeQueues++;
+            }
+            queue.Waiting.AddLast(request.Node);
             _waiting++;
             BoundNextDispatch(queue);
+            if (_waiting == 1)
+            {
+                // Nothing else waits anywhere: this queue's head is the one with the smallest virtual finish time.
+                if (_seatsInUse < ConcurrencyLimit && CanAccommodateOneSeat())
+                {
+                    Dispatch(queue);
+                }
+                return request;
+            }
             DispatchAsMuchAsPossible();
             return request;
         }
@@ -211,9 +229,13 @@ public sealed class QueueSet
                 if (request.State == ApfRequest.Waiting)
                 {
                     var queue = request.Queue!;
-                    queue.Waiting.Remove(request.Node!);
+                    queue.Waiting.Remove(request.Node);
                     request.State = ApfRequest.Ejected;
                     _waiting--;
+                    if (queue.Waiting.Count == 0 && queue.Executing == 0)
+                    {
+                        _activeQueues--;
+                    }
                     BoundNextDispatch(queue);
                 }
                 return false;
@@ -238,6 +260,11 @@ public sealed class QueueSet
             if (request.Queue is { } queue)
             {
                 queue.Executing--;
+                _executingInQueues--;
+                if (queue.Waiting.Count == 0 && queue.Executing == 0)
+                {
+                    _activeQueues--;
+                }
                 var actual = _time.GetElapsedTime(request.StartTimestamp).TotalSeconds;
                 queue.NextDispatchR -= EstimatedServiceSeconds - actual;
                 BoundNextDispatch(queue);
@@ -256,7 +283,6 @@ public sealed class QueueSet
         {
             request.Queue = queue;
             request.ArrivalR = _currentR;
-            request.Node = null;
             request.Waiter = null;
             request.State = ApfRequest.Waiting;
             return request;
@@ -276,19 +302,9 @@ public sealed class QueueSet
         {
             return;
         }
-        var active = 0;
-        var requested = 0;
-        foreach (var q in _queues)
+        if (_activeQueues > 0)
         {
-            requested += q.Executing + q.Waiting.Count;
-            if (q.Waiting.Count > 0 || q.Executing > 0)
-            {
-                active++;
-            }
-        }
-        if (active > 0)
-        {
-            _currentR += Math.Min(requested, ConcurrencyLimit) / (double)active * elapsed;
+            _currentR += Math.Min(_executingInQueues + _waiting, ConcurrencyLimit) / (double)_activeQueues * elapsed;
         }
     }
 
@@ -345,19 +361,27 @@ public sealed class QueueSet
         {
             return false;
         }
-        var request = min.Waiting.First!.Value;
-        min.Waiting.RemoveFirst();
         _robinIndex = minIndex;
+        Dispatch(min);
+        return true;
+    }
+
+    /// <summary>The head of <paramref name="queue"/> takes a seat.</summary>
+    private void Dispatch(FairQueue queue)
+    {
+        var request = queue.Waiting.First!.Value;
+        queue.Waiting.RemoveFirst();
+        _robinIndex = queue.Index;
         _waiting--;
         request.State = ApfRequest.Executing;
         request.StartTimestamp = _time.GetTimestamp();
         _seatsInUse++;
         _executing++;
-        min.Executing++;
-        min.NextDispatchR += EstimatedServiceSeconds;
-        BoundNextDispatch(min);
+        _executingInQueues++;
+        queue.Executing++;
+        queue.NextDispatchR += EstimatedServiceSeconds;
+        BoundNextDispatch(queue);
         request.Waiter?.TrySetResult(true);
-        return true;
     }
 
     /// <summary>kube-apiserver's anti-windup: a queue's next dispatch R is never before its head's arrival R.</summary>
