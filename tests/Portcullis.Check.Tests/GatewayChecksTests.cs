@@ -87,18 +87,23 @@ public sealed class GatewayChecksTests
     }
 
     [Fact]
-    public void Gateway_without_admission_reports_APF_and_EventRateLimit_as_missing()
+    public void Gateway_scores_APF_as_enforced_by_default_and_EventRateLimit_as_missing()
     {
-        // Before, the defaults of the (unenforced) admission section scored API Priority and Fairness PASS.
+        // API Priority and Fairness is on unless admission.priorityAndFairness.enabled is false; EventRateLimit is not built.
         var report = Check(WriteConfig(SecureBody));
 
         Assert.Null(report.InputError);
         var apf = Assert.Single(report.Findings, f => f.Id == "PC-L5-APF");
-        Assert.Equal(CheckStatus.Fail, apf.Status);
-        Assert.Contains("not enforced by the gateway", apf.Evidence, StringComparison.Ordinal);
+        Assert.Equal(CheckStatus.Pass, apf.Status);
+        Assert.Contains("admission.priorityAndFairness.enabled=true", apf.Evidence, StringComparison.Ordinal);
+        var off = Check(WriteConfig(SecureBody + "\nadmission:\n  priorityAndFairness:\n    enabled: false\n"));
+        Assert.Null(off.InputError);
+        var apfOff = Assert.Single(off.Findings, f => f.Id == "PC-L5-APF");
+        Assert.Equal(CheckStatus.Fail, apfOff.Status);
+        Assert.Contains("not enforced by the gateway", apfOff.Evidence, StringComparison.Ordinal);
         var eventRateLimit = Assert.Single(report.Findings, f => f.Id == "1.2.9");
         Assert.Equal(CheckStatus.Fail, eventRateLimit.Status);
-        Assert.DoesNotContain(report.Findings, f => f.Layer == CheckLayer.Admission && f.Status == CheckStatus.Pass);
+        Assert.DoesNotContain(report.Findings, f => f.Layer == CheckLayer.Admission && f.Status == CheckStatus.Pass && f.Id != "PC-L5-APF");
         Assert.Equal(ExitCodes.Failures, report.ExitCode);
     }
 
@@ -109,12 +114,12 @@ public sealed class GatewayChecksTests
         var report = Check(WriteConfig(SecureBody + """
 
             admission:
-              priorityAndFairness:
-                enabled: true
+              rateLimits:
+              - {type: User, qps: 10, burst: 20}
             """));
 
         Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
-        Assert.Contains("admission.priorityAndFairness: not supported yet", report.InputError, StringComparison.Ordinal);
+        Assert.Contains("admission.rateLimits: not supported yet", report.InputError, StringComparison.Ordinal);
         Assert.Empty(report.Findings);
     }
 
@@ -143,7 +148,7 @@ public sealed class GatewayChecksTests
         Assert.Equal(CheckStatus.Fail, Status("1.2.1"));
         Assert.Equal(CheckStatus.Fail, Status("1.2.2"));
         Assert.Equal(CheckStatus.Fail, Status("1.2.6"));
-        Assert.Equal(CheckStatus.Fail, Status("PC-L5-APF"));
+        Assert.Equal(CheckStatus.Pass, Status("PC-L5-APF")); // on by default
         Assert.Equal(CheckStatus.Fail, Status("3.2.1"));
         Assert.Equal(CheckStatus.Fail, Status("1.2.16"));
         Assert.Equal(ExitCodes.Failures, report.ExitCode);

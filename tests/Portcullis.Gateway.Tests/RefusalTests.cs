@@ -21,6 +21,22 @@ public sealed partial class RefusalTests
         - level: Metadata
         """;
 
+    /// <summary>A level of 0 shares (0 seats) that queues: its requests wait out the wait limit and get a 429 (time-out).</summary>
+    private const string ClosedLevel = """
+        apiVersion: flowcontrol.apiserver.k8s.io/v1
+        kind: PriorityLevelConfiguration
+        metadata: {name: closed}
+        spec: {type: Limited, limited: {nominalConcurrencyShares: 0, limitResponse: {type: Queue}}}
+        ---
+        apiVersion: flowcontrol.apiserver.k8s.io/v1
+        kind: FlowSchema
+        metadata: {name: closed}
+        spec:
+          matchingPrecedence: 10
+          priorityLevelConfiguration: {name: closed}
+          rules: [{subjects: [{kind: Group, group: {name: developers}}], nonResourceRules: [{verbs: [get], nonResourceURLs: [/apf-closed]}]}]
+        """;
+
     public static TheoryData<string, string, int> Cases => new()
     {
         { "too many header lines", "http", 431 },
@@ -32,6 +48,7 @@ public sealed partial class RefusalTests
         { "Impersonate-Group without Impersonate-User", "impersonation", 400 },
         { "impersonation the user may not do", "impersonation", 403 },
         { "a request RBAC does not allow", "authorization", 403 },
+        { "a priority level without seats", "apf", 429 },
         { "a SelfSubjectAccessReview the gateway cannot read", "selfsubjectaccessreview", 415 },
         { "the upstream down", "upstream", 503 },
     };
@@ -41,9 +58,9 @@ public sealed partial class RefusalTests
     public async Task Each_layers_refusal_is_audited_with_the_layer_and_counted(string refused, string layer, int code)
     {
         await using var gw = await GatewayTestHost.StartAsync(
-            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\n" +
+            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\nadmission:\n  priorityAndFairness: {configFiles: [apf.yaml]}\n" +
             "network:\n  trustedProxies: [127.0.0.1/32]\n  deny: [203.0.113.0/24]\n",
-            modes: "[RBAC]", files: new() { ["audit-policy.yaml"] = Policy }, upstreamDown: refused == "the upstream down").WaitAsync(Timeout);
+            modes: "[RBAC]", files: new() { ["audit-policy.yaml"] = Policy, ["apf.yaml"] = ClosedLevel }, upstreamDown: refused == "the upstream down").WaitAsync(Timeout);
         var jane = gw.Pki.IssueClient("jane", "developers");
         var response = refused switch
         {
@@ -67,6 +84,8 @@ public sealed partial class RefusalTests
                 "GET /api/v1/namespaces/prod/secrets/db HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             "a SelfSubjectAccessReview the gateway cannot read" => await RawHttps.SendAsync(gw, null,
                 "POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews HTTP/1.1\nHost: localhost\nAuthorization: Bearer token-root\nContent-Type: text/plain\nContent-Length: 2\nConnection: close\n\n{}"),
+            "a priority level without seats" => await RawHttps.SendAsync(gw, jane,
+                "GET /apf-closed HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             "the upstream down" => await RawHttps.SendAsync(gw, jane,
                 "GET /api/v1/namespaces/dev/pods HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             _ => throw new ArgumentOutOfRangeException(nameof(refused)),

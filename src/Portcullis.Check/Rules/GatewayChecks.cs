@@ -131,10 +131,19 @@ public static class GatewayChecks
         f.Add(R.NotAlwaysAllow, modes.Contains(AuthorizationModes.AlwaysAllow) ? CheckStatus.Fail : CheckStatus.Pass, modeText, where);
         f.Add(R.ModeRbac, modes.Contains(AuthorizationModes.Rbac) || modes.Contains(AuthorizationModes.Webhook) ? CheckStatus.Pass : CheckStatus.Fail, modeText, where);
 
-        // L5: the gateway has no admission stage yet, and the admission section is refused at load, so nothing in the
-        // configuration can turn it on: scored as missing, whatever the defaults of the contract say.
-        f.Fail(R.PriorityAndFairness, "not enforced by the gateway: it has no API Priority and Fairness yet (admission.* is refused as not supported yet); only the upstream kube-apiserver's own APF applies", where);
-        f.Fail(R.EventRateLimitPlugin, "not enforced by the gateway: it has no EventRateLimit or request rate limits yet (admission.* is refused as not supported yet)", where);
+        // L5: API Priority and Fairness is enforced when admission.priorityAndFairness.enabled (the default); EventRateLimit
+        // and rate limits are not built (their fields are refused at load), so they are scored as missing.
+        var apf = config.Admission.PriorityAndFairness;
+        if (apf.Enabled)
+        {
+            f.Add(R.PriorityAndFairness, CheckStatus.Pass,
+                $"admission.priorityAndFairness.enabled=true: the gateway classifies and queues every request ({apf.MaxRequestsInflight + apf.MaxMutatingRequestsInflight} seats, {apf.ConfigFiles.Count} configFiles, suggested objects {(apf.SuggestedObjects ? "on" : "off")})", where);
+        }
+        else
+        {
+            f.Fail(R.PriorityAndFairness, "admission.priorityAndFairness.enabled=false: not enforced by the gateway; only the upstream kube-apiserver's own APF applies", where);
+        }
+        f.Fail(R.EventRateLimitPlugin, "not enforced by the gateway: it has no EventRateLimit or request rate limits yet (admission.admissionControlConfigFile and admission.rateLimits are refused as not supported yet)", where);
 
         // L6
         var audit = config.Audit;

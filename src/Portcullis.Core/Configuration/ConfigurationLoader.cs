@@ -279,11 +279,44 @@ public static class ConfigurationLoader
                 Cidrs($"authorization.networkScopes[{i}].allow", scope.Allow);
             }
 
-            // L5 is not built yet: nothing under admission would be enforced, and its defaults (priorityAndFairness
-            // enabled) describe the future, not what runs.
-            foreach (var field in c.WrittenBelow("admission"))
+            // L5: API Priority and Fairness is enforced; EventRateLimit, rate limits and a shared store are not built yet.
+            var admission = c.Admission;
+            if (admission.AdmissionControlConfigFile.Length > 0)
             {
-                NotSupportedYet(field, "the gateway enforces no admission limits (API Priority and Fairness, EventRateLimit, rate limits); remove the admission section");
+                NotSupportedYet("admission.admissionControlConfigFile", "the gateway has no EventRateLimit admission yet; remove admission.admissionControlConfigFile");
+            }
+            if (admission.RateLimits.Count > 0)
+            {
+                NotSupportedYet("admission.rateLimits", "the gateway has no per-user, per-IP or per-namespace rate limits yet; remove admission.rateLimits");
+            }
+            if (admission.Store != "memory")
+            {
+                NotSupportedYet("admission.store", $"\"{admission.Store}\": only memory is supported");
+            }
+            var apf = admission.PriorityAndFairness;
+            if (apf.Enabled)
+            {
+                NonNegative("admission.priorityAndFairness.maxRequestsInflight", apf.MaxRequestsInflight);
+                NonNegative("admission.priorityAndFairness.maxMutatingRequestsInflight", apf.MaxMutatingRequestsInflight);
+                if (apf.MaxRequestsInflight + apf.MaxMutatingRequestsInflight <= 0)
+                {
+                    Fail("admission.priorityAndFairness.maxRequestsInflight", "maxRequestsInflight + maxMutatingRequestsInflight (the server's concurrency limit) must be positive");
+                }
+                for (var i = 0; i < apf.ConfigFiles.Count; i++)
+                {
+                    var resolved = c.Resolve(apf.ConfigFiles[i]);
+                    if (!File.Exists(resolved) && !Directory.Exists(resolved))
+                    {
+                        Fail($"admission.priorityAndFairness.configFiles[{i}]", $"no such file or folder: {resolved}");
+                    }
+                }
+            }
+            else
+            {
+                foreach (var field in c.WrittenBelow("admission.priorityAndFairness").Where(f => f != "admission.priorityAndFairness.enabled"))
+                {
+                    NoEffect(field, "admission.priorityAndFairness.enabled is false");
+                }
             }
 
             var audit = c.Audit;

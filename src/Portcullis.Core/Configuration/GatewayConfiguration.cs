@@ -251,8 +251,8 @@ public sealed class SubjectReference
 }
 
 /// <summary>
-/// L5, not built yet: any field written under <c>admission</c> is refused at load, and nothing reads these values (the
-/// contract's defaults, such as priorityAndFairness enabled, describe the layer to come, not what runs).
+/// L5: API Priority and Fairness (<c>priorityAndFairness</c>) is enforced; <c>admissionControlConfigFile</c>,
+/// <c>rateLimits</c> and a <c>store</c> other than <c>memory</c> are refused at load as not supported yet.
 /// </summary>
 public sealed class AdmissionConfiguration
 {
@@ -268,6 +268,8 @@ public sealed class PriorityAndFairnessConfiguration
     public int MaxRequestsInflight { get; set; } = 400;
     public int MaxMutatingRequestsInflight { get; set; } = 200;
     public List<string> ConfigFiles { get; set; } = [];
+    /// <summary>kube-apiserver's suggested FlowSchemas and PriorityLevelConfigurations besides the mandatory ones.</summary>
+    public bool SuggestedObjects { get; set; } = true;
 }
 
 public sealed class RateLimitConfiguration

@@ -3,8 +3,8 @@ using Microsoft.AspNetCore.Http;
 namespace Portcullis.Gateway.Admission;
 
 /// <summary>
-/// L5: API Priority and Fairness before authorization and EventRateLimit/limits after it. The stage is wired in the
-/// request path; its limits arrive with the admission issue, so today every request passes.
+/// L5 after authorization: where EventRateLimit and request rate limits will run (not built yet: every request passes).
+/// API Priority and Fairness runs before authorization, in <see cref="PriorityAndFairnessMiddleware"/>.
 /// </summary>
 internal sealed class AdmissionMiddleware(RequestDelegate next)
 {

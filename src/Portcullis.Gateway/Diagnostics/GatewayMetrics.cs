@@ -49,6 +49,9 @@ internal sealed class GatewayMetrics : IDisposable
     /// <summary><c>portcullis_bans_total{reason}</c>: one per ban imposed (0 shows a reason's series).</summary>
     public Counter<long> BansTotal { get; }
 
+    /// <summary>API Priority and Fairness: <c>apiserver_flowcontrol_*</c>.</summary>
+    public FlowcontrolMetrics Flowcontrol { get; }
+
     /// <summary>The audit sink's instruments (on <see cref="Meter"/>), exported under kube-apiserver's names.</summary>
     public Portcullis.Audit.AuditMetrics Audit { get; }
 
@@ -90,6 +93,25 @@ internal sealed class GatewayMetrics : IDisposable
         var auditLevels = factory.CreateCounter("apiserver_audit_level_total", "Counter of policy levels for audit events (1 per request).", new CounterConfiguration { LabelNames = ["level"] });
         var auditRejected = factory.CreateCounter("apiserver_audit_requests_rejected_total", "Counter of apiserver requests rejected due to an error in audit logging backend.");
         var auditDropped = factory.CreateCounter("portcullis_audit_events_dropped_total", "Audit events dropped by a batch backend whose buffer was full or that gave up.", new CounterConfiguration { LabelNames = ["plugin"] });
+        string[] apf = ["flow_schema", "priority_level"];
+        var apfRejected = factory.CreateCounter(FlowcontrolMetrics.Rejected, "Number of requests rejected by API Priority and Fairness subsystem",
+            new CounterConfiguration { LabelNames = [.. apf, "reason"] });
+        var apfDispatched = factory.CreateCounter(FlowcontrolMetrics.Dispatched, "Number of requests executed by API Priority and Fairness subsystem",
+            new CounterConfiguration { LabelNames = apf });
+        var apfInQueue = factory.CreateGauge(FlowcontrolMetrics.InQueue, "Number of requests currently pending in queues of the API Priority and Fairness subsystem",
+            new GaugeConfiguration { LabelNames = apf });
+        var apfExecuting = factory.CreateGauge(FlowcontrolMetrics.Executing, "Number of requests in initial (for a WATCH) or any (for a non-WATCH) execution stage in the API Priority and Fairness subsystem",
+            new GaugeConfiguration { LabelNames = apf });
+        var apfWait = factory.CreateHistogram(FlowcontrolMetrics.WaitDuration, "Length of time a request spent waiting in its queue",
+            new HistogramConfiguration { LabelNames = [.. apf, "execute"], Buckets = FlowcontrolMetrics.WaitBuckets });
+        var apfNominal = factory.CreateGauge(FlowcontrolMetrics.NominalLimit, "Nominal number of execution seats configured for each priority level",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfLower = factory.CreateGauge(FlowcontrolMetrics.LowerLimit, "Configured lower bound on number of execution seats available to each priority level",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfUpper = factory.CreateGauge(FlowcontrolMetrics.UpperLimit, "Configured upper bound on number of execution seats available to each priority level",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfCurrent = factory.CreateGauge(FlowcontrolMetrics.CurrentLimit, "current derived number of execution seats available to each priority level",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
         // The audit series of every plugin and level are shown from the start, at 0, as before.
         foreach (var plugin in Portcullis.Audit.AuditMetrics.Plugins)
         {
@@ -113,6 +135,7 @@ internal sealed class GatewayMetrics : IDisposable
         Authentication = new AuthenticationMetrics(Meter);
         Requests = new RequestMetrics(Meter);
         Audit = new Portcullis.Audit.AuditMetrics(Meter);
+        Flowcontrol = new FlowcontrolMetrics(Meter);
         _bridge = new PrometheusBridge(Meter)
             .Counter(ConfigReloadFailures.Name, configReloadFailures)
             .Counter(ConfigReloads.Name, configReloads)
@@ -133,7 +156,16 @@ internal sealed class GatewayMetrics : IDisposable
             .Counter(Audit.Errors.Name, auditErrors)
             .Counter(Audit.Levels.Name, auditLevels)
             .Counter(Audit.RequestsRejected.Name, auditRejected)
-            .Counter(Audit.Dropped.Name, auditDropped);
+            .Counter(Audit.Dropped.Name, auditDropped)
+            .Counter(FlowcontrolMetrics.Rejected, apfRejected, FlowcontrolMetrics.MaxSeries)
+            .Counter(FlowcontrolMetrics.Dispatched, apfDispatched, FlowcontrolMetrics.MaxSeries)
+            .UpDown(FlowcontrolMetrics.InQueue, apfInQueue, FlowcontrolMetrics.MaxSeries)
+            .UpDown(FlowcontrolMetrics.Executing, apfExecuting, FlowcontrolMetrics.MaxSeries)
+            .Histogram(FlowcontrolMetrics.WaitDuration, apfWait, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.NominalLimit, apfNominal, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.LowerLimit, apfLower, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.UpperLimit, apfUpper, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.CurrentLimit, apfCurrent, FlowcontrolMetrics.MaxSeries);
         _bridge.Start();
         foreach (var reason in RefusalReasons.Connection)
         {

@@ -57,7 +57,10 @@ internal sealed class PrometheusBridge : IDisposable
 
     /// <summary>Each measurement of the gauge <paramref name="instrument"/> (a <see cref="Gauge{T}"/>, or an
     /// <see cref="ObservableGauge{T}"/> observed at each scrape) sets <paramref name="family"/> to its value.</summary>
-    public PrometheusBridge Gauge(string instrument, Gauge family) => Route(instrument, new GaugeTarget(family));
+    public PrometheusBridge Gauge(string instrument, Gauge family, int maxSeries = MaxSeriesPerTarget) => Route(instrument, new GaugeTarget(family, maxSeries));
+
+    /// <summary>An up-down counter's measurements move the gauge family's series by their value.</summary>
+    public PrometheusBridge UpDown(string instrument, Gauge family, int maxSeries = MaxSeriesPerTarget) => Route(instrument, new GaugeDeltaTarget(family, maxSeries));
 
     /// <summary>Observes the observable instruments (their callbacks run now, setting their families); the host's
     /// registry calls this before each collection.</summary>
@@ -215,7 +218,18 @@ internal sealed class PrometheusBridge : IDisposable
         protected override object Child(string[] labelValues) => family.WithLabels(labelValues);
     }
 
-    private sealed class GaugeTarget(Gauge family) : Target(family.LabelNames, MaxSeriesPerTarget, [])
+    private sealed class GaugeDeltaTarget(Gauge family, int maxSeries) : Target(family.LabelNames, maxSeries, [])
+    {
+        public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var gauge = HasLabels ? (IGauge)ChildFor(tags) : family;
+            gauge.Inc(value); // 0: the series is shown, unmoved
+        }
+
+        protected override object Child(string[] labelValues) => family.WithLabels(labelValues);
+    }
+
+    private sealed class GaugeTarget(Gauge family, int maxSeries) : Target(family.LabelNames, maxSeries, [])
     {
         public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {

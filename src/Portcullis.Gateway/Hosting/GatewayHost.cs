@@ -219,6 +219,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<AuthenticationMiddleware>(); // L3
         app.Use(audit.Begin); // L6: audit starts for the authenticated user
         app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
+        app.UseMiddleware<PriorityAndFairnessMiddleware>(); // L5: API Priority and Fairness, between impersonation and authorization as in kube-apiserver
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
         app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
         app.UseMiddleware<SelfSubjectAccessReviewMiddleware>(); // L4: kubectl auth can-i answers with the gateway's decision too
@@ -241,6 +242,18 @@ public sealed class GatewayHost : IAsyncDisposable
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         // A certificate newly on tls.revocationFile loses its open connections (and every stream on them) at the reload.
         snapshots.Swapped += tls.CloseRevoked;
+        // L5: the limits of the priority levels now serving, as apiserver_flowcontrol_*_limit_seats.
+        if (snapshots.Current.Flowcontrol is { } startFlowcontrol)
+        {
+            metrics.Flowcontrol.Limits(startFlowcontrol);
+        }
+        snapshots.Swapped += s =>
+        {
+            if (s.Flowcontrol is { } flowcontrol)
+            {
+                metrics.Flowcontrol.Limits(flowcontrol);
+            }
+        };
         snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
         return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans, _sampler = sampler, _filter = filter };
     }

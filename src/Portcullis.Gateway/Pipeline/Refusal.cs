@@ -17,6 +17,7 @@ internal static class RefusalLayers
     public const string Authorization = "authorization";
     public const string SelfSubjectAccessReview = "selfsubjectaccessreview";
     public const string Upstream = "upstream";
+    public const string Apf = "apf";
 }
 
 /// <summary>
@@ -72,6 +73,17 @@ internal sealed class Refusal
         new(layer, StatusCodes.Status431RequestHeaderFieldsTooLarge, StatusResponses.HeaderFieldsTooLargeAsync)
         {
             Status = new AuditResponseStatus(StatusCodes.Status431RequestHeaderFieldsTooLarge),
+            Reason = auditReason,
+        };
+
+    /// <summary>
+    /// kube-apiserver's 429 from API Priority and Fairness: plain text <c>Too many requests, please try again later.</c>
+    /// with <c>Retry-After</c> (not a Status body).
+    /// </summary>
+    public static Refusal TooManyRequests(string layer, int retryAfterSeconds, string auditReason) =>
+        new(layer, StatusCodes.Status429TooManyRequests, c => StatusResponses.TooManyRequestsAsync(c, retryAfterSeconds))
+        {
+            Status = new AuditResponseStatus(StatusCodes.Status429TooManyRequests),
             Reason = auditReason,
         };
 

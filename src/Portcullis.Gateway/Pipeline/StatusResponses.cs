@@ -57,4 +57,15 @@ internal static class StatusResponses
         response.Headers.XContentTypeOptions = "nosniff";
         return response.WriteAsync($"Internal Server Error: \"{context.Request.Path}{context.Request.QueryString}\": {message}");
     }
+
+    /// <summary>kube-apiserver's TooManyRequests answer (responsewriters' tooManyRequests): plain text and Retry-After.</summary>
+    public static Task TooManyRequestsAsync(HttpContext context, int retryAfterSeconds)
+    {
+        var response = context.Response;
+        response.StatusCode = 429;
+        response.ContentType = "text/plain; charset=utf-8";
+        response.Headers.XContentTypeOptions = "nosniff";
+        response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return response.WriteAsync("Too many requests, please try again later.\n");
+    }
 }

@@ -119,6 +119,13 @@ internal sealed class GatewaySnapshot : IDisposable
     /// <summary>L2: <c>tls.revocationFile</c> and its CRLs (empty when unset), checked on every handshake.</summary>
     public RevocationList Revocation { get; init; } = RevocationList.Empty;
 
+    /// <summary>
+    /// L5: API Priority and Fairness as configured (null when <c>admission.priorityAndFairness.enabled</c> is false).
+    /// Each snapshot has its own queues: requests that began on a retired snapshot drain through its queues while new
+    /// requests are classified and queued by the new one.
+    /// </summary>
+    public Portcullis.Admission.Flowcontrol.FlowcontrolSystem? Flowcontrol { get; init; }
+
     /// <summary>Every file the snapshot was built from; a change to any of them triggers a reload.</summary>
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 
@@ -253,6 +260,16 @@ internal sealed class GatewaySnapshot : IDisposable
                 "upstream.identity RequestHeader needs the gateway's client certificate: kube-apiserver reads X-Remote-* only from a client certificate its --requestheader-client-ca-file trusts"));
         }
 
+        Portcullis.Admission.Flowcontrol.FlowcontrolSystem? flowcontrol = null;
+        var apf = config.Admission.PriorityAndFairness;
+        if (apf.Enabled)
+        {
+            var apfFiles = apf.ConfigFiles.Select(config.Resolve).ToList();
+            watched.AddRange(apfFiles);
+            flowcontrol = Portcullis.Admission.Flowcontrol.FlowcontrolSystem.Load(apfFiles, apf.MaxRequestsInflight + apf.MaxMutatingRequestsInflight,
+                apf.SuggestedObjects, time, errors, []);
+        }
+
         var protocols = tls.MinVersion == "VersionTLS13" ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13;
         CipherSuitesPolicy? suites = null;
         if (OperatingSystem.IsLinux())
@@ -299,6 +316,7 @@ internal sealed class GatewaySnapshot : IDisposable
             },
             WatchedFiles = watched,
             Revocation = revocation,
+            Flowcontrol = flowcontrol,
         };
     }
 }

@@ -39,6 +39,12 @@ public sealed class RecordingUpstream : IAsyncDisposable
     public TaskCompletionSource SlowStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public TaskCompletionSource ReleaseSlow { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary><c>/hold</c>: each request waits for one release of this semaphore (the test frees them one by one).</summary>
+    public SemaphoreSlim Hold { get; } = new(0);
+    private int _holding;
+    /// <summary>How many <c>/hold</c> requests are waiting at the upstream now.</summary>
+    public int Holding => Volatile.Read(ref _holding);
+
     public Uri Uri => _server.Url;
 
     private RecordingUpstream()
@@ -115,6 +121,20 @@ public sealed class RecordingUpstream : IAsyncDisposable
         {
             context.Response.StatusCode = 302;
             context.Response.Headers.Location = "https://198.51.100.7/elsewhere";
+            return;
+        }
+        if (path == "/hold")
+        {
+            Interlocked.Increment(ref _holding);
+            try
+            {
+                await Hold.WaitAsync(context.RequestAborted);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _holding);
+            }
+            await context.Response.WriteAsync("held");
             return;
         }
         if (path == "/slow")

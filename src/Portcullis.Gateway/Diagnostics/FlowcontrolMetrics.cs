@@ -1,0 +1,75 @@
+using System.Diagnostics.Metrics;
+using Portcullis.Admission.Flowcontrol;
+
+namespace Portcullis.Gateway.Diagnostics;
+
+/// <summary>
+/// API Priority and Fairness metrics under kube-apiserver's names and labels (<c>apiserver_flowcontrol_*</c>). The
+/// <c>flow_schema</c> and <c>priority_level</c> values are names of configured objects only, so the series are bounded
+/// by the configuration (and capped by the bridge).
+/// </summary>
+internal sealed class FlowcontrolMetrics
+{
+    public const string Rejected = "apiserver_flowcontrol_rejected_requests_total";
+    public const string Dispatched = "apiserver_flowcontrol_dispatched_requests_total";
+    public const string InQueue = "apiserver_flowcontrol_current_inqueue_requests";
+    public const string Executing = "apiserver_flowcontrol_current_executing_requests";
+    public const string WaitDuration = "apiserver_flowcontrol_request_wait_duration_seconds";
+    public const string NominalLimit = "apiserver_flowcontrol_nominal_limit_seats";
+    public const string LowerLimit = "apiserver_flowcontrol_lower_limit_seats";
+    public const string UpperLimit = "apiserver_flowcontrol_upper_limit_seats";
+    public const string CurrentLimit = "apiserver_flowcontrol_current_limit_seats";
+    public const int MaxSeries = 512;
+
+    public static readonly double[] WaitBuckets = [0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30];
+
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _dispatched;
+    private readonly UpDownCounter<long> _inQueue;
+    private readonly UpDownCounter<long> _executing;
+    private readonly Histogram<double> _wait;
+    private readonly Gauge<long> _nominal;
+    private readonly Gauge<long> _lower;
+    private readonly Gauge<long> _upper;
+    private readonly Gauge<long> _current;
+
+    public FlowcontrolMetrics(Meter meter)
+    {
+        _rejected = meter.CreateCounter<long>(Rejected);
+        _dispatched = meter.CreateCounter<long>(Dispatched);
+        _inQueue = meter.CreateUpDownCounter<long>(InQueue);
+        _executing = meter.CreateUpDownCounter<long>(Executing);
+        _wait = meter.CreateHistogram<double>(WaitDuration);
+        _nominal = meter.CreateGauge<long>(NominalLimit);
+        _lower = meter.CreateGauge<long>(LowerLimit);
+        _upper = meter.CreateGauge<long>(UpperLimit);
+        _current = meter.CreateGauge<long>(CurrentLimit);
+    }
+
+    private static KeyValuePair<string, object?> Pl(string level) => new("priority_level", level);
+    private static KeyValuePair<string, object?> Fs(string schema) => new("flow_schema", schema);
+
+    public void Reject(string schema, string level, string reason) =>
+        _rejected.Add(1, Fs(schema), Pl(level), new KeyValuePair<string, object?>("reason", reason));
+
+    public void Dispatch(string schema, string level) => _dispatched.Add(1, Fs(schema), Pl(level));
+
+    public void AddQueued(string schema, string level, int delta) => _inQueue.Add(delta, Fs(schema), Pl(level));
+
+    public void AddExecuting(string schema, string level, int delta) => _executing.Add(delta, Fs(schema), Pl(level));
+
+    public void Waited(string schema, string level, bool executed, double seconds) =>
+        _wait.Record(seconds, Fs(schema), Pl(level), new KeyValuePair<string, object?>("execute", executed ? "true" : "false"));
+
+    /// <summary>Shows the limits of every level of a configuration now serving.</summary>
+    public void Limits(FlowcontrolSystem system)
+    {
+        foreach (var level in system.PriorityLevels)
+        {
+            _nominal.Record(level.NominalLimit, Pl(level.Name));
+            _lower.Record(level.LowerLimit, Pl(level.Name));
+            _upper.Record(level.UpperLimit, Pl(level.Name));
+            _current.Record(level.CurrentLimit, Pl(level.Name));
+        }
+    }
+}
