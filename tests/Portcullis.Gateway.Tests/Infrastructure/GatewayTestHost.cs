@@ -25,11 +25,13 @@ public sealed class GatewayTestHost : IAsyncDisposable
     public string ConfigPath => Path.Combine(Dir, "portcullis.yaml");
     private string DenyListLine { get; set; } = "";
     private string RevocationLine { get; set; } = "";
+    /// <summary>One more line of the <c>tls</c> section of every configuration this host writes (e.g. <c>handshakeTimeout: 2s</c>).</summary>
+    private string TlsExtra { get; set; } = "";
     private string RbacManifests { get; set; } = "[rbac.yaml]";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost", string requestTimeout = "2s", string? revocationList = null)
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost", string requestTimeout = "2s", string? revocationList = null, string tlsExtra = "")
     {
-        var t = new GatewayTestHost { RbacManifests = rbacManifests, RequestTimeout = requestTimeout };
+        var t = new GatewayTestHost { RbacManifests = rbacManifests, RequestTimeout = requestTimeout, TlsExtra = tlsExtra };
         var upstreamServer = t.Pki.IssueServer(upstreamDnsName);
         var gatewayClient = t.Pki.IssueClient("portcullis-gateway", "portcullis:gateways");
         Uri server;
@@ -112,6 +114,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
               keyFile: server.key
               clientCAFile: ca.crt
               {RevocationLine}
+              {TlsExtra}
             authentication:
               tokenAuthFile: tokens.csv
               anonymous: {anonymous}
