@@ -10,101 +10,24 @@ namespace Portcullis.Admission.Flowcontrol;
 /// YAML, JSON, and <c>kind: List</c> as <c>kubectl get flowschemas,prioritylevelconfigurations -o yaml</c> prints them.
 /// Other kinds are skipped with a note; malformed objects are errors naming file:line and the field.
 /// </summary>
-public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<string> notes)
+public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<string> notes) : KubernetesManifestReader(errors, notes)
 {
-    private const string Group = "flowcontrol.apiserver.k8s.io";
+    private const string FlowcontrolGroup = "flowcontrol.apiserver.k8s.io";
+
+    protected override string Group => FlowcontrolGroup;
+
+    protected override IReadOnlyList<string> Kinds { get; } = ["FlowSchema", "PriorityLevelConfiguration"];
     private static readonly string[] Versions = ["v1", "v1beta3", "v1beta2", "v1beta1"];
 
     public List<FlowSchema> FlowSchemas { get; } = [];
     public List<PriorityLevelConfiguration> PriorityLevels { get; } = [];
 
-    /// <summary>Reads a file, or every *.yaml, *.yml and *.json file under a folder (sorted, recursive).</summary>
-    public void ReadPath(string path)
+    protected override void ReadKind(YamlMappingNode map, string kind, string apiVersion, string file, YamlNode node)
     {
-        if (Directory.Exists(path))
-        {
-            foreach (var file in Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
-                .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-                .Order(StringComparer.Ordinal))
-            {
-                ReadFile(file);
-            }
-            return;
-        }
-        ReadFile(path);
-    }
-
-    public void ReadFile(string file)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(file);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            errors.Add(new ConfigError(file, 0, "(file)", $"cannot read: {ex.Message}"));
-            return;
-        }
-        ReadText(text, file);
-    }
-
-    public void ReadText(string text, string file)
-    {
-        foreach (var doc in new YamlBinder(file, errors).Parse(text))
-        {
-            ReadObject(doc.RootNode, file);
-        }
-    }
-
-    private void ReadObject(YamlNode node, string file)
-    {
-        if (node is YamlScalarNode { Value: null or "" })
-        {
-            return;
-        }
-        if (node is not YamlMappingNode map)
-        {
-            Error(file, node, "(object)", "must be a mapping with apiVersion and kind");
-            return;
-        }
-        var kind = Scalar(map, "kind") ?? "";
-        var apiVersion = Scalar(map, "apiVersion") ?? "";
-        if (kind.EndsWith("List", StringComparison.Ordinal) && Child(map, "items") is { } items)
-        {
-            if (items is YamlSequenceNode seq)
-            {
-                foreach (var item in seq.Children)
-                {
-                    ReadObject(item, file);
-                }
-            }
-            else if (!IsNull(items))
-            {
-                Error(file, items, "items", "must be a list");
-            }
-            return;
-        }
-        if (kind is not ("FlowSchema" or "PriorityLevelConfiguration"))
-        {
-            if (kind.Length == 0)
-            {
-                Error(file, node, "kind", "is required (FlowSchema or PriorityLevelConfiguration, or another kind to be skipped)");
-            }
-            else if (apiVersion.StartsWith(Group + "/", StringComparison.Ordinal))
-            {
-                Error(file, Child(map, "kind") ?? node, "kind", $"\"{kind}\" is not a kind of {Group}: use FlowSchema or PriorityLevelConfiguration");
-            }
-            else
-            {
-                notes.Add($"{file}:{Line(node)}: ignored kind {kind} (only FlowSchema and PriorityLevelConfiguration are read)");
-            }
-            return;
-        }
-        var version = apiVersion.StartsWith(Group + "/", StringComparison.Ordinal) ? apiVersion[(Group.Length + 1)..] : "";
+        var version = apiVersion.StartsWith(FlowcontrolGroup + "/", StringComparison.Ordinal) ? apiVersion[(FlowcontrolGroup.Length + 1)..] : "";
         if (!Versions.Contains(version))
         {
-            Error(file, Child(map, "apiVersion") ?? node, "apiVersion", $"\"{apiVersion}\" is not supported for {kind}; use {Group}/v1 (or v1beta3)");
+            Error(file, Child(map, "apiVersion") ?? node, "apiVersion", $"\"{apiVersion}\" is not supported for {kind}; use {FlowcontrolGroup}/v1 (or v1beta3)");
             return;
         }
         var metadata = Child(map, "metadata") as YamlMappingNode;
@@ -135,7 +58,7 @@ public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<str
 
     private void ReadFlowSchema(string file, string name, string uid, YamlMappingNode spec, string source)
     {
-        var start = errors.Count;
+        var start = Errors.Count;
         var plRef = Child(spec, "priorityLevelConfiguration") as YamlMappingNode;
         var level = plRef is null ? "" : Scalar(plRef, "name") ?? "";
         if (level.Length == 0)
@@ -206,7 +129,7 @@ public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<str
             }
             rules.Add(new FlowPolicyRule([.. subjects], [.. resourceRules], [.. nonResourceRules]));
         }
-        if (errors.Count == start)
+        if (Errors.Count == start)
         {
             FlowSchemas.Add(new FlowSchema
             {
@@ -218,7 +141,7 @@ public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<str
 
     private void ReadPriorityLevel(string file, string name, string uid, string version, YamlMappingNode spec, string source)
     {
-        var start = errors.Count;
+        var start = Errors.Count;
         var type = Scalar(spec, "type") ?? "";
         if (type == "Exempt")
         {
@@ -226,7 +149,7 @@ public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<str
             var shares = exempt is null ? 0 : Int(file, exempt, "nominalConcurrencyShares", "spec.exempt.nominalConcurrencyShares") ?? 0;
             var lendable = exempt is null ? 0 : Int(file, exempt, "lendablePercent", "spec.exempt.lendablePercent") ?? 0;
             CheckShares(file, exempt, shares, lendable, "spec.exempt");
-            if (errors.Count == start)
+            if (Errors.Count == start)
             {
                 PriorityLevels.Add(new PriorityLevelConfiguration { Name = name, Uid = uid, Exempt = true, NominalConcurrencyShares = shares, LendablePercent = lendable, Source = source });
             }
@@ -279,7 +202,7 @@ public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<str
         {
             Error(file, (YamlNode?)response ?? limited, "spec.limited.limitResponse.type", $"\"{responseType}\" is not Queue or Reject");
         }
-        if (errors.Count == start)
+        if (Errors.Count == start)
         {
             var reject = responseType == "Reject";
             PriorityLevels.Add(new PriorityLevelConfiguration
@@ -368,16 +291,4 @@ public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<str
         Error(file, node, field, "must be an integer");
         return null;
     }
-
-    private static YamlNode? Child(YamlMappingNode map, string key) =>
-        map.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
-
-    private static string? Scalar(YamlMappingNode map, string key) => (Child(map, key) as YamlScalarNode)?.Value;
-
-    private static bool IsNull(YamlNode node) => node is YamlScalarNode { Value: null or "" or "~" or "null" };
-
-    private static int Line(YamlNode node) => (int)node.Start.Line;
-
-    private void Error(string file, YamlNode node, string field, string message) =>
-        errors.Add(new ConfigError(file, Line(node), field, message));
 }

@@ -9,110 +9,19 @@ namespace Portcullis.Authorization.Rbac;
 /// are skipped with a note; an object without kind, any other kind of rbac.authorization.k8s.io and malformed objects
 /// are errors naming file:line.
 /// </summary>
-public sealed class RbacManifestReader
+public sealed class RbacManifestReader(List<ConfigError> errors, List<string> notes) : KubernetesManifestReader(errors, notes)
 {
     public const string RbacApiVersion = "rbac.authorization.k8s.io/v1";
-    private const string RbacGroup = "rbac.authorization.k8s.io";
 
-    private readonly List<ConfigError> _errors;
-    private readonly List<string> _notes;
+    protected override string Group => "rbac.authorization.k8s.io";
 
-    public RbacManifestReader(List<ConfigError> errors, List<string> notes)
-    {
-        _errors = errors;
-        _notes = notes;
-    }
+    protected override IReadOnlyList<string> Kinds { get; } = ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"];
 
     public List<RbacRole> Roles { get; } = [];
     public List<RbacBinding> Bindings { get; } = [];
 
-    /// <summary>Reads a file, or every *.yaml, *.yml and *.json file under a folder (sorted, recursive).</summary>
-    public void ReadPath(string path)
+    protected override void ReadKind(YamlMappingNode map, string kind, string apiVersion, string file, YamlNode node)
     {
-        if (Directory.Exists(path))
-        {
-            var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
-                .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-                .Order(StringComparer.Ordinal);
-            foreach (var file in files)
-            {
-                ReadFile(file);
-            }
-            return;
-        }
-        ReadFile(path);
-    }
-
-    public void ReadFile(string file)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(file);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            _errors.Add(new ConfigError(file, 0, "(file)", $"cannot read: {ex.Message}"));
-            return;
-        }
-        ReadText(text, file);
-    }
-
-    public void ReadText(string text, string file)
-    {
-        var binder = new YamlBinder(file, _errors);
-        foreach (var doc in binder.Parse(text))
-        {
-            ReadObject(doc.RootNode, file);
-        }
-    }
-
-    private void ReadObject(YamlNode node, string file)
-    {
-        if (node is YamlScalarNode { Value: null or "" })
-        {
-            return; // an empty document
-        }
-        if (node is not YamlMappingNode map)
-        {
-            Error(file, node, "(object)", "must be a mapping with apiVersion and kind");
-            return;
-        }
-        var kind = Scalar(map, "kind") ?? "";
-        var apiVersion = Scalar(map, "apiVersion") ?? "";
-        if (kind.EndsWith("List", StringComparison.Ordinal) && Child(map, "items") is { } items)
-        {
-            if (items is YamlSequenceNode seq)
-            {
-                foreach (var item in seq.Children)
-                {
-                    ReadObject(item, file);
-                }
-            }
-            else if (!IsNull(items))
-            {
-                Error(file, items, "items", "must be a list");
-            }
-            return;
-        }
-        if (kind is not ("Role" or "ClusterRole" or "RoleBinding" or "ClusterRoleBinding"))
-        {
-            if (kind.Length == 0)
-            {
-                // Not an object kubectl would apply either; skipping it could hide a binding the operator meant.
-                Error(file, node, "kind", "is required (Role, ClusterRole, RoleBinding or ClusterRoleBinding, or another kind to be skipped)");
-            }
-            else if (apiVersion.StartsWith(RbacGroup + "/", StringComparison.Ordinal))
-            {
-                // A kind the RBAC API does not have (a typo such as ClusterRoleBindng): an error, not a silently missing binding.
-                Error(file, Child(map, "kind") ?? node, "kind", $"\"{kind}\" is not a kind of {RbacGroup}: use Role, ClusterRole, RoleBinding or ClusterRoleBinding");
-            }
-            else
-            {
-                _notes.Add($"{file}:{Line(node)}: ignored kind {kind} (only Role, ClusterRole, RoleBinding and ClusterRoleBinding are read)");
-            }
-            return;
-        }
         if (apiVersion != RbacApiVersion)
         {
             Error(file, Child(map, "apiVersion") ?? node, "apiVersion", $"\"{apiVersion}\" is not supported for {kind}; use {RbacApiVersion}");
@@ -315,16 +224,4 @@ public sealed class RbacManifestReader
         }
         return map;
     }
-
-    private static YamlNode? Child(YamlMappingNode map, string key) =>
-        map.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
-
-    private static string? Scalar(YamlMappingNode map, string key) => (Child(map, key) as YamlScalarNode)?.Value;
-
-    private static bool IsNull(YamlNode node) => node is YamlScalarNode { Value: null or "" or "~" or "null" };
-
-    private static int Line(YamlNode node) => (int)node.Start.Line;
-
-    private void Error(string file, YamlNode node, string field, string message) =>
-        _errors.Add(new ConfigError(file, Line(node), field, message));
 }
