@@ -277,12 +277,9 @@ public static class ConfigurationLoader
                 Cidrs($"authorization.networkScopes[{i}].allow", scope.Allow);
             }
 
-            // L5: API Priority and Fairness is enforced; EventRateLimit, rate limits and a shared store are not built yet.
+            // L5: API Priority and Fairness and EventRateLimit (admissionControlConfigFile, read with the snapshot) are
+            // enforced; rate limits and a shared store are not built yet.
             var admission = c.Admission;
-            if (admission.AdmissionControlConfigFile.Length > 0)
-            {
-                NotSupportedYet("admission.admissionControlConfigFile", "the gateway has no EventRateLimit admission yet; remove admission.admissionControlConfigFile");
-            }
             if (admission.RateLimits.Count > 0)
             {
                 NotSupportedYet("admission.rateLimits", "the gateway has no per-user, per-IP or per-namespace rate limits yet; remove admission.rateLimits");

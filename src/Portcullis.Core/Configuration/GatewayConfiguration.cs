@@ -207,8 +207,8 @@ public sealed class SubjectReference
 }
 
 /// <summary>
-/// L5: API Priority and Fairness (<c>priorityAndFairness</c>) is enforced; <c>admissionControlConfigFile</c>,
-/// <c>rateLimits</c> and a <c>store</c> other than <c>memory</c> are refused at load as not supported yet.
+/// L5: API Priority and Fairness (<c>priorityAndFairness</c>) and EventRateLimit (<c>admissionControlConfigFile</c>) are
+/// enforced; <c>rateLimits</c> and a <c>store</c> other than <c>memory</c> are refused at load as not supported yet.
 /// </summary>
 public sealed class AdmissionConfiguration
 {
