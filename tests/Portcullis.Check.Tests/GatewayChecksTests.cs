@@ -134,12 +134,11 @@ public sealed class GatewayChecksTests
         var report = Check(WriteConfig(SecureBody + """
 
             admission:
-              rateLimits:
-              - {type: User, qps: 10, burst: 20}
+              store: redis://127.0.0.1:6379
             """));
 
         Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
-        Assert.Contains("admission.rateLimits: not supported yet", report.InputError, StringComparison.Ordinal);
+        Assert.Contains("admission.store: not supported yet", report.InputError, StringComparison.Ordinal);
         Assert.Empty(report.Findings);
     }
 

@@ -123,7 +123,6 @@ public sealed class ConfigurationPipelineTests
     [InlineData("tls.revocationFile", "", "revocationFile: revoked.yaml", "revocationFile:")]
     [InlineData("network.trustedProxies", "network:\n  trustedProxies: [10.0.0.0/8]\n", "", "trustedProxies:")]
     [InlineData("network.proxyProtocol", "network:\n  proxyProtocol: true\n", "", "proxyProtocol:")]
-    [InlineData("admission.rateLimits", "admission:\n  rateLimits:\n  - {type: User, qps: 10, burst: 20}\n", "", "rateLimits:")]
     [InlineData("admission.store", "admission:\n  store: redis://127.0.0.1:6379\n", "", "store:")]
     public void A_field_whose_layer_is_not_built_yet_is_refused_with_its_line(string field, string extra, string tls, string lineOf)
     {

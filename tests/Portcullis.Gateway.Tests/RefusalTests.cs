@@ -56,6 +56,15 @@ public sealed partial class RefusalTests
         return await RawHttps.SendAsync(gw, null, create);
     }
 
+    private static async Task<string> FloodTwiceAsync(GatewayTestHost gw, System.Security.Cryptography.X509Certificates.X509Certificate2 jane)
+    {
+        const string get = "GET /api/v1/namespaces/flood/pods HTTP/1.1\nHost: localhost\nConnection: close\n\n";
+        // burst 2 (every other row sends at most 2 requests of one user): the third is refused
+        Assert.StartsWith("HTTP/1.1 200", await RawHttps.SendAsync(gw, jane, get));
+        Assert.StartsWith("HTTP/1.1 200", await RawHttps.SendAsync(gw, jane, get));
+        return await RawHttps.SendAsync(gw, jane, get);
+    }
+
     public static TheoryData<string, string, int> Cases => new()
     {
         { "too many header lines", "http", 431 },
@@ -68,6 +77,7 @@ public sealed partial class RefusalTests
         { "a request RBAC does not allow", "authorization", 403 },
         { "a priority level without seats", "apf", 429 },
         { "an event over the EventRateLimit burst", "eventratelimit", 429 },
+        { "a user over the admission.rateLimits burst", "ratelimit", 429 },
         { "a SelfSubjectAccessReview the gateway cannot read", "selfsubjectaccessreview", 415 },
         { "the upstream down", "upstream", 503 },
     };
@@ -77,7 +87,7 @@ public sealed partial class RefusalTests
     public async Task Each_layers_refusal_is_audited_with_the_layer_and_counted(string refused, string layer, int code)
     {
         await using var gw = await GatewayTestHost.StartAsync(
-            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\nadmission:\n  priorityAndFairness: {configFiles: [apf.yaml]}\n  admissionControlConfigFile: admission.yaml\n",
+            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\nadmission:\n  priorityAndFairness: {configFiles: [apf.yaml]}\n  admissionControlConfigFile: admission.yaml\n  rateLimits: [{type: User, qps: 1, burst: 2}]\n",
             modes: "[RBAC]", files: new() { ["audit-policy.yaml"] = Policy, ["apf.yaml"] = ClosedLevel, ["admission.yaml"] = EventLimit },
             upstreamDown: refused == "the upstream down", time: new SteppedClock()).WaitAsync(Timeout);
         var jane = gw.Pki.IssueClient("jane", "developers");
@@ -104,6 +114,7 @@ public sealed partial class RefusalTests
             "a priority level without seats" => await RawHttps.SendAsync(gw, jane,
                 "GET /apf-closed HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             "an event over the EventRateLimit burst" => await EventTwiceAsync(gw),
+            "a user over the admission.rateLimits burst" => await FloodTwiceAsync(gw, jane),
             "the upstream down" => await RawHttps.SendAsync(gw, jane,
                 "GET /api/v1/namespaces/dev/pods HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             _ => throw new ArgumentOutOfRangeException(nameof(refused)),

@@ -53,6 +53,7 @@ internal sealed class GatewayMetrics : IDisposable
     public static readonly string[] RateLimitTypes =
     [
         "eventratelimit:Server", "eventratelimit:Namespace", "eventratelimit:User", "eventratelimit:SourceAndObject",
+        "ratelimit:User", "ratelimit:SourceIP", "ratelimit:Namespace", "ratelimit:Server", "long-running",
     ];
 
     /// <summary>API Priority and Fairness: <c>apiserver_flowcontrol_*</c>.</summary>
@@ -92,7 +93,7 @@ internal sealed class GatewayMetrics : IDisposable
         var upstreamUp = factory.CreateGauge("portcullis_upstream_up", "1 when the last upstream probe got an HTTP answer.");
         var bansActive = factory.CreateGauge("portcullis_bans_active", "Source addresses banned now (network.autoBan).");
         var rateLimitRejected = factory.CreateCounter("portcullis_ratelimit_rejected_total",
-            "Requests refused by EventRateLimit, by the limit's type (one per limit that refused).",
+            "Requests refused by EventRateLimit, admission.rateLimits or admission.longRunning, by the limit's type (one per limit that refused).",
             new CounterConfiguration { LabelNames = ["type"] });
         foreach (var type in RateLimitTypes)
         {

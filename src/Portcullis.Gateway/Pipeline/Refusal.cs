@@ -17,6 +17,7 @@ internal static class RefusalLayers
     public const string Upstream = "upstream";
     public const string Apf = "apf";
     public const string EventRateLimit = "eventratelimit";
+    public const string RateLimit = "ratelimit";
 }
 
 /// <summary>

@@ -123,6 +123,9 @@ internal sealed class GatewaySnapshot : IDisposable
     /// </summary>
     public Portcullis.Admission.RateLimiting.EventRateLimiter? EventRateLimit { get; init; }
 
+    /// <summary>L5: <c>admission.rateLimits</c> (null when empty); each snapshot has its own buckets, full at a reload.</summary>
+    public Portcullis.Admission.RateLimiting.RequestRateLimiter? RateLimits { get; init; }
+
     /// <summary>Every file the snapshot was built from; a change to any of them triggers a reload.</summary>
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 
@@ -302,6 +305,8 @@ internal sealed class GatewaySnapshot : IDisposable
             WatchedFiles = watched,
             Flowcontrol = flowcontrol,
             EventRateLimit = eventRateLimit,
+            RateLimits = config.Admission.RateLimits.Count == 0 ? null : new Portcullis.Admission.RateLimiting.RequestRateLimiter(
+                [.. config.Admission.RateLimits.Select(l => new Portcullis.Admission.RateLimiting.RequestRateLimit(l.Type, l.Qps, l.Burst, l.CacheSize))], time),
         };
     }
 }
