@@ -75,11 +75,11 @@ public sealed class EventRateLimiter
     /// <c>involvedObject.{kind,namespace,name,uid,apiVersion}</c> joined without a separator, as kube-apiserver makes it.
     /// A body that is not a JSON object (protobuf, malformed) gives the empty key, as kube-apiserver's for a non-Event.
     /// </summary>
-    public static string SourceAndObjectKey(ReadOnlySpan<byte> json)
+    public static string SourceAndObjectKey(ReadOnlyMemory<byte> json)
     {
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(json.ToArray());
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
             if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
             {
                 return "";
