@@ -59,7 +59,7 @@ public sealed class CliTests
         Assert.True(code == 1, json + stderr);
         using var doc = JsonDocument.Parse(json);
         var findings = doc.RootElement.GetProperty("findings").EnumerateArray().ToList();
-        // API Priority and Fairness is on by default in the gateway; EventRateLimit is not built
+        // API Priority and Fairness is on by default in the gateway; EventRateLimit needs admission.admissionControlConfigFile
         Assert.Contains(findings, f => f.GetProperty("id").GetString() == "PC-L5-APF" && f.GetProperty("status").GetString() == "PASS");
         Assert.Contains(findings, f => f.GetProperty("id").GetString() == "1.2.9" && f.GetProperty("status").GetString() == "FAIL");
         Assert.DoesNotContain(findings, f => f.GetProperty("layer").GetString()!.StartsWith("L5", StringComparison.Ordinal) && f.GetProperty("status").GetString() == "PASS"

@@ -108,18 +108,37 @@ public sealed class GatewayChecksTests
     }
 
     [Fact]
+    public void Gateway_scores_EventRateLimit_1_2_9_as_enforced_when_its_file_is_valid()
+    {
+        var path = WriteConfig(SecureBody + "\nadmission:\n  admissionControlConfigFile: admission.yaml\n");
+        var dir = Path.GetDirectoryName(path)!;
+        File.WriteAllText(Path.Combine(dir, "admission.yaml"), "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: EventRateLimit\n  path: eventconfig.yaml\n");
+        File.WriteAllText(Path.Combine(dir, "eventconfig.yaml"), "apiVersion: eventratelimit.admission.k8s.io/v1alpha1\nkind: Configuration\nlimits:\n- {type: Namespace, qps: 50, burst: 100}\n");
+
+        var pass = Assert.Single(Check(path).Findings, f => f.Id == "1.2.9");
+        Assert.Equal(CheckStatus.Pass, pass.Status);
+        Assert.Contains("the gateway enforces EventRateLimit (Namespace qps 50 burst 100)", pass.Evidence, StringComparison.Ordinal);
+
+        File.WriteAllText(Path.Combine(dir, "eventconfig.yaml"), "apiVersion: eventratelimit.admission.k8s.io/v1alpha1\nkind: Configuration\nlimits:\n- {type: Namespace, qps: 0, burst: 100}\n");
+        // an invalid file: the gateway would not load the configuration, so neither does check (not a pass)
+        var broken = Check(path);
+        Assert.Equal(ExitCodes.InputUnreadable, broken.ExitCode);
+        Assert.Contains("eventconfig.yaml:4: limits[0].qps: Invalid value: 0: must be positive", broken.InputError, StringComparison.Ordinal);
+        Assert.Empty(broken.Findings);
+    }
+
+    [Fact]
     public void Admission_section_is_unreadable_input_not_a_pass()
     {
         // Before, admissionControlConfigFile with EventRateLimit limits scored 1.2.9 PASS though nothing enforced them.
         var report = Check(WriteConfig(SecureBody + """
 
             admission:
-              rateLimits:
-              - {type: User, qps: 10, burst: 20}
+              store: redis://127.0.0.1:6379
             """));
 
         Assert.Equal(ExitCodes.InputUnreadable, report.ExitCode);
-        Assert.Contains("admission.rateLimits: not supported yet", report.InputError, StringComparison.Ordinal);
+        Assert.Contains("admission.store: not supported yet", report.InputError, StringComparison.Ordinal);
         Assert.Empty(report.Findings);
     }
 

@@ -120,8 +120,6 @@ public sealed class ConfigurationPipelineTests
 
     /// <summary>Fields whose layer is not built: each is refused at load, with its line, instead of being ignored.</summary>
     [Theory]
-    [InlineData("admission.admissionControlConfigFile", "admission:\n  admissionControlConfigFile: admission.yaml\n", "", "admissionControlConfigFile:")]
-    [InlineData("admission.rateLimits", "admission:\n  rateLimits:\n  - {type: User, qps: 10, burst: 20}\n", "", "rateLimits:")]
     [InlineData("admission.store", "admission:\n  store: redis://127.0.0.1:6379\n", "", "store:")]
     public void A_field_whose_layer_is_not_built_yet_is_refused_with_its_line(string field, string extra, string tls, string lineOf)
     {

@@ -37,6 +37,34 @@ public sealed partial class RefusalTests
           rules: [{subjects: [{kind: Group, group: {name: developers}}], nonResourceRules: [{verbs: [get], nonResourceURLs: [/apf-closed]}]}]
         """;
 
+    // burst 1: the second event in a namespace is refused (the host's clock stands still: no refill).
+    private const string EventLimit = """
+        apiVersion: apiserver.config.k8s.io/v1
+        kind: AdmissionConfiguration
+        plugins:
+        - name: EventRateLimit
+          configuration:
+            apiVersion: eventratelimit.admission.k8s.io/v1alpha1
+            kind: Configuration
+            limits: [{type: Namespace, qps: 1, burst: 1}]
+        """;
+
+    private static async Task<string> EventTwiceAsync(GatewayTestHost gw)
+    {
+        const string create = "POST /api/v1/namespaces/dev/events HTTP/1.1\nHost: localhost\nAuthorization: Bearer token-root\nContent-Type: application/json\nContent-Length: 2\nConnection: close\n\n{}";
+        Assert.StartsWith("HTTP/1.1 200", await RawHttps.SendAsync(gw, null, create));
+        return await RawHttps.SendAsync(gw, null, create);
+    }
+
+    private static async Task<string> FloodTwiceAsync(GatewayTestHost gw, System.Security.Cryptography.X509Certificates.X509Certificate2 jane)
+    {
+        const string get = "GET /api/v1/namespaces/flood/pods HTTP/1.1\nHost: localhost\nConnection: close\n\n";
+        // burst 2 (every other row sends at most 2 requests of one user): the third is refused
+        Assert.StartsWith("HTTP/1.1 200", await RawHttps.SendAsync(gw, jane, get));
+        Assert.StartsWith("HTTP/1.1 200", await RawHttps.SendAsync(gw, jane, get));
+        return await RawHttps.SendAsync(gw, jane, get);
+    }
+
     public static TheoryData<string, string, int> Cases => new()
     {
         { "too many header lines", "http", 431 },
@@ -49,6 +77,8 @@ public sealed partial class RefusalTests
         { "impersonation the user may not do", "impersonation", 403 },
         { "a request RBAC does not allow", "authorization", 403 },
         { "a priority level without seats", "apf", 429 },
+        { "an event over the EventRateLimit burst", "eventratelimit", 429 },
+        { "a user over the admission.rateLimits burst", "ratelimit", 429 },
         { "a SelfSubjectAccessReview the gateway cannot read", "selfsubjectaccessreview", 415 },
         { "the upstream down", "upstream", 503 },
     };
@@ -58,9 +88,10 @@ public sealed partial class RefusalTests
     public async Task Each_layers_refusal_is_audited_with_the_layer_and_counted(string refused, string layer, int code)
     {
         await using var gw = await GatewayTestHost.StartAsync(
-            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\nadmission:\n  priorityAndFairness: {configFiles: [apf.yaml]}\n" +
+            "audit:\n  policyFile: audit-policy.yaml\n  log:\n    path: audit.log\n    mode: blocking\nlimits:\n  maxRequestBodyBytes: 1000\nadmission:\n  priorityAndFairness: {configFiles: [apf.yaml]}\n  admissionControlConfigFile: admission.yaml\n  rateLimits: [{type: User, qps: 1, burst: 2}]\n" +
             "network:\n  trustedProxies: [127.0.0.1/32]\n  deny: [203.0.113.0/24]\n",
-            modes: "[RBAC]", files: new() { ["audit-policy.yaml"] = Policy, ["apf.yaml"] = ClosedLevel }, upstreamDown: refused == "the upstream down").WaitAsync(Timeout);
+            modes: "[RBAC]", files: new() { ["audit-policy.yaml"] = Policy, ["apf.yaml"] = ClosedLevel, ["admission.yaml"] = EventLimit },
+            upstreamDown: refused == "the upstream down", time: new SteppedClock()).WaitAsync(Timeout);
         var jane = gw.Pki.IssueClient("jane", "developers");
         var response = refused switch
         {
@@ -86,6 +117,8 @@ public sealed partial class RefusalTests
                 "POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews HTTP/1.1\nHost: localhost\nAuthorization: Bearer token-root\nContent-Type: text/plain\nContent-Length: 2\nConnection: close\n\n{}"),
             "a priority level without seats" => await RawHttps.SendAsync(gw, jane,
                 "GET /apf-closed HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
+            "an event over the EventRateLimit burst" => await EventTwiceAsync(gw),
+            "a user over the admission.rateLimits burst" => await FloodTwiceAsync(gw, jane),
             "the upstream down" => await RawHttps.SendAsync(gw, jane,
                 "GET /api/v1/namespaces/dev/pods HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             _ => throw new ArgumentOutOfRangeException(nameof(refused)),

@@ -132,7 +132,7 @@ public static class GatewayChecks
         f.Add(R.ModeRbac, modes.Contains(AuthorizationModes.Rbac) || modes.Contains(AuthorizationModes.Webhook) ? CheckStatus.Pass : CheckStatus.Fail, modeText, where);
 
         // L5: API Priority and Fairness is enforced when admission.priorityAndFairness.enabled (the default); EventRateLimit
-        // and rate limits are not built (their fields are refused at load), so they are scored as missing.
+        // when admission.admissionControlConfigFile names a valid EventRateLimit configuration (read as the gateway reads it).
         var apf = config.Admission.PriorityAndFairness;
         if (apf.Enabled)
         {
@@ -143,7 +143,24 @@ public static class GatewayChecks
         {
             f.Fail(R.PriorityAndFairness, "admission.priorityAndFairness.enabled=false: not enforced by the gateway; only the upstream kube-apiserver's own APF applies", where);
         }
-        f.Fail(R.EventRateLimitPlugin, "not enforced by the gateway: it has no EventRateLimit or request rate limits yet (admission.admissionControlConfigFile and admission.rateLimits are refused as not supported yet)", where);
+        var admissionFile = config.Admission.AdmissionControlConfigFile;
+        if (admissionFile.Length == 0)
+        {
+            f.Fail(R.EventRateLimitPlugin, "admission.admissionControlConfigFile not set: the gateway does not limit Event writes", where);
+        }
+        else
+        {
+            var errors = new List<Portcullis.Configuration.ConfigError>();
+            var limits = Portcullis.Admission.RateLimiting.EventRateLimitFile.Load(config.Resolve(admissionFile), errors, []);
+            if (limits is null)
+            {
+                f.Fail(R.EventRateLimitPlugin, $"admission.admissionControlConfigFile={admissionFile} is not a valid EventRateLimit configuration, the gateway will not load it: {string.Join("; ", errors.Select(e => e.ToString()))}", where);
+            }
+            else
+            {
+                f.Pass(R.EventRateLimitPlugin, $"admission.admissionControlConfigFile={admissionFile}: the gateway enforces EventRateLimit ({string.Join(", ", limits.Select(l => $"{l.Type} qps {l.Qps} burst {l.Burst}"))})", where);
+            }
+        }
 
         // L6
         var audit = config.Audit;

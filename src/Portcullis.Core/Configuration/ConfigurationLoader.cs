@@ -279,16 +279,21 @@ public static class ConfigurationLoader
                 Cidrs($"authorization.networkScopes[{i}].allow", scope.Allow);
             }
 
-            // L5: API Priority and Fairness is enforced; EventRateLimit, rate limits and a shared store are not built yet.
+            // L5: API Priority and Fairness, EventRateLimit (admissionControlConfigFile, read with the snapshot), rate
+            // limits and long-running caps are enforced; a shared store is not built yet.
             var admission = c.Admission;
-            if (admission.AdmissionControlConfigFile.Length > 0)
+            for (var i = 0; i < admission.RateLimits.Count; i++)
             {
-                NotSupportedYet("admission.admissionControlConfigFile", "the gateway has no EventRateLimit admission yet; remove admission.admissionControlConfigFile");
+                var limit = admission.RateLimits[i];
+                OneOf($"admission.rateLimits[{i}].type", limit.Type, ["User", "SourceIP", "Namespace", "Server"]);
+                if (!(limit.Qps > 0) || double.IsInfinity(limit.Qps))
+                {
+                    Fail($"admission.rateLimits[{i}].qps", "must be a positive number (tokens a second)");
+                }
+                Positive($"admission.rateLimits[{i}].burst", limit.Burst);
+                Positive($"admission.rateLimits[{i}].cacheSize", limit.CacheSize);
             }
-            if (admission.RateLimits.Count > 0)
-            {
-                NotSupportedYet("admission.rateLimits", "the gateway has no per-user, per-IP or per-namespace rate limits yet; remove admission.rateLimits");
-            }
+            NonNegative("admission.longRunning.maxPerUser", admission.LongRunning.MaxPerUser);
             if (admission.Store != "memory")
             {
                 NotSupportedYet("admission.store", $"\"{admission.Store}\": only memory is supported");

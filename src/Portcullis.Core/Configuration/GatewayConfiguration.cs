@@ -251,14 +251,17 @@ public sealed class SubjectReference
 }
 
 /// <summary>
-/// L5: API Priority and Fairness (<c>priorityAndFairness</c>) is enforced; <c>admissionControlConfigFile</c>,
-/// <c>rateLimits</c> and a <c>store</c> other than <c>memory</c> are refused at load as not supported yet.
+/// L5: API Priority and Fairness (<c>priorityAndFairness</c>), EventRateLimit (<c>admissionControlConfigFile</c>), rate
+/// limits (<c>rateLimits</c>) and caps on long-running requests (<c>longRunning</c>) are enforced; a <c>store</c> other
+/// than <c>memory</c> is refused at load as not supported yet.
 /// </summary>
 public sealed class AdmissionConfiguration
 {
     public string AdmissionControlConfigFile { get; set; } = "";
     public PriorityAndFairnessConfiguration PriorityAndFairness { get; set; } = new();
     public List<RateLimitConfiguration> RateLimits { get; set; } = [];
+    /// <summary>Caps on concurrent long-running requests (watches, exec, attach, port-forward, proxy, logs).</summary>
+    public LongRunningConfiguration LongRunning { get; set; } = new();
     public string Store { get; set; } = "memory";
 }
 
@@ -277,6 +280,14 @@ public sealed class RateLimitConfiguration
     public string Type { get; set; } = "";
     public double Qps { get; set; }
     public int Burst { get; set; }
+    /// <summary>Keys kept (LRU) for a type other than Server; a key pushed out comes back with a full bucket.</summary>
+    public int CacheSize { get; set; } = 4096;
+}
+
+public sealed class LongRunningConfiguration
+{
+    /// <summary>Open long-running requests one authenticated user may have; 0: no cap.</summary>
+    public int MaxPerUser { get; set; }
 }
 
 public sealed class AuditConfiguration

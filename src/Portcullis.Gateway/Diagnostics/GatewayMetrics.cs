@@ -48,6 +48,16 @@ internal sealed class GatewayMetrics : IDisposable
     public Gauge<long> UpstreamUp { get; }
     /// <summary><c>portcullis_bans_total{reason}</c>: one per ban imposed (0 shows a reason's series).</summary>
     public Counter<long> BansTotal { get; }
+    /// <summary><c>portcullis_ratelimit_rejected_total{type}</c>: one per limit that refused a request (type: a fixed set,
+    /// <see cref="RateLimitTypes"/>).</summary>
+    public Counter<long> RateLimitRejected { get; }
+
+    /// <summary>The values of <c>portcullis_ratelimit_rejected_total</c>'s <c>type</c> label.</summary>
+    public static readonly string[] RateLimitTypes =
+    [
+        "eventratelimit:Server", "eventratelimit:Namespace", "eventratelimit:User", "eventratelimit:SourceAndObject",
+        "ratelimit:User", "ratelimit:SourceIP", "ratelimit:Namespace", "ratelimit:Server", "long-running",
+    ];
 
     /// <summary>API Priority and Fairness: <c>apiserver_flowcontrol_*</c>.</summary>
     public FlowcontrolMetrics Flowcontrol { get; }
@@ -87,6 +97,13 @@ internal sealed class GatewayMetrics : IDisposable
             });
         var upstreamUp = factory.CreateGauge("portcullis_upstream_up", "1 when the last upstream probe got an HTTP answer.");
         var bansActive = factory.CreateGauge("portcullis_bans_active", "Source addresses banned now (network.autoBan).");
+        var rateLimitRejected = factory.CreateCounter("portcullis_ratelimit_rejected_total",
+            "Requests refused by EventRateLimit, admission.rateLimits or admission.longRunning, by the limit's type (one per limit that refused).",
+            new CounterConfiguration { LabelNames = ["type"] });
+        foreach (var type in RateLimitTypes)
+        {
+            rateLimitRejected.WithLabels(type);
+        }
         var bansTotal = factory.CreateCounter("portcullis_bans_total", "Bans imposed, by reason: authentication, authorization or manual.", new CounterConfiguration { LabelNames = ["reason"] });
         var auditEvents = factory.CreateCounter("apiserver_audit_event_total", "Counter of audit events generated and sent to the audit backend.");
         var auditErrors = factory.CreateCounter("apiserver_audit_error_total", "Counter of audit events that failed to be audited properly.", new CounterConfiguration { LabelNames = ["plugin"] });
@@ -132,6 +149,7 @@ internal sealed class GatewayMetrics : IDisposable
         RequestsRejected = Meter.CreateCounter<long>(requestsRejected.Name, description: requestsRejected.Help);
         UpstreamUp = Meter.CreateGauge<long>(upstreamUp.Name, description: upstreamUp.Help);
         BansTotal = Meter.CreateCounter<long>(bansTotal.Name, description: bansTotal.Help);
+        RateLimitRejected = Meter.CreateCounter<long>(rateLimitRejected.Name, description: rateLimitRejected.Help);
         Authentication = new AuthenticationMetrics(Meter);
         Requests = new RequestMetrics(Meter);
         Audit = new Portcullis.Audit.AuditMetrics(Meter);
@@ -144,6 +162,7 @@ internal sealed class GatewayMetrics : IDisposable
             .Counter(RefusedCertificates.Name, refusedCertificates)
             .Counter(CertificateLifetimeWarnings.Name, lifetimeWarnings)
             .Counter(RequestsRejected.Name, requestsRejected)
+            .Counter(RateLimitRejected.Name, rateLimitRejected)
             .Gauge(UpstreamUp.Name, upstreamUp)
             .Gauge(BansActiveName, bansActive)
             .Counter(BansTotal.Name, bansTotal)

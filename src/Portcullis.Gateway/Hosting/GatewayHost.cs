@@ -176,6 +176,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(streams);
         builder.Services.AddSingleton(bans);
         builder.Services.AddSingleton<Refusals>();
+        builder.Services.AddSingleton<Portcullis.Admission.RateLimiting.LongRunningCounter>(); // open streams outlive a reload
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ForwardingHandler>();
@@ -219,6 +220,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<AuthenticationMiddleware>(); // L3
         app.Use(audit.Begin); // L6: audit starts for the authenticated user
         app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
+        app.UseMiddleware<RateLimitMiddleware>(); // L5: admission.rateLimits and admission.longRunning, before APF takes a seat
         app.UseMiddleware<PriorityAndFairnessMiddleware>(); // L5: API Priority and Fairness, between impersonation and authorization as in kube-apiserver
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
         app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it

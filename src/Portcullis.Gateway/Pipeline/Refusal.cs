@@ -18,6 +18,8 @@ internal static class RefusalLayers
     public const string SelfSubjectAccessReview = "selfsubjectaccessreview";
     public const string Upstream = "upstream";
     public const string Apf = "apf";
+    public const string EventRateLimit = "eventratelimit";
+    public const string RateLimit = "ratelimit";
 }
 
 /// <summary>
@@ -45,10 +47,16 @@ internal sealed class Refusal
     internal Func<HttpContext, Task> Write { get; }
 
     /// <summary>A kube-apiserver Status body: <c>{"kind":"Status","status":"Failure","message":…,"reason":…,"code":…}</c>.</summary>
-    public static Refusal WithStatus(string layer, int code, string reason, string message, string? auditReason = null, bool closeConnection = false)
+    public static Refusal WithStatus(string layer, int code, string reason, string message, string? auditReason = null, bool closeConnection = false, int? retryAfterSeconds = null)
     {
         var body = Portcullis.Http.Status.Failure(message, reason, code);
-        return new(layer, code, c => StatusResponses.WriteAsync(c, code, body))
+        return new(layer, code, retryAfterSeconds is { } seconds
+            ? c =>
+            {
+                c.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                return StatusResponses.WriteAsync(c, code, body);
+            }
+            : c => StatusResponses.WriteAsync(c, code, body))
         {
             Status = new AuditResponseStatus(code, "Failure", message, reason),
             Reason = auditReason ?? message,

@@ -126,6 +126,15 @@ internal sealed class GatewaySnapshot : IDisposable
     /// </summary>
     public Portcullis.Admission.Flowcontrol.FlowcontrolSystem? Flowcontrol { get; init; }
 
+    /// <summary>
+    /// L5: EventRateLimit from <c>admission.admissionControlConfigFile</c> (null when unset). Each snapshot has its own
+    /// buckets: a reload starts every bucket full, as a kube-apiserver restart does.
+    /// </summary>
+    public Portcullis.Admission.RateLimiting.EventRateLimiter? EventRateLimit { get; init; }
+
+    /// <summary>L5: <c>admission.rateLimits</c> (null when empty); each snapshot has its own buckets, full at a reload.</summary>
+    public Portcullis.Admission.RateLimiting.RequestRateLimiter? RateLimits { get; init; }
+
     /// <summary>Every file the snapshot was built from; a change to any of them triggers a reload.</summary>
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 
@@ -270,6 +279,13 @@ internal sealed class GatewaySnapshot : IDisposable
                 apf.SuggestedObjects, time, errors, []);
         }
 
+        Portcullis.Admission.RateLimiting.EventRateLimiter? eventRateLimit = null;
+        if (config.Admission.AdmissionControlConfigFile.Length > 0)
+        {
+            var limits = Portcullis.Admission.RateLimiting.EventRateLimitFile.Load(config.Resolve(config.Admission.AdmissionControlConfigFile), errors, watched);
+            eventRateLimit = limits is null ? null : new Portcullis.Admission.RateLimiting.EventRateLimiter(limits, time);
+        }
+
         var protocols = tls.MinVersion == "VersionTLS13" ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13;
         CipherSuitesPolicy? suites = null;
         if (OperatingSystem.IsLinux())
@@ -317,6 +333,9 @@ internal sealed class GatewaySnapshot : IDisposable
             WatchedFiles = watched,
             Revocation = revocation,
             Flowcontrol = flowcontrol,
+            EventRateLimit = eventRateLimit,
+            RateLimits = config.Admission.RateLimits.Count == 0 ? null : new Portcullis.Admission.RateLimiting.RequestRateLimiter(
+                [.. config.Admission.RateLimits.Select(l => new Portcullis.Admission.RateLimiting.RequestRateLimit(l.Type, l.Qps, l.Burst, l.CacheSize))], time),
         };
     }
 }

@@ -29,7 +29,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
     private string TlsExtra { get; set; } = "";
     private string RbacManifests { get; set; } = "[rbac.yaml]";
 
-    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost", string requestTimeout = "2s", string? revocationList = null, string tlsExtra = "")
+    public static async Task<GatewayTestHost> StartAsync(string extraYaml = "", string identity = "Impersonate", string modes = "[AlwaysAllow]", bool upstreamDown = false, string anonymous = "{enabled: false}", string? denyList = null, Dictionary<string, string>? files = null, string rbacManifests = "[rbac.yaml]", bool rawUpstream = false, string upstreamClusterExtra = "", string upstreamDnsName = "localhost", string requestTimeout = "2s", string? revocationList = null, string tlsExtra = "", TimeProvider? time = null)
     {
         var t = new GatewayTestHost { RbacManifests = rbacManifests, RequestTimeout = requestTimeout, TlsExtra = tlsExtra };
         var upstreamServer = t.Pki.IssueServer(upstreamDnsName);
@@ -94,6 +94,7 @@ public sealed class GatewayTestHost : IAsyncDisposable
             ReloadDelay = TimeSpan.FromMilliseconds(100),
             ReloadPollInterval = TimeSpan.FromMilliseconds(200),
             UpstreamProbeInterval = TimeSpan.FromMilliseconds(200),
+            Time = time ?? TimeProvider.System,
         });
         await t.Host.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
         return t;
