@@ -54,6 +54,9 @@ internal static class ExecHandler
         throw ApiException.BadRequest("exec and attach need a connection upgrade: WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) or SPDY/3.1");
     }
 
+    /// <summary>How long a WebSocket exec or attach waits before the command runs (a container's start, see below).</summary>
+    internal static readonly TimeSpan ContainerStart = TimeSpan.FromMilliseconds(100);
+
     private static async Task RunWebSocketAsync(WebSocket socket, bool v5, IReadOnlyList<string> command, bool stdin, CancellationToken stopping)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -63,6 +66,10 @@ internal static class ExecHandler
         int exitCode;
         try
         {
+            // A real container takes a moment to start; client-go starts reading the WebSocket before it has registered
+            // its streams, and discards ("Unknown stream id") output that arrives in between. The sandbox answers no
+            // faster than a runtime would, so a quick command's output is not lost to that race.
+            await Task.Delay(ContainerStart, cancel.Token);
             exitCode = await EchoContainer.RunAsync(command, stdin ? input.Reader : null, output, cancel.Token);
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
