@@ -35,6 +35,7 @@ internal sealed class SandboxApplication
         }
         try
         {
+            await DelayAsync(context);
             await RouteAsync(context, path);
         }
         catch (ApiException e) when (!context.Response.HasStarted)
@@ -51,6 +52,27 @@ internal sealed class SandboxApplication
             await KubeResponses.WriteStatusAsync(context, new ApiException(HttpStatusCode.InternalServerError, "InternalError",
                 "sandbox internal error: " + e.GetType().Name + ": " + e.Message));
         }
+    }
+
+    /// <summary>The longest <c>sandboxDelayMs</c> honoured.</summary>
+    internal const int MaxDelayMilliseconds = 10_000;
+
+    /// <summary>
+    /// A slow endpoint for load tests: <c>?sandboxDelayMs=N</c> on any request holds it N ms (at most
+    /// <see cref="MaxDelayMilliseconds"/>; not a number or negative is a 400) before it is answered as usual. The client
+    /// going away ends the wait.
+    /// </summary>
+    private async Task DelayAsync(HttpContext context)
+    {
+        if (!context.Request.Query.TryGetValue("sandboxDelayMs", out var values))
+        {
+            return;
+        }
+        if (!int.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+        {
+            throw new ApiException(HttpStatusCode.BadRequest, "BadRequest", $"sandboxDelayMs: \"{values}\" is not a number of milliseconds");
+        }
+        await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(ms, MaxDelayMilliseconds)), _time, context.RequestAborted);
     }
 
     private async Task RouteAsync(HttpContext context, string path)

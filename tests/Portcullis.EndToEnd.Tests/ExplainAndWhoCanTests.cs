@@ -343,4 +343,148 @@ public sealed class ExplainAndWhoCanTests : IDisposable
         Assert.DoesNotContain("system:authenticated", only);
         Assert.Contains("system:masters", only);
     }
+
+    /// <summary>
+    /// <see cref="Config"/> plus <c>admission.priorityAndFairness</c> with docs/traffic.md's worked example
+    /// (<c>batch-jobs-low-priority</c> → <c>batch-low</c>, 5 shares, Reject) in its <c>configFiles</c>.
+    /// </summary>
+    private string ApfConfig(bool enabled = true)
+    {
+        var apf = Path.Combine(_dir, "batch-low.yaml");
+        File.WriteAllText(apf, """
+            apiVersion: flowcontrol.apiserver.k8s.io/v1
+            kind: PriorityLevelConfiguration
+            metadata:
+              name: batch-low
+            spec:
+              type: Limited
+              limited:
+                nominalConcurrencyShares: 5
+                lendablePercent: 0
+                limitResponse:
+                  type: Reject
+            ---
+            apiVersion: flowcontrol.apiserver.k8s.io/v1
+            kind: FlowSchema
+            metadata:
+              name: batch-jobs-low-priority
+            spec:
+              matchingPrecedence: 400
+              priorityLevelConfiguration:
+                name: batch-low
+              distinguisherMethod:
+                type: ByUser
+              rules:
+              - subjects:
+                - kind: User
+                  user: {name: batch}
+                resourceRules:
+                - verbs: ["*"]
+                  apiGroups: ["*"]
+                  resources: ["*"]
+                  namespaces: ["*"]
+                  clusterScope: true
+                nonResourceRules:
+                - verbs: ["*"]
+                  nonResourceURLs: ["*"]
+            """);
+        var path = Config();
+        File.AppendAllText(path, enabled
+            ? $"""
+              admission:
+                priorityAndFairness:
+                  configFiles: ['{apf}']
+
+              """
+            : """
+              admission:
+                priorityAndFairness:
+                  enabled: false
+
+              """);
+        return path;
+    }
+
+    /// <summary>
+    /// The APF block of explain: kube-apiserver's seats with the defaults (600) and Σ shares 245 + 5 = 250 as
+    /// docs/traffic.md computes them; the flow schema, level and distinguisher each user's request lands in.
+    /// </summary>
+    [Theory]
+    [InlineData("batch", "", "get pods -n jobs", "batch-jobs-low-priority (matchingPrecedence 400)", "batch-low (Limited, 12 nominal seats, rejects when full)", "ByUser = \"batch\"")]
+    [InlineData("vera", "", "get pods -n team-a", "global-default (matchingPrecedence 9900)", "global-default (Limited, 48 nominal seats, queues 128 × 50)", "ByUser = \"vera\"")]
+    [InlineData("root", "system:masters", "delete nodes n1", "exempt (matchingPrecedence 1)", "exempt (Exempt)", "none")]
+    [InlineData("system:node:n1", "system:nodes", "get pods -n team-a", "system-nodes (matchingPrecedence 500)", "system (Limited, 72 nominal seats, queues 64 × 50)", "ByUser = \"system:node:n1\"")]
+    [InlineData("system:node:n1", "system:nodes", "update nodes n1", "system-node-high (matchingPrecedence 400)", "node-high (Limited, 96 nominal seats, queues 64 × 50)", "ByUser = \"system:node:n1\"")]
+    [InlineData("system:kube-controller-manager", "", "list deployments.apps -n shop", "kube-controller-manager (matchingPrecedence 800)", "workload-high (Limited, 96 nominal seats, queues 128 × 50)", "ByNamespace = \"shop\"")]
+    public async Task Explain_shows_the_flow_schema_and_priority_level(string user, string group, string request, string schema, string level, string distinguisher)
+    {
+        var args = new List<string> { "explain", "--config", ApfConfig(), "--user", user };
+        if (group.Length > 0)
+        {
+            args.AddRange(["--group", group]);
+        }
+        args.AddRange(request.Split(' '));
+
+        var result = await PortcullisCli.RunAsync([.. args]);
+
+        Assert.True(result.ExitCode is 0 or 1, result.ToString());
+        var lines = result.Stdout.Split('\n');
+        Assert.Contains("  priority and fairness:", lines);
+        Assert.Contains(lines, l => l.StartsWith("    flow schema: " + schema, StringComparison.Ordinal));
+        Assert.Contains("    priority level: " + level, lines);
+        Assert.Contains("    distinguisher: " + distinguisher, lines);
+    }
+
+    [Fact]
+    public async Task Explain_json_has_the_priority_and_fairness_object()
+    {
+        var result = await PortcullisCli.RunAsync("explain", "--config", ApfConfig(), "--user", "batch", "--json", "list", "jobs.batch", "-n", "jobs");
+
+        Assert.True(result.ExitCode is 0 or 1, result.ToString());
+        var apf = JsonNode.Parse(result.Stdout)!["priorityAndFairness"]!;
+        Assert.True((bool)apf["enabled"]!);
+        Assert.False((bool)apf["bypassed"]!);
+        Assert.Equal("batch-jobs-low-priority", (string?)apf["flowSchema"]!["name"]);
+        Assert.Equal(400, (int)apf["flowSchema"]!["matchingPrecedence"]!);
+        Assert.Equal("ByUser", (string?)apf["flowSchema"]!["distinguisherMethod"]);
+        Assert.EndsWith("batch-low.yaml:13", (string?)apf["flowSchema"]!["source"], StringComparison.Ordinal);
+        Assert.Equal("batch-low", (string?)apf["priorityLevel"]!["name"]);
+        Assert.Equal("Limited", (string?)apf["priorityLevel"]!["type"]);
+        Assert.Equal(5, (int)apf["priorityLevel"]!["nominalConcurrencyShares"]!);
+        Assert.Equal(12, (int)apf["priorityLevel"]!["nominalSeats"]!);
+        Assert.Equal("Reject", (string?)apf["priorityLevel"]!["limitResponse"]);
+        Assert.Equal("batch", (string?)apf["distinguisher"]);
+        Assert.False(string.IsNullOrEmpty((string?)apf["flowSchema"]!["uid"]));
+
+        var masters = await PortcullisCli.RunAsync("explain", "--config", ApfConfig(), "--user", "root", "--group", "system:masters", "--json", "delete", "nodes", "n1");
+        var exempt = JsonNode.Parse(masters.Stdout)!["priorityAndFairness"]!;
+        Assert.Equal("exempt", (string?)exempt["flowSchema"]!["name"]);
+        Assert.Equal("Exempt", (string?)exempt["priorityLevel"]!["type"]);
+    }
+
+    [Fact]
+    public async Task Explain_says_when_priority_and_fairness_is_off_or_bypassed()
+    {
+        var off = await PortcullisCli.RunAsync("explain", "--config", ApfConfig(enabled: false), "--user", "batch", "get", "pods", "-n", "jobs");
+        Assert.True(off.ExitCode is 0 or 1, off.ToString());
+        Assert.Contains("  priority and fairness: disabled (admission.priorityAndFairness.enabled is false)", off.Stdout.Split('\n'));
+        var offJson = await PortcullisCli.RunAsync("explain", "--config", ApfConfig(enabled: false), "--user", "batch", "--json", "get", "pods", "-n", "jobs");
+        Assert.False((bool)JsonNode.Parse(offJson.Stdout)!["priorityAndFairness"]!["enabled"]!);
+
+        var exec = await PortcullisCli.RunAsync("explain", "--config", ApfConfig(), "--user", "batch", "create", "pods/exec", "-n", "jobs", "p1");
+        Assert.Contains("  priority and fairness: bypassed", exec.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Explain_refuses_a_broken_flowcontrol_file_with_its_location()
+    {
+        var config = ApfConfig();
+        File.WriteAllText(Path.Combine(_dir, "batch-low.yaml"), "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\nmetadata: {name: x}\nspec: {matchingPrecedence: banana}\n");
+
+        var result = await PortcullisCli.RunAsync("explain", "--config", config, "--user", "batch", "get", "pods");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("batch-low.yaml", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", result.Stdout);
+    }
 }

@@ -215,4 +215,22 @@ public sealed class CrudTests
         Assert.Equal("Running", pod["status"]!["phase"]!.GetValue<string>());
         Assert.Equal("tester", pod["metadata"]!["annotations"]![Storage.ObjectStore.CreatedByAnnotation]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task SandboxDelayMs_holds_the_answer_and_refuses_a_bad_value()
+    {
+        await using var server = await TestSandbox.StartAsync();
+        using var client = TestSandbox.Client(server);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var list = await client.GetJsonAsync("/api/v1/namespaces/dev/pods?sandboxDelayMs=600");
+        var took = started.Elapsed;
+        using var bad = await client.GetAsync(new Uri("/api/v1/namespaces/dev/pods?sandboxDelayMs=soon", UriKind.Relative)).WaitAsync(TestSandbox.Timeout);
+        var badBody = await bad.Content.ReadAsStringAsync().WaitAsync(TestSandbox.Timeout);
+
+        Assert.Equal("PodList", list["kind"]!.GetValue<string>());
+        Assert.True(took >= TimeSpan.FromMilliseconds(550), $"answered after {took}");
+        Assert.Equal(400, (int)bad.StatusCode);
+        Assert.Contains("sandboxDelayMs: \\\"soon\\\" is not a number of milliseconds", badBody, StringComparison.Ordinal);
+    }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Portcullis.Admission.Flowcontrol;
 using Portcullis.Authentication;
 using Portcullis.Authorization;
 using Portcullis.Authorization.Explain;
@@ -10,13 +11,13 @@ namespace Portcullis.Cli;
 /// <summary>
 /// <c>portcullis explain --config FILE --user U [--group G…] [--source-ip IP] VERB RESOURCE [-n NS] [NAME]</c> (or
 /// <c>--path /metrics</c>): runs the authorization chain of the configuration for one request and prints which layer
-/// decided and why. Exit 0 allowed, 1 denied, 2 bad configuration or arguments, 3 authorization error (the gateway's 500).
+/// decided and why, and where API Priority and Fairness puts it (flow schema, priority level, distinguisher). Exit 0 allowed, 1 denied, 2 bad configuration or arguments, 3 authorization error (the gateway's 500).
 /// </summary>
 internal static class ExplainCommand
 {
     public static Command Create()
     {
-        var config = new Option<FileInfo>("--config", "-c") { Description = "The GatewayConfiguration file (only its authorization section is needed)", Required = true };
+        var config = new Option<FileInfo>("--config", "-c") { Description = "The GatewayConfiguration file (only its authorization and admission.priorityAndFairness sections are needed)", Required = true };
         var user = new Option<string>("--user", "-u") { Description = "User name to authorize", Required = true };
         var groups = new Option<string[]>("--group", "-g") { Description = "A group of the user (repeatable); system:authenticated is added unless --no-authenticated-group", AllowMultipleArgumentsPerToken = false };
         var noAuthGroup = new Option<bool>("--no-authenticated-group") { Description = "Do not add system:authenticated (as for system:anonymous)" };
@@ -33,15 +34,17 @@ internal static class ExplainCommand
         var resource = new Argument<string?>("RESOURCE") { Description = "pods, deployments.apps, pods/log, …", Arity = ArgumentArity.ZeroOrOne };
         var name = new Argument<string?>("NAME") { Description = "Object name", Arity = ArgumentArity.ZeroOrOne };
 
-        var command = new Command("explain", "Explain why a user would be allowed or denied a request: deny list, network scope, or binding → role → rule.")
+        var command = new Command("explain", "Explain why a user would be allowed or denied a request: deny list, network scope, or binding → role → rule; and the FlowSchema and priority level API Priority and Fairness puts it in.")
         {
             config, user, groups, noAuthGroup, sourceIp, tokenSha, serial, ns, path, subresource, apiGroup, json, noWebhook, verb, resource, name,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var chain = LoadChain(parse.GetValue(config)!.FullName, !parse.GetValue(noWebhook));
+            var configPath = parse.GetValue(config)!.FullName;
+            var (chain, flowcontrol, _, errors) = GatewayConfigurationPipeline.LoadExplain(configPath, !parse.GetValue(noWebhook));
             if (chain is null)
             {
+                ServeCommand.ReportErrors(configPath, errors);
                 return 2;
             }
             using (chain)
@@ -65,7 +68,10 @@ internal static class ExplainCommand
                     userInfo = userInfo.WithAuthenticatedGroup();
                 }
                 var attributes = new AuthorizationAttributes(userInfo, request, ip, parse.GetValue(tokenSha)?.ToLowerInvariant(), parse.GetValue(serial));
-                var explanation = await AuthorizationExplainer.ExplainAsync(chain, attributes, cancellationToken);
+                var explanation = await AuthorizationExplainer.ExplainAsync(chain, attributes, cancellationToken) with
+                {
+                    PriorityAndFairness = FlowcontrolExplanation.Explain(flowcontrol, userInfo, request),
+                };
                 Console.Out.Write(parse.GetValue(json) ? explanation.ToJson() + Environment.NewLine : explanation.ToText());
                 return explanation.Result.IsInternalError ? 3 : explanation.Allowed ? 0 : 1;
             }

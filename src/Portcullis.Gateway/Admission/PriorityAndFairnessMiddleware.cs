@@ -37,7 +37,7 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
         var feature = context.GetGatewayFeature();
         var system = feature.Snapshot.Flowcontrol;
         var info = feature.RequestInfo;
-        if (system is null || (info.IsLongRunning && info.Verb != "watch"))
+        if (system is null || FlowcontrolSystem.Bypasses(info))
         {
             return next(context);
         }

@@ -53,6 +53,36 @@ public static class GatewayConfigurationPipeline
         return (chain, Located(config, chainErrors));
     }
 
+    /// <summary>
+    /// Loads <paramref name="path"/> for <c>explain</c>: <see cref="LoadAuthorization"/>'s chain plus API Priority and
+    /// Fairness built as the snapshot builds it (<c>admission.priorityAndFairness</c>, its files, the mandatory and
+    /// suggested objects). Errors of the <c>admission.priorityAndFairness</c> section and of its files count too.
+    /// <c>Flowcontrol</c> is null when <c>PriorityAndFairnessEnabled</c> is false. The caller disposes the chain.
+    /// </summary>
+    public static (AuthorizerChain? Chain, Portcullis.Admission.Flowcontrol.FlowcontrolSystem? Flowcontrol, bool PriorityAndFairnessEnabled, IReadOnlyList<ConfigError> Errors)
+        LoadExplain(string path, bool includeWebhook = true)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var errors = new List<ConfigError>();
+        var config = ConfigurationLoader.Read(path, errors);
+        var relevant = errors.Where(e => e.Field is "(file)" or "(yaml)" or "(document)" or "apiVersion" or "kind"
+            || e.Field.StartsWith("authorization", StringComparison.Ordinal)
+            || e.Field.StartsWith("admission.priorityAndFairness", StringComparison.Ordinal)
+            || e.Message.StartsWith("unknown field", StringComparison.Ordinal)).ToList();
+        if (config is null || relevant.Count > 0)
+        {
+            return (null, null, false, Located(config, relevant));
+        }
+        var apfErrors = new List<ConfigError>();
+        var flowcontrol = GatewaySnapshot.BuildFlowcontrol(config, TimeProvider.System, apfErrors, watched: null);
+        if (apfErrors.Count > 0)
+        {
+            return (null, null, false, Located(config, apfErrors));
+        }
+        var (chain, chainErrors) = AuthorizerChain.TryCreate(config, new AuthorizerChainOptions { IncludeWebhook = includeWebhook });
+        return (chain, flowcontrol, config.Admission.PriorityAndFairness.Enabled, Located(config, chainErrors));
+    }
+
     /// <summary>Gives an error about the configuration file that was raised without a line the line of its field.</summary>
     private static IReadOnlyList<ConfigError> Located(GatewayConfiguration? config, IReadOnlyList<ConfigError> errors) =>
         config is null

@@ -157,6 +157,25 @@ internal sealed class GatewaySnapshot : IDisposable
     /// <summary>L1: is a connection from <paramref name="address"/> let in? Deny wins over allow; empty allow = any.</summary>
     public bool IsAllowed(System.Net.IPAddress address) => Access.IsAllowed(address);
 
+    /// <summary>
+    /// API Priority and Fairness of <paramref name="config"/> (null when <c>admission.priorityAndFairness.enabled</c> is
+    /// false or its files have errors): the one code path of the gateway and of <c>portcullis explain</c>. The files read
+    /// are added to <paramref name="watched"/> when given.
+    /// </summary>
+    internal static Portcullis.Admission.Flowcontrol.FlowcontrolSystem? BuildFlowcontrol(GatewayConfiguration config, TimeProvider time,
+        List<ConfigError> errors, List<string>? watched)
+    {
+        var apf = config.Admission.PriorityAndFairness;
+        if (!apf.Enabled)
+        {
+            return null;
+        }
+        var apfFiles = apf.ConfigFiles.Select(config.Resolve).ToList();
+        watched?.AddRange(apfFiles);
+        return Portcullis.Admission.Flowcontrol.FlowcontrolSystem.Load(apfFiles, apf.MaxRequestsInflight + apf.MaxMutatingRequestsInflight,
+            apf.SuggestedObjects, time, errors, []);
+    }
+
     /// <summary>Builds a snapshot from a validated configuration; every failure is added to <paramref name="errors"/>.</summary>
     public static GatewaySnapshot? Build(GatewayConfiguration config, List<ConfigError> errors, TimeProvider time,
         Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
@@ -269,15 +288,7 @@ internal sealed class GatewaySnapshot : IDisposable
                 "upstream.identity RequestHeader needs the gateway's client certificate: kube-apiserver reads X-Remote-* only from a client certificate its --requestheader-client-ca-file trusts"));
         }
 
-        Portcullis.Admission.Flowcontrol.FlowcontrolSystem? flowcontrol = null;
-        var apf = config.Admission.PriorityAndFairness;
-        if (apf.Enabled)
-        {
-            var apfFiles = apf.ConfigFiles.Select(config.Resolve).ToList();
-            watched.AddRange(apfFiles);
-            flowcontrol = Portcullis.Admission.Flowcontrol.FlowcontrolSystem.Load(apfFiles, apf.MaxRequestsInflight + apf.MaxMutatingRequestsInflight,
-                apf.SuggestedObjects, time, errors, []);
-        }
+        var flowcontrol = BuildFlowcontrol(config, time, errors, watched);
 
         Portcullis.Admission.RateLimiting.EventRateLimiter? eventRateLimit = null;
         if (config.Admission.AdmissionControlConfigFile.Length > 0)

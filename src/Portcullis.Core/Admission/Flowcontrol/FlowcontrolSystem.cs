@@ -72,6 +72,16 @@ public sealed class FlowcontrolSystem
     public IReadOnlyCollection<PriorityLevel> PriorityLevels => _levels.Values;
     public PriorityLevel Level(string name) => _levels[name];
 
+    /// <summary>
+    /// True for the requests APF does not see, as in kube-apiserver: long-running ones other than watches (exec, attach,
+    /// port-forward, proxy, logs). A watch is classified and holds a seat while it starts.
+    /// </summary>
+    public static bool Bypasses(RequestInfo request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.IsLongRunning && request.Verb != "watch";
+    }
+
     /// <summary>The first flow schema that matches (the mandatory catch-all matches every authenticated or anonymous request).</summary>
     public FlowClassification Classify(UserInfo user, RequestInfo request)
     {

@@ -25,6 +25,9 @@ public sealed record AuthorizationExplanation(
 {
     public bool Allowed => Result.IsAllowed;
 
+    /// <summary>Where API Priority and Fairness puts the request (it runs before authorization); null when not asked.</summary>
+    public Portcullis.Admission.Flowcontrol.FlowcontrolExplanation? PriorityAndFairness { get; init; }
+
     /// <summary>The layer that decided, or "none" when every layer had no opinion.</summary>
     public string DecidedBy => Result.Authorizer.Length > 0 ? Result.Authorizer : "none";
 
@@ -54,6 +57,7 @@ public sealed record AuthorizationExplanation(
         {
             sb.Append("  403 message: ").AppendLine(ForbiddenMessage);
         }
+        PriorityAndFairness?.AppendText(sb);
         sb.AppendLine("  layers:");
         foreach (var s in Steps)
         {
@@ -154,6 +158,7 @@ public sealed record AuthorizationExplanation(
                 w.WriteString("bindingSource", grant.Binding.Source);
                 w.WriteEndObject();
             }
+            PriorityAndFairness?.WriteJson(w);
             w.WriteStartArray("layers");
             foreach (var s in Steps)
             {
