@@ -53,17 +53,10 @@ public static class ConfigurationLoader
     public static GatewayConfiguration? Parse(string text, string sourcePath, List<ConfigError> errors)
     {
         var binder = new YamlBinder(sourcePath, errors);
-        var documents = binder.Parse(text);
-        if (errors.Count > 0)
+        if (binder.ParseOne(text) is not { } root)
         {
             return null;
         }
-        if (documents.Count != 1)
-        {
-            errors.Add(new ConfigError(sourcePath, 0, "(document)", $"expected exactly one YAML document, found {documents.Count}"));
-            return null;
-        }
-        var root = documents[0].RootNode;
         var config = binder.Bind<GatewayConfiguration>(root, "");
         config.SourcePath = sourcePath;
         config.BaseDirectory = Path.GetDirectoryName(sourcePath) ?? ".";

@@ -115,6 +115,33 @@ public abstract class KubernetesManifestReader(List<ConfigError> errors, List<st
     private string Join(string last) =>
         Kinds.Count == 1 ? Kinds[0] : string.Join(", ", Kinds.Take(Kinds.Count - 1)) + " " + last + " " + Kinds[^1];
 
+    /// <summary>A list of strings; absent or null is empty, anything else is an error naming <paramref name="field"/>.</summary>
+    protected List<string> StringList(string file, YamlNode? node, string field)
+    {
+        var list = new List<string>();
+        if (node is null || IsNull(node))
+        {
+            return list;
+        }
+        if (node is not YamlSequenceNode seq)
+        {
+            Error(file, node, field, "must be a list of strings");
+            return list;
+        }
+        foreach (var item in seq.Children)
+        {
+            if (item is YamlScalarNode s)
+            {
+                list.Add(s.Value ?? "");
+            }
+            else
+            {
+                Error(file, item, field, "must be a string");
+            }
+        }
+        return list;
+    }
+
     protected static YamlNode? Child(YamlMappingNode map, string key) =>
         map.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
 

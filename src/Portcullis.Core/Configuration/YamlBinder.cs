@@ -37,6 +37,26 @@ public sealed class YamlBinder
         return [.. stream.Documents];
     }
 
+    /// <summary>
+    /// Parses a file that must hold exactly one YAML document and returns its root; null (with the error recorded) on a
+    /// syntax error or any other number of documents.
+    /// </summary>
+    public YamlNode? ParseOne(string text)
+    {
+        var before = _errors.Count;
+        var docs = Parse(text);
+        if (_errors.Count > before)
+        {
+            return null;
+        }
+        if (docs.Count != 1)
+        {
+            _errors.Add(new ConfigError(_file, 0, "(document)", $"expected exactly one YAML document, found {docs.Count}"));
+            return null;
+        }
+        return docs[0].RootNode;
+    }
+
     public T Bind<T>(YamlNode node, string path) where T : new()
     {
         var result = new T();

@@ -99,17 +99,10 @@ public sealed class RevocationList
         ArgumentNullException.ThrowIfNull(errors);
         var before = errors.Count;
         var binder = new YamlBinder(path, errors);
-        var docs = binder.Parse(text);
-        if (errors.Count > before)
+        if (binder.ParseOne(text) is not { } root)
         {
             return null;
         }
-        if (docs.Count != 1)
-        {
-            errors.Add(new ConfigError(path, 0, "(document)", $"expected exactly one YAML document, found {docs.Count}"));
-            return null;
-        }
-        var root = docs[0].RootNode;
         var doc = binder.Bind<RevocationListDocument>(root, "");
         if (doc.ApiVersion != GatewayConfiguration.ApiVersionValue)
         {

@@ -252,25 +252,7 @@ public sealed class FlowcontrolManifestReader(List<ConfigError> errors, List<str
     private string[] Strings(string file, YamlMappingNode map, string key, string field, bool required)
     {
         var node = Child(map, key);
-        var list = new List<string>();
-        if (node is YamlSequenceNode seq)
-        {
-            foreach (var item in seq.Children)
-            {
-                if (item is YamlScalarNode s)
-                {
-                    list.Add(s.Value ?? "");
-                }
-                else
-                {
-                    Error(file, item, field, "must be a string");
-                }
-            }
-        }
-        else if (node is not null && !IsNull(node))
-        {
-            Error(file, node, field, "must be a list of strings");
-        }
+        var list = StringList(file, node, field);
         if (required && list.Count == 0)
         {
             Error(file, node ?? map, field, "must list at least one value (\"*\" for any)");

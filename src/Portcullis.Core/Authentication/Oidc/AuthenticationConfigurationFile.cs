@@ -46,20 +46,13 @@ public sealed class AuthenticationConfigurationFile
     public static AuthenticationConfigurationFile? TryParse(string text, string path, List<ConfigError> errors, IReadOnlyList<string>? serviceAccountIssuers = null)
     {
         ArgumentNullException.ThrowIfNull(errors);
-        var before = errors.Count;
         var binder = new YamlBinder(path, errors);
-        var docs = binder.Parse(text);
-        if (errors.Count > before)
+        if (binder.ParseOne(text) is not { } root)
         {
             return null;
         }
-        if (docs.Count != 1)
-        {
-            errors.Add(new ConfigError(path, 0, "(document)", $"expected one YAML document, found {docs.Count}"));
-            return null;
-        }
-        var file = binder.Bind<AuthenticationConfigurationFile>(docs[0].RootNode, "");
-        new Validator(file, path, errors, serviceAccountIssuers ?? [], docs[0].RootNode).Run();
+        var file = binder.Bind<AuthenticationConfigurationFile>(root, "");
+        new Validator(file, path, errors, serviceAccountIssuers ?? [], root).Run();
         return file;
     }
 

@@ -159,17 +159,10 @@ public sealed class DenyList
     {
         ArgumentNullException.ThrowIfNull(errors);
         var binder = new YamlBinder(path, errors);
-        var docs = binder.Parse(text);
-        if (errors.Count > 0)
+        if (binder.ParseOne(text) is not { } root)
         {
             return null;
         }
-        if (docs.Count != 1)
-        {
-            errors.Add(new ConfigError(path, 0, "(document)", $"expected exactly one YAML document, found {docs.Count}"));
-            return null;
-        }
-        var root = docs[0].RootNode;
         var doc = binder.Bind<DenyListDocument>(root, "");
         if (doc.ApiVersion != GatewayConfiguration.ApiVersionValue)
         {

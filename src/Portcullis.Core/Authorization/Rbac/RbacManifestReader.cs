@@ -180,32 +180,6 @@ public sealed class RbacManifestReader(List<ConfigError> errors, List<string> no
         return list;
     }
 
-    private List<string> StringList(string file, YamlNode? node, string field)
-    {
-        var list = new List<string>();
-        if (node is null || IsNull(node))
-        {
-            return list;
-        }
-        if (node is not YamlSequenceNode seq)
-        {
-            Error(file, node, field, "must be a list of strings");
-            return list;
-        }
-        foreach (var item in seq.Children)
-        {
-            if (item is YamlScalarNode s)
-            {
-                list.Add(s.Value ?? "");
-            }
-            else
-            {
-                Error(file, item, field, "must be a string");
-            }
-        }
-        return list;
-    }
-
     private Dictionary<string, string> StringMap(string file, YamlNode? node, string field)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
