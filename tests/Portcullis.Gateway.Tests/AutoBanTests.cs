@@ -97,16 +97,7 @@ public sealed class AutoBanTests
         }
 
         // The watch on connection A ends (reset or end of stream) without any further upstream event; a timeout fails.
-        string? line = "";
-        try
-        {
-            line = await attackerReader.ReadLineAsync().WaitAsync(Timeout);
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException)
-        {
-            line = null;
-        }
-        Assert.Null(line);
+        Assert.Null(await NextLineOrEndAsync(attackerReader));
         await AssertNoTlsBytesAsync(gw.Uri, Attacker);
 
         // Another source's open watch keeps streaming.
@@ -149,16 +140,7 @@ public sealed class AutoBanTests
         }
 
         // The ban the guesses imposed ends the HTTP/2 watch (reset or end of stream) without any further upstream event.
-        string? line = "";
-        try
-        {
-            line = await sourceReader.ReadLineAsync().WaitAsync(Timeout);
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException)
-        {
-            line = null;
-        }
-        Assert.Null(line);
+        Assert.Null(await NextLineOrEndAsync(sourceReader));
         await AssertNoTlsBytesAsync(gw.Uri, Attacker);
 
         // Another source's HTTP/2 watch keeps streaming.
@@ -391,6 +373,19 @@ public sealed class AutoBanTests
         MinimumLogLevel = LogLevel.Warning,
         ReloadDelay = TimeSpan.FromHours(1),
     };
+
+    /// <summary>The next line of a watch, or null when the stream ended or was reset; a timeout fails the test.</summary>
+    private static async Task<string?> NextLineOrEndAsync(StreamReader reader)
+    {
+        try
+        {
+            return await reader.ReadLineAsync().WaitAsync(Timeout);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            return null;
+        }
+    }
 
     private static HttpClient Bearer(HttpClient client, string token)
     {
