@@ -6,9 +6,10 @@ using Portcullis.EndToEnd.Tests.Infrastructure;
 namespace Portcullis.EndToEnd.Tests;
 
 /// <summary>
-/// Issue 15, EventRateLimit through the real kubectl: the demo (gateway in front of the sandbox API server) is given the
-/// kubernetes.io AdmissionConfiguration by a hot reload, and <c>kubectl create -f</c> of many core Events in one
-/// namespace gets kube-apiserver's TooManyRequests once the namespace's burst is spent.
+/// Issue 15, EventRateLimit through the real kubectl: the demo (gateway in front of the sandbox API server) runs
+/// EventRateLimit from its admission/ files; a Namespace limit replaces their limits by a hot reload, and
+/// <c>kubectl create -f</c> of many core Events in one namespace gets kube-apiserver's TooManyRequests once the
+/// namespace's burst is spent.
 /// </summary>
 public sealed partial class EventRateLimitKubectlTests
 {
@@ -20,16 +21,13 @@ public sealed partial class EventRateLimitKubectlTests
     public async Task Kubectl_create_of_events_over_the_namespace_burst_is_refused_with_kube_apiservers_message()
     {
         await using var demo = await DemoProcess.StartAsync().WaitAsync(Timeout);
-        File.WriteAllText(Path.Combine(demo.Directory, "admission.yaml"),
-            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: EventRateLimit\n  path: eventconfig.yaml\n");
-        File.WriteAllText(Path.Combine(demo.Directory, "eventconfig.yaml"),
+        // The demo already runs EventRateLimit from admission/admission.yaml, whose limits are in admission/eventconfig.yaml
+        // (a watched file): this test's limit replaces them, as an operator would edit the file.
+        var limits = Path.Combine(demo.Directory, "admission", "eventconfig.yaml");
+        Assert.True(File.Exists(limits), "the demo wrote no admission/eventconfig.yaml:\n" + demo.Output);
+        Assert.Contains("admissionControlConfigFile: admission/admission.yaml", File.ReadAllText(Path.Combine(demo.Directory, "portcullis.yaml")), StringComparison.Ordinal);
+        File.WriteAllText(limits,
             $"apiVersion: eventratelimit.admission.k8s.io/v1alpha1\nkind: Configuration\nlimits:\n- type: Namespace\n  qps: 1\n  burst: {Burst}\n");
-        var configPath = Path.Combine(demo.Directory, "portcullis.yaml");
-        var config = File.ReadAllText(configPath);
-        config = config.Contains("\nadmission:\n", StringComparison.Ordinal)
-            ? config.Replace("\nadmission:\n", "\nadmission:\n  admissionControlConfigFile: admission.yaml\n", StringComparison.Ordinal)
-            : config.TrimEnd('\n') + "\nadmission:\n  admissionControlConfigFile: admission.yaml\n";
-        File.WriteAllText(configPath, config);
         using (var admin = new HttpClient { BaseAddress = demo.Admin })
         {
             var deadline = DateTime.UtcNow + Timeout;

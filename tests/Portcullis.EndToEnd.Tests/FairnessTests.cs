@@ -98,10 +98,13 @@ public sealed class FairnessTests
         }
     }
 
-    /// <summary>Adds a small level shared by ci-bot and jane (ByUser) to the demo's configuration and lets it reload.</summary>
+    /// <summary>
+    /// Adds a small level shared by ci-bot and jane (ByUser) to the demo's APF folder (<c>apf/</c>, where the demo keeps
+    /// batch-jobs-low-priority) and lowers the demo's seats in its <c>admission.priorityAndFairness</c>; both reload.
+    /// </summary>
     private static async Task ConfigureAsync(DemoProcess demo)
     {
-        var apf = Path.Combine(demo.Directory, "e2e-flowcontrol.yaml");
+        var apf = Path.Combine(demo.Directory, "apf", "e2e-flowcontrol.yaml");
         await File.WriteAllTextAsync(apf, $$"""
             apiVersion: flowcontrol.apiserver.k8s.io/v1
             kind: PriorityLevelConfiguration
@@ -136,21 +139,15 @@ public sealed class FairnessTests
                 nonResourceRules:
                 - {verbs: ["*"], nonResourceURLs: ["*"]}
             """);
-        // 5 + 5 = 10 seats in all; Σ shares 245 (the suggested and mandatory levels) + 50: ceil(10 × 50 / 295) = 2.
-        var section = $"""
-              priorityAndFairness:
-                maxRequestsInflight: 5
-                maxMutatingRequestsInflight: 5
-                configFiles: [{apf}]
-
-            """;
+        // 5 + 5 = 10 seats in all; Σ shares 245 (the suggested and mandatory levels) + 5 (the demo's batch-low) + 50:
+        // ceil(10 × 50 / 300) = 2.
         var config = Path.Combine(demo.Directory, "portcullis.yaml");
         var text = await File.ReadAllTextAsync(config);
-        var at = text.IndexOf("\nadmission:\n", StringComparison.Ordinal);
-        text = at >= 0
-            ? text.Insert(at + "\nadmission:\n".Length, section)
-            : text + (text.EndsWith('\n') ? "" : "\n") + "admission:\n" + section;
-        await File.WriteAllTextAsync(config, text);
+        var edited = text
+            .Replace("    maxRequestsInflight: 400\n", "    maxRequestsInflight: 5\n", StringComparison.Ordinal)
+            .Replace("    maxMutatingRequestsInflight: 200\n", "    maxMutatingRequestsInflight: 5\n", StringComparison.Ordinal);
+        Assert.True(edited.Split("Inflight: 5\n").Length == 3, "the demo's portcullis.yaml has no admission.priorityAndFairness seats to lower:\n" + text);
+        await File.WriteAllTextAsync(config, edited);
     }
 
     private static readonly string[] Labels = [$"flow_schema=\"{Schema}\"", $"priority_level=\"{Level}\""];

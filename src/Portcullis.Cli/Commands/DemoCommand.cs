@@ -23,8 +23,8 @@ internal static class DemoCommand
         var adminPort = new Option<int>("--admin-port") { Description = "Admin port (/healthz /readyz /metrics) on 127.0.0.1 (0 picks a free one)", DefaultValueFactory = _ => 9095 };
         var sandboxPort = new Option<int>("--sandbox-port") { Description = "Sandbox API server port on 127.0.0.1 (0 picks a free one)", DefaultValueFactory = _ => 0 };
         var command = new Command("demo",
-            "Run the gateway in front of an in-memory sandbox API server, with a throwaway PKI, kubeconfigs for admin, jane, " +
-            "intruder, thief (a revoked certificate) and ci-bot, RBAC, an audit policy and metrics — everything on loopback. Ctrl+C stops it.")
+            "Run the gateway in front of an in-memory sandbox API server, with a throwaway PKI, kubeconfigs for admin, jane, batch, " +
+            "intruder, thief (a revoked certificate) and ci-bot, RBAC, API Priority and Fairness, EventRateLimit, rate limits, an audit policy and metrics — everything on loopback. Ctrl+C stops it.")
         { dir, port, adminPort, sandboxPort };
         command.Validators.Add(result =>
         {
@@ -150,8 +150,9 @@ internal static class DemoCommand
         var text = new StringBuilder();
         text.AppendLine();
         text.AppendLine($"Portcullis demo ready: gateway {gw} admin {ad}");
-        text.AppendLine($"  files      {dir}/ ({created} it; portcullis.yaml, pki/, rbac/, tokens.csv, revoked.yaml, *.kubeconfig)");
+        text.AppendLine($"  files      {dir}/ ({created} it; portcullis.yaml, pki/, rbac/, apf/, admission/, tokens.csv, revoked.yaml, *.kubeconfig)");
         text.AppendLine($"  gateway    {gw}  L1 allow 127.0.0.0/8 · L2 mTLS (pki/ca.crt) · L3 certificates + tokens.csv · L4 RBAC (rbac/)");
+        text.AppendLine($"             L5 API Priority and Fairness (apf/) · EventRateLimit (admission/) · 20 requests/s per user");
         text.AppendLine($"  upstream   {sandbox.GetLeftPart(UriPartial.Authority)}  in-memory sandbox (not a cluster), only the gateway's certificate gets in");
         text.AppendLine($"  metrics    {ad}/metrics   (and /healthz /livez /readyz)");
         text.AppendLine($"  audit log  {dir}/audit.log   (policy {dir}/audit-policy.yaml)");
@@ -163,6 +164,7 @@ internal static class DemoCommand
         text.AppendLine($"  kubectl --kubeconfig {dir}/ci-bot.kubeconfig get pods -A          # a token from tokens.csv; ci-bot reads pods everywhere");
         text.AppendLine($"  kubectl --kubeconfig {dir}/intruder.kubeconfig get pods           # refused in the TLS handshake: a certificate from another CA");
         text.AppendLine($"  kubectl --kubeconfig {dir}/thief.kubeconfig get pods              # refused in the TLS handshake: a stolen certificate on revoked.yaml");
+        text.AppendLine($"  {TooManyRequestsCommand(dir)}   # 429 after 5: limit reached on type User for key batch");
         text.AppendLine($"  curl -k {gw}/api/v1/namespaces                      # 401 Unauthorized, kube-apiserver's Status body");
         text.AppendLine($"  curl {ad}/metrics | grep apiserver_request_total");
         text.AppendLine($"  {AutoBanCommand(gw, ad)}   # 127.0.0.2 is banned (L1 auto-ban); 127.0.0.1 never is");
@@ -174,6 +176,14 @@ internal static class DemoCommand
     /// <summary>The banner's auto-ban line: 25 bad tokens from 127.0.0.2 (over the demo's 20 failures), then the bans in force.</summary>
     internal static string AutoBanCommand(string gateway, string admin) =>
         $"for i in $(seq 25); do curl -sk --interface 127.0.0.2 -o /dev/null -H 'Authorization: Bearer not-a-token' {gateway}/api; done; portcullis bans list --admin {admin}";
+
+    /// <summary>
+    /// The banner's 429 line: batch creates the 10 Events of <c>events.yaml</c> one after the other; EventRateLimit's User
+    /// limit (burst 5, 1 a second) lets the first 5 through and refuses the rest with kube-apiserver's TooManyRequests.
+    /// EventRateLimit sends no <c>Retry-After</c>, so kubectl prints the 429 instead of retrying it.
+    /// </summary>
+    internal static string TooManyRequestsCommand(string dir) =>
+        $"kubectl --kubeconfig {dir}/batch.kubeconfig create --validate=false -f {dir}/events.yaml";
 
     private static string Display(string directory)
     {

@@ -35,6 +35,8 @@ internal sealed class DemoFiles
         System.IO.Directory.CreateDirectory(files.Directory);
         System.IO.Directory.CreateDirectory(files.Pki);
         System.IO.Directory.CreateDirectory(Path.Combine(files.Directory, "rbac"));
+        System.IO.Directory.CreateDirectory(Path.Combine(files.Directory, "apf"));
+        System.IO.Directory.CreateDirectory(Path.Combine(files.Directory, "admission"));
 
         using var ca = files.EnsureCa(UserCa, "portcullis-demo-ca");
         using var upstreamCa = files.EnsureCa(UpstreamCa, "portcullis-demo-upstream-ca");
@@ -43,6 +45,7 @@ internal sealed class DemoFiles
         files.EnsureLeaf("gateway-upstream", () => DemoPki.CreateClient(upstreamCa, "portcullis-gateway"));
         files.EnsureLeaf("admin", () => DemoPki.CreateClient(ca, "admin", "system:masters"));
         files.EnsureLeaf("jane", () => DemoPki.CreateClient(ca, "jane", "developers"));
+        files.EnsureLeaf("batch", () => DemoPki.CreateClient(ca, "batch", "jobs"));
         files.EnsureLeaf("intruder", () =>
         {
             // A CA the gateway has never heard of; its key is not kept.
@@ -62,6 +65,11 @@ internal sealed class DemoFiles
         files.EnsureFile(Path.Combine("rbac", "00-bootstrap.yaml"), secret: false, () => DemoManifests.Bootstrap);
         files.EnsureFile(Path.Combine("rbac", "10-developers.yaml"), secret: false, () => DemoManifests.Developers);
         files.EnsureFile(Path.Combine("rbac", "20-ci-bot.yaml"), secret: false, () => DemoManifests.CiBot);
+        files.EnsureFile(Path.Combine("rbac", "30-batch.yaml"), secret: false, () => DemoManifests.Batch);
+        files.EnsureFile(Path.Combine("apf", "batch-low-priority.yaml"), secret: false, () => DemoManifests.BatchLowPriority);
+        files.EnsureFile(Path.Combine("admission", "admission.yaml"), secret: false, () => DemoManifests.AdmissionConfiguration);
+        files.EnsureFile(Path.Combine("admission", "eventconfig.yaml"), secret: false, () => DemoManifests.EventRateLimit);
+        files.EnsureFile("events.yaml", secret: false, () => DemoManifests.Events);
         files.EnsureFile("audit-policy.yaml", secret: false, () => DemoManifests.AuditPolicy);
         files.EnsureFile("portcullis.yaml", secret: false, () => DemoManifests.GatewayConfiguration(gatewayPort, adminPort));
         return files;
@@ -74,6 +82,7 @@ internal sealed class DemoFiles
         var caData = Base64File(Path.Combine(Pki, UserCa + ".crt"));
         WriteKubeconfig(Kubeconfig("admin"), "portcullis-demo", server, caData, "admin", CertUser("admin"), "default");
         WriteKubeconfig(Kubeconfig("jane"), "portcullis-demo", server, caData, "jane", CertUser("jane"), "dev");
+        WriteKubeconfig(Kubeconfig("batch"), "portcullis-demo", server, caData, "batch", CertUser("batch"), "dev");
         WriteKubeconfig(Kubeconfig("intruder"), "portcullis-demo", server, caData, "intruder", CertUser("intruder"), "default");
         WriteKubeconfig(Kubeconfig("thief"), "portcullis-demo", server, caData, "admin-laptop", CertUser("thief"), "default");
         WriteKubeconfig(Kubeconfig("ci-bot"), "portcullis-demo", server, caData, "ci-bot",

@@ -197,8 +197,149 @@ internal static class DemoManifests
         upstream:                          # the sandbox API server, as the gateway's own client certificate
           kubeconfig: upstream.kubeconfig
           identity: Impersonate
+        admission:                         # L5: kube-apiserver's API Priority and Fairness and EventRateLimit, and rate limits
+          priorityAndFairness:             # the seats (400 + 200) are divided among the priority levels by their shares
+            maxRequestsInflight: 400
+            maxMutatingRequestsInflight: 200
+            configFiles: [apf]             # batch-jobs-low-priority: user batch in the small level batch-low (12 seats, rejects)
+          admissionControlConfigFile: admission/admission.yaml   # EventRateLimit: 5 Event writes per user, then 1 a second
+          rateLimits:                      # every request of one authenticated user: 100 at once, then 20 a second
+          - {{type: User, qps: 20, burst: 100}}
         admin:                             # plain HTTP: /healthz /livez /readyz /metrics; `demo --admin-port` overrides it
           address: 127.0.0.1:{1}
 
         """, port, adminPort);
+
+    /// <summary>
+    /// docs/traffic.md's worked example: the user <c>batch</c> (a nightly job) in a small priority level that refuses
+    /// rather than queues, so its bursts never take the seats of people.
+    /// </summary>
+    public const string BatchLowPriority = """
+        # API Priority and Fairness objects (flowcontrol.apiserver.k8s.io/v1), as kube-apiserver reads them.
+        # With 600 seats and kube-apiserver's suggested levels (245 shares) + 5: batch-low gets ceil(600 × 5 / 250) = 12.
+        apiVersion: flowcontrol.apiserver.k8s.io/v1
+        kind: PriorityLevelConfiguration
+        metadata:
+          name: batch-low
+        spec:
+          type: Limited
+          limited:
+            nominalConcurrencyShares: 5
+            lendablePercent: 0
+            limitResponse:
+              type: Reject
+        ---
+        apiVersion: flowcontrol.apiserver.k8s.io/v1
+        kind: FlowSchema
+        metadata:
+          name: batch-jobs-low-priority
+        spec:
+          matchingPrecedence: 400            # before the suggested service-accounts (9000) and global-default (9900)
+          priorityLevelConfiguration:
+            name: batch-low
+          distinguisherMethod:
+            type: ByUser
+          rules:
+          - subjects:
+            - kind: User
+              user: {name: batch}
+            resourceRules:
+            - verbs: ["*"]
+              apiGroups: ["*"]
+              resources: ["*"]
+              namespaces: ["*"]
+              clusterScope: true
+            nonResourceRules:
+            - verbs: ["*"]
+              nonResourceURLs: ["*"]
+
+        """;
+
+    /// <summary>kube-apiserver's <c>--admission-control-config-file</c>, with the EventRateLimit plugin only.</summary>
+    public const string AdmissionConfiguration = """
+        # kube-apiserver's --admission-control-config-file; the gateway runs its EventRateLimit plugin.
+        apiVersion: apiserver.config.k8s.io/v1
+        kind: AdmissionConfiguration
+        plugins:
+        - name: EventRateLimit
+          path: eventconfig.yaml
+
+        """;
+
+    /// <summary>EventRateLimit's limits: generous per namespace, 5 Event writes at once per user.</summary>
+    public const string EventRateLimit = """
+        # EventRateLimit (eventratelimit.admission.k8s.io/v1alpha1): token buckets on creates and updates of core Events.
+        apiVersion: eventratelimit.admission.k8s.io/v1alpha1
+        kind: Configuration
+        limits:
+        - type: Namespace
+          qps: 10
+          burst: 50
+        - type: User
+          qps: 1
+          burst: 5
+
+        """;
+
+    /// <summary>The batch user works in namespace dev: reads pods, writes Events.</summary>
+    public const string Batch = """
+        # User "batch" (a nightly job, pki/batch.crt) reads pods and records Events in namespace dev.
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: Role
+        metadata:
+          name: batch-job
+          namespace: dev
+        rules:
+        - apiGroups: [""]
+          resources: [pods]
+          verbs: [get, list, watch]
+        - apiGroups: [""]
+          resources: [events]
+          verbs: [get, list, watch, create, update, patch]
+        ---
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: RoleBinding
+        metadata:
+          name: batch-job
+          namespace: dev
+        roleRef:
+          apiGroup: rbac.authorization.k8s.io
+          kind: Role
+          name: batch-job
+        subjects:
+        - apiGroup: rbac.authorization.k8s.io
+          kind: User
+          name: batch
+
+        """;
+
+    /// <summary>How many Events <see cref="Events"/> holds: over the User limit's burst of 5.</summary>
+    public const int EventCount = 10;
+
+    /// <summary>The banner's 429: core Events with <c>generateName</c>, so the command can be run again.</summary>
+    public static string Events
+    {
+        get
+        {
+            var text = new System.Text.StringBuilder("# `kubectl create -f` of these Events goes over EventRateLimit's User limit (burst 5): the 6th gets a 429.\n");
+            for (var i = 1; i <= EventCount; i++)
+            {
+                text.Append(CultureInfo.InvariantCulture, $$"""
+                    ---
+                    apiVersion: v1
+                    kind: Event
+                    metadata:
+                      generateName: nightly-
+                      namespace: dev
+                    involvedObject: {kind: Pod, namespace: dev, name: web-1, apiVersion: v1}
+                    reason: NightlyJob
+                    message: nightly job step {{i}}
+                    source: {component: batch}
+                    type: Normal
+
+                    """);
+            }
+            return text.ToString();
+        }
+    }
 }

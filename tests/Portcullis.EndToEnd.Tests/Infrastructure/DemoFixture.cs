@@ -11,6 +11,9 @@ public sealed class DemoFixture : IAsyncLifetime
 
     public DemoProcess Demo => _demo ?? throw new InvalidOperationException("the demo has not started");
 
+    /// <summary>The helpers below for a demo a test started itself (the caller disposes the demo, not this fixture).</summary>
+    public static DemoFixture For(DemoProcess demo) => new() { _demo = demo };
+
     public async Task InitializeAsync() => _demo = await DemoProcess.StartAsync();
 
     public async Task DisposeAsync()
