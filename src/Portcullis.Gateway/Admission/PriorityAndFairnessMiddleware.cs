@@ -42,7 +42,7 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
             return next(context);
         }
         var classification = system.Classify(context.GetAuthenticatedRequest().EffectiveUser, info);
-        var seat = new Seat(context, classification, metrics, info.Verb == "watch");
+        var seat = new Seat(context, classification, metrics, info.Verb == "watch", feature.Snapshot.Time);
         context.Response.OnStarting(SetHeaders, seat);
         return RunAsync(context, feature, seat);
     }
@@ -59,6 +59,11 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
             if (request is not null && !request.IsExecuting)
             {
                 metrics.Flowcontrol.AddQueued(schema, level.Name, 1);
+                if (request.QueueIndex >= 0)
+                {
+                    // the queue's length just after this request joined it (others may have joined since: a sample)
+                    metrics.Flowcontrol.Enqueued(schema, level.Name, queues.QueueLengths()[request.QueueIndex]);
+                }
                 try
                 {
                     var limit = feature.Snapshot.Config.Upstream!.RequestTimeout / 4;
@@ -100,9 +105,10 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
     }
 
     /// <summary>The request's classification and, once dispatched, its seat: released once, at the end or when a watch starts.</summary>
-    private sealed class Seat(HttpContext context, FlowClassification classification, GatewayMetrics metrics, bool isWatch)
+    private sealed class Seat(HttpContext context, FlowClassification classification, GatewayMetrics metrics, bool isWatch, TimeProvider time)
     {
         private QueueSet? _queues;
+        private long _started;
         private ApfRequest? _request;
         private int _held;
 
@@ -119,6 +125,7 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
 
         public void HoldExempt()
         {
+            _started = time.GetTimestamp();
             Volatile.Write(ref _held, 1);
             metrics.Flowcontrol.AddExecuting(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, 1);
         }
@@ -134,6 +141,7 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
                 _queues!.Finish(_request);
             }
             metrics.Flowcontrol.AddExecuting(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, -1);
+            metrics.Flowcontrol.Executed(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, IsWatch, time.GetElapsedTime(_started).TotalSeconds);
         }
     }
 }

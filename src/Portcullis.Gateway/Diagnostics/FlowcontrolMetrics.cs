@@ -19,9 +19,18 @@ internal sealed class FlowcontrolMetrics
     public const string LowerLimit = "apiserver_flowcontrol_lower_limit_seats";
     public const string UpperLimit = "apiserver_flowcontrol_upper_limit_seats";
     public const string CurrentLimit = "apiserver_flowcontrol_current_limit_seats";
+    public const string QueueLength = "apiserver_flowcontrol_request_queue_length_after_enqueue";
+    public const string ExecutionDuration = "apiserver_flowcontrol_request_execution_seconds";
+    public const string ConcurrencyLimit = "apiserver_flowcontrol_request_concurrency_limit";
     public const int MaxSeries = 512;
 
     public static readonly double[] WaitBuckets = [0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30];
+
+    /// <summary>kube-apiserver's buckets of <c>apiserver_flowcontrol_request_execution_seconds</c> (those of the wait).</summary>
+    public static readonly double[] ExecutionBuckets = WaitBuckets;
+
+    /// <summary>kube-apiserver's buckets of <c>apiserver_flowcontrol_request_queue_length_after_enqueue</c>.</summary>
+    public static readonly double[] QueueLengthBuckets = [0, 10, 25, 50, 100, 250, 500, 1000];
 
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _dispatched;
@@ -32,6 +41,9 @@ internal sealed class FlowcontrolMetrics
     private readonly Gauge<long> _lower;
     private readonly Gauge<long> _upper;
     private readonly Gauge<long> _current;
+    private readonly Gauge<long> _concurrencyLimit;
+    private readonly Histogram<double> _queueLength;
+    private readonly Histogram<double> _execution;
 
     public FlowcontrolMetrics(Meter meter)
     {
@@ -44,6 +56,9 @@ internal sealed class FlowcontrolMetrics
         _lower = meter.CreateGauge<long>(LowerLimit);
         _upper = meter.CreateGauge<long>(UpperLimit);
         _current = meter.CreateGauge<long>(CurrentLimit);
+        _concurrencyLimit = meter.CreateGauge<long>(ConcurrencyLimit);
+        _queueLength = meter.CreateHistogram<double>(QueueLength);
+        _execution = meter.CreateHistogram<double>(ExecutionDuration);
     }
 
     private static KeyValuePair<string, object?> Pl(string level) => new("priority_level", level);
@@ -61,6 +76,13 @@ internal sealed class FlowcontrolMetrics
     public void Waited(string schema, string level, bool executed, double seconds) =>
         _wait.Record(seconds, Fs(schema), Pl(level), new KeyValuePair<string, object?>("execute", executed ? "true" : "false"));
 
+    /// <summary>The length of the queue a request joined, itself included (kube-apiserver observes it after the enqueue).</summary>
+    public void Enqueued(string schema, string level, int length) => _queueLength.Record(length, Pl(level), Fs(schema));
+
+    /// <summary>How long a request held its seat; <c>type</c> is <c>watch</c> for a watch (its seat is held while it starts), else <c>regular</c>.</summary>
+    public void Executed(string schema, string level, bool watch, double seconds) =>
+        _execution.Record(seconds, Pl(level), Fs(schema), new KeyValuePair<string, object?>("type", watch ? "watch" : "regular"));
+
     /// <summary>Shows the limits of every level of a configuration now serving.</summary>
     public void Limits(FlowcontrolSystem system)
     {
@@ -70,6 +92,7 @@ internal sealed class FlowcontrolMetrics
             _lower.Record(level.LowerLimit, Pl(level.Name));
             _upper.Record(level.UpperLimit, Pl(level.Name));
             _current.Record(level.CurrentLimit, Pl(level.Name));
+            _concurrencyLimit.Record(level.NominalLimit, Pl(level.Name)); // kube-apiserver sets it with the nominal limit
         }
     }
 }

@@ -129,6 +129,12 @@ internal sealed class GatewayMetrics : IDisposable
             new GaugeConfiguration { LabelNames = ["priority_level"] });
         var apfCurrent = factory.CreateGauge(FlowcontrolMetrics.CurrentLimit, "current derived number of execution seats available to each priority level",
             new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfConcurrency = factory.CreateGauge(FlowcontrolMetrics.ConcurrencyLimit, "Nominal number of execution seats configured for each priority level",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfQueueLength = factory.CreateHistogram(FlowcontrolMetrics.QueueLength, "Length of queue in the API Priority and Fairness subsystem, as seen by each request after it is enqueued",
+            new HistogramConfiguration { LabelNames = ["priority_level", "flow_schema"], Buckets = FlowcontrolMetrics.QueueLengthBuckets });
+        var apfExecution = factory.CreateHistogram(FlowcontrolMetrics.ExecutionDuration, "Duration of initial stage (for a WATCH) or any (for a non-WATCH) stage of request execution in the API Priority and Fairness subsystem",
+            new HistogramConfiguration { LabelNames = ["priority_level", "flow_schema", "type"], Buckets = FlowcontrolMetrics.ExecutionBuckets });
         // The audit series of every plugin and level are shown from the start, at 0, as before.
         foreach (var plugin in Portcullis.Audit.AuditMetrics.Plugins)
         {
@@ -184,7 +190,10 @@ internal sealed class GatewayMetrics : IDisposable
             .Gauge(FlowcontrolMetrics.NominalLimit, apfNominal, FlowcontrolMetrics.MaxSeries)
             .Gauge(FlowcontrolMetrics.LowerLimit, apfLower, FlowcontrolMetrics.MaxSeries)
             .Gauge(FlowcontrolMetrics.UpperLimit, apfUpper, FlowcontrolMetrics.MaxSeries)
-            .Gauge(FlowcontrolMetrics.CurrentLimit, apfCurrent, FlowcontrolMetrics.MaxSeries);
+            .Gauge(FlowcontrolMetrics.CurrentLimit, apfCurrent, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.ConcurrencyLimit, apfConcurrency, FlowcontrolMetrics.MaxSeries)
+            .Histogram(FlowcontrolMetrics.QueueLength, apfQueueLength, FlowcontrolMetrics.MaxSeries)
+            .Histogram(FlowcontrolMetrics.ExecutionDuration, apfExecution, FlowcontrolMetrics.MaxSeries);
         _bridge.Start();
         foreach (var reason in RefusalReasons.Connection)
         {
