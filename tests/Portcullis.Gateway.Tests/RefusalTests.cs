@@ -80,6 +80,7 @@ public sealed partial class RefusalTests
         { "an event over the EventRateLimit burst", "eventratelimit", 429 },
         { "a user over the admission.rateLimits burst", "ratelimit", 429 },
         { "a SelfSubjectAccessReview the gateway cannot read", "selfsubjectaccessreview", 415 },
+        { "a SelfSubjectRulesReview without a namespace", "selfsubjectrulesreview", 400 },
         { "the upstream down", "upstream", 503 },
     };
 
@@ -115,6 +116,8 @@ public sealed partial class RefusalTests
                 "GET /api/v1/namespaces/prod/secrets/db HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             "a SelfSubjectAccessReview the gateway cannot read" => await RawHttps.SendAsync(gw, null,
                 "POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews HTTP/1.1\nHost: localhost\nAuthorization: Bearer token-root\nContent-Type: text/plain\nContent-Length: 2\nConnection: close\n\n{}"),
+            "a SelfSubjectRulesReview without a namespace" => await RawHttps.SendAsync(gw, null,
+                "POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews HTTP/1.1\nHost: localhost\nAuthorization: Bearer token-root\nContent-Type: application/json\nContent-Length: 11\nConnection: close\n\n{\"spec\":{}}"),
             "a priority level without seats" => await RawHttps.SendAsync(gw, jane,
                 "GET /apf-closed HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
             "an event over the EventRateLimit burst" => await EventTwiceAsync(gw),

@@ -1,6 +1,7 @@
 using Portcullis.Authorization.DenyLists;
 using Portcullis.Authorization.NetworkScopes;
 using Portcullis.Authorization.Rbac;
+using Portcullis.Authorization.Review;
 using Portcullis.Authorization.Webhook;
 using Portcullis.Configuration;
 
@@ -152,6 +153,80 @@ public sealed class AuthorizerChain : IAuthorizer, IDisposable
             return (null, errors);
         }
         return (new AuthorizerChain(list), errors);
+    }
+
+    /// <summary>kube-apiserver's evaluation error for an authorizer that cannot list rules (its webhook's RulesFor).</summary>
+    public const string NoRuleResolution = "webhook authorizer does not support user rule resolution";
+
+    /// <summary>
+    /// What <paramref name="identity"/> (the effective user, its credential and source address) may do in
+    /// <paramref name="ns"/> — kube-apiserver's union <c>RulesFor</c> over the same layers this chain asks, in order:
+    /// the deny list and network scopes refuse every request of a user they match, so such a user has no rules at all
+    /// (complete: nothing is allowed); <c>system:masters</c> and AlwaysAllow contribute "everything"; AlwaysDeny nothing;
+    /// RBAC the rules of the bindings that name the user (a missing role is an evaluation error); the Webhook mode cannot
+    /// list rules, which makes the answer incomplete with kube-apiserver's error. Errors are aggregated as
+    /// kube-apiserver aggregates them (one alone, several as "[e1, e2]", duplicates once).
+    /// </summary>
+    public SubjectRules RulesFor(AuthorizationAttributes identity, string ns)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(ns);
+        var resourceRules = new List<ResourceRule>();
+        var nonResourceRules = new List<NonResourceRule>();
+        var errors = new List<string>();
+        var incomplete = false;
+        foreach (var authorizer in _authorizers)
+        {
+            switch (authorizer)
+            {
+                case DenyListAuthorizer d when d.Match(identity) is not null:
+                    return new SubjectRules([], [], false, "", DenyListAuthorizer.AuthorizerName);
+                case NetworkScopeAuthorizer n when n.Violated(identity.User, identity.SourceAddress) is not null:
+                    return new SubjectRules([], [], false, "", NetworkScopeAuthorizer.AuthorizerName);
+                case DenyListAuthorizer or NetworkScopeAuthorizer or AlwaysDenyAuthorizer:
+                    break;
+                case SystemMastersAuthorizer:
+                    if (SystemMastersAuthorizer.HasGroup(identity.User, Authentication.UserInfo.MastersGroup))
+                    {
+                        resourceRules.Add(SubjectRules.AllResources);
+                        nonResourceRules.Add(SubjectRules.AllPaths);
+                    }
+                    break;
+                case AlwaysAllowAuthorizer:
+                    resourceRules.Add(SubjectRules.AllResources);
+                    nonResourceRules.Add(SubjectRules.AllPaths);
+                    break;
+                case RbacAuthorizer r:
+                    foreach (var rule in r.Policy.RulesFor(identity.User, ns, errors))
+                    {
+                        if (rule.Resources.Length > 0)
+                        {
+                            resourceRules.Add(new ResourceRule(rule.Verbs, rule.ApiGroups, rule.Resources, rule.ResourceNames));
+                        }
+                        if (rule.NonResourceURLs.Length > 0)
+                        {
+                            nonResourceRules.Add(new NonResourceRule(rule.Verbs, rule.NonResourceURLs));
+                        }
+                    }
+                    break;
+                case WebhookAuthorizer:
+                    incomplete = true;
+                    errors.Add(NoRuleResolution);
+                    break;
+                default:
+                    incomplete = true;
+                    errors.Add($"the {authorizer.Name} authorizer does not support user rule resolution");
+                    break;
+            }
+        }
+        var distinct = errors.Distinct(StringComparer.Ordinal).ToList();
+        var error = distinct.Count switch
+        {
+            0 => "",
+            1 => distinct[0],
+            _ => "[" + string.Join(", ", distinct) + "]",
+        };
+        return new SubjectRules(resourceRules, nonResourceRules, incomplete, error);
     }
 
     /// <summary>The 500 body text kube-apiserver writes when authorization errs without an allow (text/plain).</summary>

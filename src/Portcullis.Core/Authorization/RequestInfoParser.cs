@@ -99,7 +99,7 @@ public static class RequestInfoParser
         {
             // kube-apiserver decodes the query into ListOptions; when that fails it falls back to a looser watch test
             // and ignores the field selector (so no name comes from it).
-            var terms = q.FieldSelector is null ? null : ParseFieldSelector(q.FieldSelector);
+            var terms = q.FieldSelector is null ? null : Selectors.FieldSelectorParser.Parse(q.FieldSelector, out _);
             var decoded = IsInteger(q.Limit) && IsInteger(q.TimeoutSeconds) && (q.FieldSelector is null || terms is not null);
             verb = IsWatch(q.Watch, decoded) ? "watch" : "list";
             if (decoded && terms is not null && ExactMetadataName(terms) is { } fromSelector && IsValidPathSegmentName(fromSelector))
@@ -397,114 +397,16 @@ public static class RequestInfoParser
 
     // fields.Selector.RequiresExactMatch("metadata.name") on a parsed selector: terms sorted, the first
     // "metadata.name=" or "metadata.name==" term wins; no whitespace trimming (as Go).
-    private static string? ExactMetadataName(List<(string Field, string Op, string Value)> terms)
+    private static string? ExactMetadataName(IReadOnlyList<Selectors.SelectorRequirement> terms)
     {
-        foreach (var (field, op, value) in terms)
+        foreach (var term in terms)
         {
-            if (field == "metadata.name" && op is "=" or "==")
+            if (term.Key == "metadata.name" && term.Operator == "=")
             {
-                return value;
+                return term.Values[0];
             }
         }
         return null;
-    }
-
-    /// <summary>fields.ParseSelector: terms split on unescaped ',', sorted; each needs !=, == or =; values unescaped.
-    /// Null when it does not parse.</summary>
-    private static List<(string Field, string Op, string Value)>? ParseFieldSelector(string selector)
-    {
-        var parts = SplitTerms(selector).Where(t => t.Length > 0).Order(StringComparer.Ordinal).ToList();
-        var terms = new List<(string, string, string)>(parts.Count);
-        foreach (var term in parts)
-        {
-            var i = 0;
-            string? op = null;
-            for (; i < term.Length; i++)
-            {
-                if (term[i] == '\\')
-                {
-                    i++;
-                    continue;
-                }
-                if (term.AsSpan(i).StartsWith("!=", StringComparison.Ordinal))
-                {
-                    op = "!=";
-                }
-                else if (term.AsSpan(i).StartsWith("==", StringComparison.Ordinal))
-                {
-                    op = "==";
-                }
-                else if (term[i] == '=')
-                {
-                    op = "=";
-                }
-                if (op is not null)
-                {
-                    break;
-                }
-            }
-            if (op is null)
-            {
-                return null;
-            }
-            var value = UnescapeValue(term[(i + op.Length)..]);
-            if (value is null)
-            {
-                return null;
-            }
-            terms.Add((term[..i], op, value));
-        }
-        return terms;
-    }
-
-    // Field selector terms are separated by unescaped commas.
-    private static IEnumerable<string> SplitTerms(string selector)
-    {
-        var start = 0;
-        for (var i = 0; i < selector.Length; i++)
-        {
-            if (selector[i] == '\\')
-            {
-                i++;
-            }
-            else if (selector[i] == ',')
-            {
-                yield return selector[start..i];
-                start = i + 1;
-            }
-        }
-        yield return selector[start..];
-    }
-
-    // fields.UnescapeValue: only \\, \, and \= are valid escapes; a bare , or = in a value is invalid.
-    private static string? UnescapeValue(string value)
-    {
-        if (value.IndexOfAny(['\\', ',', '=']) < 0)
-        {
-            return value;
-        }
-        var sb = new StringBuilder(value.Length);
-        for (var i = 0; i < value.Length; i++)
-        {
-            var c = value[i];
-            if (c == '\\')
-            {
-                if (i + 1 >= value.Length || value[i + 1] is not ('\\' or ',' or '='))
-                {
-                    return null;
-                }
-                sb.Append(value[++i]);
-            }
-            else if (c is ',' or '=')
-            {
-                return null;
-            }
-            else
-            {
-                sb.Append(c);
-            }
-        }
-        return sb.ToString();
     }
 
     private static bool IsValidPathSegmentName(string name) =>

@@ -133,7 +133,7 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Re
         refusals.RefuseAsync(context, feature, Refusal.WithStatus(RefusalLayers.SelfSubjectAccessReview, code, reason, message));
 
     /// <summary>The media type without parameters, lower-case ("" when absent).</summary>
-    private static string MediaType(string? contentType)
+    internal static string MediaType(string? contentType)
     {
         if (string.IsNullOrEmpty(contentType))
         {
@@ -144,7 +144,7 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Re
     }
 
     /// <summary>The whole body, or null when it is longer than <see cref="MaxBodyBytes"/>.</summary>
-    private static async Task<byte[]?> ReadBoundedAsync(Stream body, CancellationToken cancellationToken)
+    internal static async Task<byte[]?> ReadBoundedAsync(Stream body, CancellationToken cancellationToken)
     {
         var buffer = new byte[MaxBodyBytes + 1];
         var length = 0;

@@ -102,6 +102,67 @@ internal static class SelfSubjectAccessReviewProtobuf
         }
     }
 
+    /// <summary>
+    /// Reads <c>spec.namespace</c> of a SelfSubjectRulesReview sent as protobuf: the same envelope, raw is the review
+    /// {1 metadata, 2 spec {1 namespace}, 3 status}; the last namespace wins and a repeated spec is merged, as in Go.
+    /// </summary>
+    public static bool TryReadRulesReviewNamespace(byte[] body, out string ns, out string error)
+    {
+        ns = "";
+        error = "";
+        try
+        {
+            if (!body.AsSpan().StartsWith(Magic))
+            {
+                error = "the protobuf SelfSubjectRulesReview does not start with the k8s envelope";
+                return false;
+            }
+            string encoding = "";
+            ReadOnlyMemory<byte>? raw = null;
+            foreach (var (field, value) in Fields(body.AsMemory(Magic.Length)))
+            {
+                if (field == 2)
+                {
+                    raw = value;
+                }
+                else if (field == 3)
+                {
+                    encoding = Utf8(value);
+                }
+            }
+            if (encoding.Length > 0)
+            {
+                error = $"the protobuf SelfSubjectRulesReview has content encoding \"{encoding}\"";
+                return false;
+            }
+            if (raw is null)
+            {
+                error = "the protobuf SelfSubjectRulesReview has no object";
+                return false;
+            }
+            foreach (var (field, spec) in Fields(raw.Value))
+            {
+                if (field != 2)
+                {
+                    continue;
+                }
+                foreach (var (f, value) in Fields(spec))
+                {
+                    if (f == 1)
+                    {
+                        ns = Utf8(value);
+                    }
+                }
+            }
+            return true;
+        }
+        catch (FormatException ex)
+        {
+            error = "the protobuf SelfSubjectRulesReview cannot be read: " + ex.Message;
+            return false;
+        }
+    }
+
     private static void Merge(JsonObject target, ReadOnlyMemory<byte> message, string[] names)
     {
         foreach (var (f, v) in Fields(message))

@@ -225,6 +225,7 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<AuthorizationMiddleware>(); // L4
         app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
         app.UseMiddleware<SelfSubjectAccessReviewMiddleware>(); // L4: kubectl auth can-i answers with the gateway's decision too
+        app.UseMiddleware<SelfSubjectRulesReviewMiddleware>(); // L4: kubectl auth can-i --list answered from the gateway's own rules
         app.UseMiddleware<AdmissionMiddleware>(); // L5
         var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
         app.Run(forwarding.InvokeAsync);

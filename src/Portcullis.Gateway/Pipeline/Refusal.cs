@@ -16,6 +16,8 @@ internal static class RefusalLayers
     public const string Impersonation = "impersonation";
     public const string Authorization = "authorization";
     public const string SelfSubjectAccessReview = "selfsubjectaccessreview";
+    /// <summary>L4: kubectl auth can-i --list, always answered by the gateway.</summary>
+    public const string SelfSubjectRulesReview = "selfsubjectrulesreview";
     public const string Upstream = "upstream";
     public const string Apf = "apf";
     public const string EventRateLimit = "eventratelimit";

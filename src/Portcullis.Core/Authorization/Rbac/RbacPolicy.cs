@@ -328,6 +328,36 @@ public sealed class RbacPolicy
     }
 
     /// <summary>
+    /// kube-apiserver's RBAC <c>RulesFor</c> (what <c>kubectl auth can-i --list</c> shows): the rules of every
+    /// ClusterRoleBinding, then of every RoleBinding in <paramref name="ns"/>, that names the user or one of its groups,
+    /// in binding order; <paramref name="errors"/> gets the error of each binding whose role is missing.
+    /// </summary>
+    public IReadOnlyList<PolicyRule> RulesFor(UserInfo user, string ns, List<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(errors);
+        var rules = new List<PolicyRule>();
+        foreach (var pass in new[] { true, false })
+        {
+            foreach (var binding in Bindings)
+            {
+                if (binding.IsClusterRoleBinding != pass || (!pass && binding.Namespace != ns) || binding.AppliesTo(user.Name, user.Groups) is null)
+                {
+                    continue;
+                }
+                var role = FindRole(binding, out var error);
+                if (role is null)
+                {
+                    errors.Add(error!);
+                    continue;
+                }
+                rules.AddRange(role.Rules);
+            }
+        }
+        return rules;
+    }
+
+    /// <summary>
     /// Who can do <paramref name="request"/>: every subject of every binding whose role has an allowing rule
     /// (ClusterRoleBindings, plus RoleBindings of the request namespace).
     /// </summary>

@@ -169,7 +169,8 @@ public static class SubjectAccessReview
 {
     /// <summary>
     /// The JSON of <c>spec</c> (also the cache key): resourceAttributes (namespace, verb, group, version, resource,
-    /// subresource, name) or nonResourceAttributes (path, verb), user, groups|group, extra, uid; empty strings omitted.
+    /// subresource, name, fieldSelector, labelSelector) or nonResourceAttributes (path, verb), user, groups|group, extra,
+    /// uid; empty strings omitted.
     /// </summary>
     public static string SpecJson(AuthorizationAttributes attributes, string version)
     {
@@ -189,6 +190,7 @@ public static class SubjectAccessReview
                 Opt(w, "resource", r.Resource);
                 Opt(w, "subresource", r.Subresource);
                 Opt(w, "name", r.Name);
+                WriteSelectors(w, r);
                 w.WriteEndObject();
             }
             else
@@ -262,6 +264,65 @@ public static class SubjectAccessReview
             error = "the webhook response is not JSON: " + ex.Message;
             return false;
         }
+    }
+
+    /// <summary>
+    /// <c>fieldSelector</c> and <c>labelSelector</c> as kube-apiserver's webhook authorizer writes them (GA in 1.34): only
+    /// <c>requirements</c>, never <c>rawSelector</c>; parsed from the request's selectors (RequestInfo keeps them for
+    /// list, watch and deletecollection only); a selector that does not parse sends nothing (the request is checked
+    /// unnarrowed); field <c>=</c>/<c>==</c> become <c>In</c> and <c>!=</c> <c>NotIn</c>; label <c>=</c>, <c>==</c>,
+    /// <c>in</c> become <c>In</c>, <c>!=</c>, <c>notin</c> <c>NotIn</c>, then <c>Exists</c> and <c>DoesNotExist</c>;
+    /// <c>gt</c>/<c>lt</c> are left out (requirements are ANDed, so leaving one out only widens what is asked).
+    /// </summary>
+    private static void WriteSelectors(Utf8JsonWriter w, RequestInfo r)
+    {
+        if (r.FieldSelector.Length > 0 && Selectors.FieldSelectorParser.Parse(r.FieldSelector, out _) is { Count: > 0 } fields)
+        {
+            WriteRequirements(w, "fieldSelector", fields, op => op switch { "=" or "==" or "in" => "In", "!=" or "notin" => "NotIn", _ => null });
+        }
+        if (r.LabelSelector.Length > 0 && Selectors.LabelSelectorParser.Parse(r.LabelSelector, out _) is { Count: > 0 } labels)
+        {
+            WriteRequirements(w, "labelSelector", labels, op => op switch
+            {
+                "=" or "==" or "in" => "In",
+                "!=" or "notin" => "NotIn",
+                "exists" => "Exists",
+                "!" => "DoesNotExist",
+                _ => null,
+            });
+        }
+    }
+
+    private static void WriteRequirements(Utf8JsonWriter w, string name, IReadOnlyList<Selectors.SelectorRequirement> requirements, Func<string, string?> map)
+    {
+        if (!requirements.Any(q => map(q.Operator) is not null))
+        {
+            return; // every requirement dropped: the unrestricted action is asked
+        }
+        w.WriteStartObject(name);
+        w.WriteStartArray("requirements");
+        foreach (var q in requirements)
+        {
+            if (map(q.Operator) is not { } op)
+            {
+                continue;
+            }
+            w.WriteStartObject();
+            w.WriteString("key", q.Key);
+            w.WriteString("operator", op);
+            if (q.Values.Count > 0)
+            {
+                w.WriteStartArray("values");
+                foreach (var v in q.Values)
+                {
+                    w.WriteStringValue(v);
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     private static void Opt(Utf8JsonWriter w, string name, string value)
