@@ -57,6 +57,9 @@ public sealed class SandboxServer : IAsyncDisposable
     /// <summary>Webhook mode's authentication and authorizers; null when the sandbox believes what it is told.</summary>
     internal ApiServerSecurity? Security { get; }
 
+    /// <summary>Webhook mode's authorizers in the order they are asked (empty otherwise), e.g. system:masters, Webhook, RBAC.</summary>
+    public IReadOnlyList<string> AuthorizerNames => Security is null ? [] : [.. Security.Authorizers.Authorizers.Select(a => a.Name)];
+
     /// <summary>
     /// Starts Kestrel and returns once it is listening. Without <see cref="SandboxOptions.Security"/> every connection must
     /// present a client certificate from the client CA; in webhook mode a certificate is optional (tokens authenticate
