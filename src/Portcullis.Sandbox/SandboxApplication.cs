@@ -6,6 +6,7 @@ using Portcullis.Sandbox.Api;
 using Portcullis.Sandbox.Diagnostics;
 using Portcullis.Sandbox.Discovery;
 using Portcullis.Sandbox.Identity;
+using Portcullis.Sandbox.Security;
 using Portcullis.Sandbox.Storage;
 using Portcullis.Sandbox.Streaming;
 
@@ -17,10 +18,12 @@ internal sealed class SandboxApplication
     private readonly RequestLog _requests;
     private readonly ResourceHandler _resources;
     private readonly TimeProvider _time;
+    private readonly ApiServerSecurity? _security;
 
-    public SandboxApplication(ObjectStore store, RequestLog requests, SandboxOptions options, CancellationToken stopping)
+    public SandboxApplication(ObjectStore store, RequestLog requests, SandboxOptions options, CancellationToken stopping, ApiServerSecurity? security = null)
     {
         _requests = requests;
+        _security = security;
         _time = options.TimeProvider;
         _resources = new ResourceHandler(store, new LogStreamer(options.LogFollowInterval, options.TimeProvider), options.TimeProvider, stopping);
     }
@@ -29,7 +32,20 @@ internal sealed class SandboxApplication
     {
         var request = context.Request;
         var path = request.Path.Value ?? "/";
-        if (path != "/sandbox/requests")
+        if (_security is not null)
+        {
+            // Webhook mode: nothing is answered before the request is authenticated and authorized.
+            var admitted = await _security.AdmitAsync(context);
+            if (path != "/sandbox/requests")
+            {
+                Record(context);
+            }
+            if (!admitted)
+            {
+                return;
+            }
+        }
+        else if (path != "/sandbox/requests")
         {
             Record(context);
         }
@@ -97,6 +113,11 @@ internal sealed class SandboxApplication
                 await KubeResponses.WriteJsonAsync(context, DiscoveryDocuments.ApiGroupList());
                 return;
         }
+        if (method == "POST" && path is "/apis/authentication.k8s.io/v1/selfsubjectreviews" or "/apis/authentication.k8s.io/v1beta1/selfsubjectreviews")
+        {
+            await WriteSelfSubjectReviewAsync(context, path.Split('/')[3]);
+            return;
+        }
         var segments = path.Trim('/').Split('/');
         if (segments.Length == 2 && segments[0] == "apis" && DiscoveryDocuments.ApiGroup(segments[1]) is { } group)
         {
@@ -115,6 +136,37 @@ internal sealed class SandboxApplication
             return;
         }
         await _resources.HandleAsync(context, apiPath);
+    }
+
+    /// <summary><c>kubectl auth whoami</c>: the user the request was authenticated as (in webhook mode, after impersonation).</summary>
+    private static async Task WriteSelfSubjectReviewAsync(HttpContext context, string version)
+    {
+        var identity = RequestIdentity.From(context);
+        var userInfo = new JsonObject { ["username"] = identity.Username };
+        if (identity.Uid is { Length: > 0 } uid)
+        {
+            userInfo["uid"] = uid;
+        }
+        if (identity.Groups.Count > 0)
+        {
+            userInfo["groups"] = new JsonArray([.. identity.Groups.Select(g => (JsonNode)JsonValue.Create(g))]);
+        }
+        if (identity.Extra.Count > 0)
+        {
+            var extra = new JsonObject();
+            foreach (var (key, values) in identity.Extra)
+            {
+                extra[key] = new JsonArray([.. values.Select(v => (JsonNode)JsonValue.Create(v))]);
+            }
+            userInfo["extra"] = extra;
+        }
+        await KubeResponses.WriteJsonAsync(context, new JsonObject
+        {
+            ["kind"] = "SelfSubjectReview",
+            ["apiVersion"] = "authentication.k8s.io/" + version,
+            ["metadata"] = new JsonObject { ["creationTimestamp"] = null },
+            ["status"] = new JsonObject { ["userInfo"] = userInfo },
+        }, HttpStatusCode.Created);
     }
 
     private void Record(HttpContext context)

@@ -24,6 +24,12 @@ public sealed record SandboxOptions
     /// <summary>How many requests <c>/sandbox/requests</c> remembers.</summary>
     public int RequestLogCapacity { get; init; } = 1000;
 
+    /// <summary>
+    /// Webhook mode: authenticate and authorize every request as kube-apiserver does (see <see cref="Security.SandboxSecurityOptions"/>).
+    /// Null (the default): believe whatever identity a request carries, authorize nothing.
+    /// </summary>
+    public Security.SandboxSecurityOptions? Security { get; init; }
+
     /// <summary>The clock for timestamps and log follow; tests may inject one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -14,6 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Portcullis.Sandbox.Diagnostics;
+using Portcullis.Sandbox.Security;
 using Portcullis.Sandbox.Storage;
 
 namespace Portcullis.Sandbox;
@@ -31,9 +32,10 @@ public sealed class SandboxServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping;
     private int _stopped;
 
-    private SandboxServer(WebApplication app, CancellationTokenSource stopping, ObjectStore store, RequestLog requests, Uri uri)
+    private SandboxServer(WebApplication app, CancellationTokenSource stopping, ObjectStore store, RequestLog requests, Uri uri, ApiServerSecurity? security)
     {
         _app = app;
+        Security = security;
         _stopping = stopping;
         Store = store;
         Requests = requests;
@@ -52,7 +54,18 @@ public sealed class SandboxServer : IAsyncDisposable
     /// <summary>The most recent requests, as <c>GET /sandbox/requests</c> reports them.</summary>
     public RequestLog Requests { get; }
 
-    /// <summary>Starts Kestrel with mandatory client certificates and returns once it is listening.</summary>
+    /// <summary>Webhook mode's authentication and authorizers; null when the sandbox believes what it is told.</summary>
+    internal ApiServerSecurity? Security { get; }
+
+    /// <summary>Webhook mode's authorizers in the order they are asked (empty otherwise), e.g. system:masters, Webhook, RBAC.</summary>
+    public IReadOnlyList<string> AuthorizerNames => Security is null ? [] : [.. Security.Authorizers.Authorizers.Select(a => a.Name)];
+
+    /// <summary>
+    /// Starts Kestrel and returns once it is listening. Without <see cref="SandboxOptions.Security"/> every connection must
+    /// present a client certificate from the client CA; in webhook mode a certificate is optional (tokens authenticate
+    /// too) but one that does not chain to the client CA still fails the handshake. Webhook mode's configuration errors
+    /// are a <see cref="Configuration.ConfigurationException"/> naming every problem.
+    /// </summary>
     public static async Task<SandboxServer> StartAsync(SandboxOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -64,6 +77,7 @@ public sealed class SandboxServer : IAsyncDisposable
         {
             throw new ArgumentException("the sandbox needs at least one client CA certificate", nameof(options));
         }
+        var security = options.Security is { } securityOptions ? ApiServerSecurity.Create(securityOptions, options.TimeProvider) : null;
         var store = new ObjectStore(options.TimeProvider);
         var requests = new RequestLog(options.RequestLogCapacity);
         var stopping = new CancellationTokenSource();
@@ -88,13 +102,13 @@ public sealed class SandboxServer : IAsyncDisposable
                 {
                     ServerCertificate = options.ServerCertificate,
                     SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    ClientCertificateMode = security is null ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.AllowCertificate,
                     ClientCertificateValidation = (certificate, _, _) => ChainsTo(certificate, roots),
                 });
             });
         });
         var app = builder.Build();
-        var pipeline = new SandboxApplication(store, requests, options, stopping.Token);
+        var pipeline = new SandboxApplication(store, requests, options, stopping.Token, security);
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.Run(pipeline.InvokeAsync);
         if (options.Seed)
@@ -110,6 +124,7 @@ public sealed class SandboxServer : IAsyncDisposable
             // Address in use, cancelled, bad certificate: release what was built before reporting it.
             await app.DisposeAsync();
             stopping.Dispose();
+            security?.Dispose();
             throw;
         }
 
@@ -122,7 +137,7 @@ public sealed class SandboxServer : IAsyncDisposable
             var a when a.AddressFamily == AddressFamily.InterNetworkV6 => "[" + a + "]",
             var a => a.ToString(),
         };
-        return new SandboxServer(app, stopping, store, requests, new Uri($"https://{host}:{bound.Port}/"));
+        return new SandboxServer(app, stopping, store, requests, new Uri($"https://{host}:{bound.Port}/"), security);
     }
 
     /// <summary>Creates the demo objects: namespaces dev, prod, kube-system, default; pods in dev and prod; a secret in prod; a configmap in dev.</summary>
@@ -175,6 +190,7 @@ public sealed class SandboxServer : IAsyncDisposable
         }
         await _app.DisposeAsync();
         _stopping.Dispose();
+        Security?.Dispose();
     }
 
     private static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection roots)

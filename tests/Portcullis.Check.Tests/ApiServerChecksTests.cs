@@ -34,7 +34,7 @@ public sealed class ApiServerChecksTests
         Assert.Equal(ExitCodes.Ok, report.ExitCode);
         // Every rule that applies without a live cluster or a webhook ran and passed.
         var expected = typeof(RuleCatalog).GetFields().Select(f => (RuleInfo)f.GetValue(null)!)
-            .Where(r => r.Id is not ("PC-L1-SERVICE" or "PC-L3-WEBHOOK-TTL" or "PC-L4-AUTHZ-CONFIG" or "PC-INPUT"))
+            .Where(r => r.Id is not ("PC-L1-SERVICE" or "PC-L3-WEBHOOK-TTL" or "PC-L4-AUTHZ-CONFIG" or "PC-L4-AUTHZ-WEBHOOK" or "PC-INPUT"))
             .Select(r => r.Id).ToHashSet();
         var seen = report.Findings.Where(f => f.Status == CheckStatus.Pass).Select(f => f.Id).ToHashSet();
         Assert.True(expected.IsSubsetOf(seen), "never passed: " + string.Join(", ", expected.Except(seen)));
@@ -267,6 +267,45 @@ public sealed class ApiServerChecksTests
         });
         var finding = Single(report, id);
         Assert.True(expected == finding.Status, $"{id}: {finding.Status} {finding.Evidence}");
+    }
+
+    [Theory]
+    [InlineData("authorization-mode=Node,Webhook,RBAC|authorization-webhook-config-file=/etc/kubernetes/authz-webhook.yaml", CheckStatus.Warn, "failurePolicy NoOpinion")]
+    [InlineData("authorization-mode=Node,RBAC,Webhook|authorization-webhook-config-file=/etc/kubernetes/authz-webhook.yaml", CheckStatus.Fail, "Webhook comes after RBAC")]
+    [InlineData("authorization-mode=Node,Webhook,RBAC", CheckStatus.Fail, "--authorization-webhook-config-file is not set")]
+    [InlineData("authorization-webhook-config-file=/etc/kubernetes/authz-webhook.yaml", CheckStatus.Warn, "the webhook is never asked")]
+    [InlineData("authorization-mode=Node,RBAC", CheckStatus.Info, "no authorization webhook")]
+    public void Authorization_webhook_flags_are_scored_by_order_and_failure_policy(string flags, CheckStatus expected, string evidence)
+    {
+        var report = CheckManifest(HandMade.With([.. flags.Split('|').Select(Flag)]));
+        var finding = Single(report, "PC-L4-AUTHZ-WEBHOOK");
+        Assert.True(expected == finding.Status, $"{finding.Status} {finding.Evidence}");
+        Assert.Contains(evidence, finding.Evidence, StringComparison.Ordinal);
+
+        static (string, string?) Flag(string f) => (f.Split('=')[0], f.Split('=')[1]);
+    }
+
+    [Theory]
+    // kubernetes.io's example: a Deny webhook before Node and RBAC, and a second webhook after RBAC.
+    [InlineData("webhook/k8s-website-authorization-config-example.yaml", CheckStatus.Fail, "webhook \"in-cluster-authorizer\" comes after RBAC")]
+    [InlineData("webhook/k8s-website-authorization-config-conditional.yaml", CheckStatus.Pass, "webhook \"storage-policy-webhook\" before RBAC with failurePolicy Deny")]
+    [InlineData(null, CheckStatus.Warn, "webhook \"portcullis\" has failurePolicy NoOpinion")]
+    public void Authorization_configuration_webhooks_are_scored_by_order_and_failure_policy(string? fixture, CheckStatus expected, string evidence)
+    {
+        var text = fixture is null
+            ? "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\nauthorizers:\n- {type: Node, name: node}\n"
+              + "- type: Webhook\n  name: portcullis\n  webhook: {timeout: 3s, subjectAccessReviewVersion: v1, failurePolicy: NoOpinion, connectionInfo: {type: KubeConfigFile, kubeConfigFile: /etc/kubernetes/portcullis.kubeconfig}}\n"
+              + "- {type: RBAC, name: rbac}\n"
+            : File.ReadAllText(Path.Combine(TestFiles.Fixtures, fixture));
+        var flags = HandMade.With(("authorization-mode", null), ("authorization-config", "/etc/kubernetes/authz.yaml"));
+        var report = CheckManifest(flags, root =>
+        {
+            HandMade.WriteNodeFiles(root);
+            TestFiles.Write(root, "etc/kubernetes/authz.yaml", text);
+        });
+        var finding = Single(report, "PC-L4-AUTHZ-WEBHOOK");
+        Assert.True(expected == finding.Status, $"{finding.Status} {finding.Evidence}");
+        Assert.Contains(evidence, finding.Evidence, StringComparison.Ordinal);
     }
 
     [Theory]

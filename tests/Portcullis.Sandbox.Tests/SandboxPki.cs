@@ -17,6 +17,7 @@ public sealed class SandboxPki
         Ca = pki.Certificate;
         Server = pki.IssueServer("localhost");
         Client = pki.IssueClient("alice", "system:masters", "dev-team");
+        Bob = pki.IssueClient("bob", "dev");
     }
 
     /// <summary>The PKI shared by the tests.</summary>
@@ -31,6 +32,9 @@ public sealed class SandboxPki
 
     /// <summary>CN=alice, O=system:masters, O=dev-team.</summary>
     public X509Certificate2 Client { get; }
+
+    /// <summary>CN=bob, O=dev: no privileged group, for webhook mode's authorization tests.</summary>
+    public X509Certificate2 Bob { get; }
 
     /// <summary>Writes a kubeconfig for alice (namespace dev) against <paramref name="server"/> into <paramref name="directory"/>; returns its path.</summary>
     public static string WriteKubeconfig(string directory, SandboxServer server)

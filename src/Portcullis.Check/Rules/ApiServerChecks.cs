@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Portcullis.Authorization;
 using Portcullis.Configuration;
 using Portcullis.Check.KubeFiles;
 using R = Portcullis.Check.Rules.RuleCatalog;
@@ -500,6 +501,14 @@ public static class ApiServerChecks
         if (!string.IsNullOrWhiteSpace(authzConfig))
         {
             var file = input.Files.Read(authzConfig);
+            if (file.WasRead)
+            {
+                AuthorizationWebhookConfig(f, file, authzConfig);
+            }
+            else
+            {
+                f.Info(R.AuthorizationWebhook, $"--authorization-config={authzConfig}: authorizers could not be read");
+            }
             source = $"--authorization-config={authzConfig}";
             if (!file.WasRead)
             {
@@ -535,6 +544,7 @@ public static class ApiServerChecks
             {
                 modes = ["AlwaysAllow"];
             }
+            AuthorizationWebhookFlags(f, flags, modes, source);
         }
         if (modes.Contains("AlwaysAllow", StringComparer.OrdinalIgnoreCase))
         {
@@ -560,6 +570,91 @@ public static class ApiServerChecks
         {
             f.Fail(R.ModeRbac, source + ": RBAC is not evaluated");
         }
+    }
+
+    private const string AfterRbac =
+        "the union of authorizers stops at the first allow, so a webhook after RBAC is asked only when RBAC has no allow: " +
+        "a deny list there never refuses what RBAC grants (a stolen certificate of a bound user keeps its rights)";
+
+    /// <summary>PC-L4-AUTHZ-WEBHOOK from the legacy flags: Webhook in --authorization-mode with its kubeconfig, before RBAC.</summary>
+    private static void AuthorizationWebhookFlags(FindingList f, ApiServerFlags flags, IReadOnlyList<string> modes, string source)
+    {
+        var webhook = modes.ToList().IndexOf("Webhook");
+        var rbac = modes.ToList().IndexOf("RBAC");
+        var file = flags.Get("authorization-webhook-config-file");
+        if (webhook < 0)
+        {
+            if (!string.IsNullOrWhiteSpace(file))
+            {
+                f.Warn(R.AuthorizationWebhook, $"{flags.Show("authorization-webhook-config-file")} is set but {source} has no Webhook: the webhook is never asked");
+            }
+            else
+            {
+                f.Info(R.AuthorizationWebhook, $"{source}: no authorization webhook");
+            }
+            return;
+        }
+        if (string.IsNullOrWhiteSpace(file))
+        {
+            f.Fail(R.AuthorizationWebhook, $"{source} includes Webhook but --authorization-webhook-config-file is not set (kube-apiserver will not start)");
+            return;
+        }
+        if (rbac >= 0 && webhook > rbac)
+        {
+            f.Fail(R.AuthorizationWebhook, $"{source}: Webhook comes after RBAC; {AfterRbac}");
+            return;
+        }
+        var ttl = flags.IsSet("authorization-webhook-cache-authorized-ttl") ? flags.Show("authorization-webhook-cache-authorized-ttl") : "authorized answers cached 5m (default)";
+        f.Warn(R.AuthorizationWebhook, $"{source} with {flags.Show("authorization-webhook-config-file")}: the legacy flags give the webhook failurePolicy NoOpinion, " +
+            $"so when it cannot be reached RBAC decides alone (a deny list fails open); {ttl}");
+    }
+
+    /// <summary>PC-L4-AUTHZ-WEBHOOK from an AuthorizationConfiguration: each Webhook authorizer's place and failurePolicy.</summary>
+    private static void AuthorizationWebhookConfig(FindingList f, ReferencedFile file, string named)
+    {
+        // Validation problems are PC-L4-AUTHZ-CONFIG's; here only the order and policies of what could be bound.
+        var parsed = AuthorizationConfigurationFile.TryParse(file.Text!, file.Where, []);
+        if (parsed is null)
+        {
+            f.Info(R.AuthorizationWebhook, $"{file.Where}: not readable as one YAML document");
+            return;
+        }
+        var authorizers = parsed.Authorizers;
+        var rbac = authorizers.FindIndex(a => a.Type == "RBAC");
+        var notes = new List<string>();
+        var worst = CheckStatus.Pass;
+        for (var i = 0; i < authorizers.Count; i++)
+        {
+            var a = authorizers[i];
+            if (a.Type != "Webhook")
+            {
+                continue;
+            }
+            var line = i < parsed.Lines.Count && parsed.Lines[i] > 0 ? $"{file.Where}:{parsed.Lines[i]}" : file.Where;
+            var policy = a.Webhook?.FailurePolicy ?? "";
+            var conditions = a.Webhook?.MatchConditions.Count ?? 0;
+            var ttl = a.Webhook is { } w ? $"authorizedTTL {GoDuration.Format(w.EffectiveAuthorizedTtl)}, unauthorizedTTL {GoDuration.Format(w.EffectiveUnauthorizedTtl)}" : "";
+            if (rbac >= 0 && i > rbac)
+            {
+                worst = CheckStatus.Fail;
+                notes.Add($"{line}: webhook \"{a.Name}\" comes after RBAC; {AfterRbac}");
+            }
+            else if (policy != "Deny")
+            {
+                worst = worst == CheckStatus.Fail ? worst : CheckStatus.Warn;
+                notes.Add($"{line}: webhook \"{a.Name}\" has failurePolicy {(policy.Length == 0 ? "(not set)" : policy)}: when it cannot be reached the next authorizers decide alone (a deny list fails open); {ttl}");
+            }
+            else
+            {
+                notes.Add($"{line}: webhook \"{a.Name}\" before RBAC with failurePolicy Deny, {conditions} matchCondition(s); {ttl}");
+            }
+        }
+        if (notes.Count == 0)
+        {
+            f.Info(R.AuthorizationWebhook, $"--authorization-config={named}: no Webhook authorizer");
+            return;
+        }
+        f.Add(R.AuthorizationWebhook, worst, string.Join("; ", notes), named);
     }
 
     private static void Admission(FindingList f, ApiServerInput input)

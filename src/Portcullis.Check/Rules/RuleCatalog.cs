@@ -84,6 +84,8 @@ public static class RuleCatalog
         "--authorization-mode=Node,RBAC");
     public static readonly RuleInfo AuthorizationConfig = new("PC-L4-AUTHZ-CONFIG", "The AuthorizationConfiguration file parses", CheckLayer.Authorization,
         "fix the file named by --authorization-config (kube-apiserver will not start with it)");
+    public static readonly RuleInfo AuthorizationWebhook = new("PC-L4-AUTHZ-WEBHOOK", "An authorization webhook (deny list) is asked before RBAC and fails closed", CheckLayer.Authorization,
+        "--authorization-config with authorizers Node, then the webhook (failurePolicy: Deny, matchConditions that skip system components, subjectAccessReviewVersion: v1), then RBAC");
 
     // L5 admission
     public static readonly RuleInfo DenyServiceExternalIps = new("1.2.3", "Ensure that the DenyServiceExternalIPs admission plugin is set", CheckLayer.Admission,

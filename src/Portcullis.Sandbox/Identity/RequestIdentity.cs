@@ -16,13 +16,18 @@ public sealed record RequestIdentity(
         new("system:anonymous", ["system:unauthenticated"], null, new Dictionary<string, IReadOnlyList<string>>(), "none");
 
     /// <summary>
-    /// Reads the identity the way an upstream behind a gateway does: Impersonate-* headers first, then the
-    /// requestheader X-Remote-* headers, then the client certificate's CN (user) and O (groups).
-    /// The sandbox does not authorize anything: it believes whatever it is told.
+    /// The identity of the request. When the sandbox authenticates and authorizes itself (webhook mode), the one its
+    /// security stage established; never a header. Otherwise it reads the identity the way an upstream behind a gateway
+    /// does: Impersonate-* headers first, then the requestheader X-Remote-* headers, then the client certificate's CN
+    /// (user) and O (groups), believing whatever it is told.
     /// </summary>
     public static RequestIdentity From(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (context.Features.Get<VerifiedIdentityFeature>() is { } verified)
+        {
+            return verified.Identity;
+        }
         var headers = context.Request.Headers;
         if (headers.TryGetValue("Impersonate-User", out var user) && !string.IsNullOrEmpty(user))
         {
@@ -94,4 +99,10 @@ public sealed record RequestIdentity(
         }
         return extra;
     }
+}
+
+/// <summary>The identity the sandbox's own authentication (and impersonation) established for a request in webhook mode.</summary>
+public sealed class VerifiedIdentityFeature(RequestIdentity identity)
+{
+    public RequestIdentity Identity { get; } = identity;
 }
