@@ -10,15 +10,19 @@ results=.test-results
 rm -rf "$results"
 mkdir -p "$results"
 
-# The OIDC tests run a real provider (tests/oidc-provider, node): install its npm packages on a fresh machine, so that
-# this command alone runs every test with none skipped.
-if [ -f tests/oidc-provider/package.json ] && [ ! -d tests/oidc-provider/node_modules/oidc-provider ]; then
-  if command -v npm >/dev/null 2>&1; then
-    (cd tests/oidc-provider && npm ci --no-audit --no-fund --silent) || echo "npm ci in tests/oidc-provider failed; the OIDC tests will say why they cannot run"
-  else
-    echo "npm is not on PATH; the OIDC provider tests need node and npm"
+# The OIDC tests run a real provider (tests/oidc-provider, node) and the official-clients tests npm's Kubernetes client
+# (tests/clients/node): install their npm packages on a fresh machine, so that this command alone runs every test with
+# none skipped.
+for npm_dir in tests/oidc-provider:oidc-provider tests/clients/node:@kubernetes/client-node; do
+  dir=${npm_dir%%:*}; package=${npm_dir#*:}
+  if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules/$package" ]; then
+    if command -v npm >/dev/null 2>&1; then
+      (cd "$dir" && npm ci --no-audit --no-fund --silent) || echo "npm ci in $dir failed; the tests that need it will say why they cannot run"
+    else
+      echo "npm is not on PATH; the tests of $dir need node and npm"
+    fi
   fi
-fi
+done
 
 if ! dotnet build Portcullis.slnx -c Release -warnaserror -nologo -v:q; then
   echo "build failed"

@@ -111,6 +111,29 @@ public sealed class GatewayForwardingTests : IAsyncLifetime
         Assert.Contains("\"two\"", second);
     }
 
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    public async Task A_watch_with_no_event_yet_answers_its_headers_at_once(string version)
+    {
+        // client-node's Watch.watch resolves on the headers: the gateway held them until the first event.
+        using var client = _gw.Client(_gw.Pki.IssueClient("jane"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/namespaces/dev/pods?watch=true&resourceVersion=empty")
+        {
+            Version = Version.Parse(version),
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(_gw.Upstream.SecondWatchEvent.Task.IsCompleted); // the headers came before any event
+        _gw.Upstream.SecondWatchEvent.SetResult();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var first = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("\"two\"", first);
+    }
+
     [Fact]
     public async Task Bodies_of_every_framing_keep_one_header_line_per_group_on_a_reused_upstream_connection()
     {

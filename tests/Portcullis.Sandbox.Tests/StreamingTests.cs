@@ -100,14 +100,17 @@ public sealed class StreamingTests
         Assert.Equal("ready\n", tail);
     }
 
-    [Fact]
-    public async Task Logs_Follow_Keeps_Streaming_Lines()
+    [Theory]
+    [InlineData("true")] // kubectl
+    [InlineData("True")] // python3-kubernetes: kube-apiserver reads booleans with Go's strconv.ParseBool
+    [InlineData("1")]
+    public async Task Logs_Follow_Keeps_Streaming_Lines(string follow)
     {
         await using var server = await TestSandbox.StartAsync(logFollowInterval: TimeSpan.FromMilliseconds(20));
         using var client = TestSandbox.Client(server);
         using var timeout = new CancellationTokenSource(TestSandbox.Timeout);
 
-        using var response = await client.GetAsync("/api/v1/namespaces/dev/pods/web-1/log?follow=true",
+        using var response = await client.GetAsync("/api/v1/namespaces/dev/pods/web-1/log?follow=" + follow,
             HttpCompletionOption.ResponseHeadersRead, timeout.Token);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
         var lines = new List<string>();

@@ -220,6 +220,22 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
             Registration = snapshot.UpstreamClient.Identities.Register(headers, identity);
         }
 
+        /// <summary>
+        /// A long-running answer (a watch, a followed log) goes to the client with its headers at once, as kube-apiserver
+        /// flushes them: an empty watch would otherwise hold them until its first event, and a client that waits for
+        /// them before it acts (client-node's <c>Watch.watch</c> resolves on the headers) would wait as long.
+        /// </summary>
+        public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+        {
+            var proceed = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+            if (proceed && feature.RequestInfo.IsLongRunning && proxyResponse is { StatusCode: System.Net.HttpStatusCode.OK })
+            {
+                // StartAsync alone leaves the head in Kestrel's output buffer; a flush sends it.
+                await httpContext.Response.Body.FlushAsync(cancellationToken);
+            }
+            return proceed;
+        }
+
         // Identity and forwarding headers, and any header the client named in Connection (hop-by-hop).
         private static void Strip(System.Net.Http.Headers.HttpHeaders headers, HashSet<string>? nominated)
         {

@@ -40,7 +40,7 @@ internal sealed class ResourceHandler
         var ns = type.Namespaced ? path.Namespace : null;
         switch (request.Method, path.Name, path.Subresource)
         {
-            case ("GET", null, _) when path.WatchPrefix || IsTrue(query["watch"]):
+            case ("GET", null, _) when path.WatchPrefix || QueryFlag.IsTrue(query["watch"]):
                 await WatchAsync(context, type, ns, null);
                 return;
             case ("GET", { } name, null) when path.WatchPrefix:
@@ -261,5 +261,4 @@ internal sealed class ResourceHandler
         }
     }
 
-    private static bool IsTrue(string? value) => value is "true" or "1" or "True";
 }

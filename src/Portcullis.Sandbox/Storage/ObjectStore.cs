@@ -399,63 +399,8 @@ public sealed class ObjectStore
 
     private string Timestamp() => _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
-    private void ApplyDefaults(ResourceType type, JsonObject obj)
-    {
-        var now = Timestamp();
-        if (type == ResourceTypes.Namespaces && obj["status"] is null)
-        {
-            obj["status"] = new JsonObject { ["phase"] = "Active" };
-        }
-        else if (type == ResourceTypes.Pods)
-        {
-            var spec = obj["spec"] as JsonObject ?? [];
-            obj["spec"] = spec;
-            if (spec["containers"] is not JsonArray { Count: > 0 })
-            {
-                spec["containers"] = new JsonArray(new JsonObject { ["name"] = "main", ["image"] = "sandbox/echo:latest" });
-            }
-            if (obj["status"]?["phase"] is null)
-            {
-                var n = Interlocked.Increment(ref _podCount);
-                var statuses = new JsonArray();
-                foreach (var container in spec["containers"]!.AsArray())
-                {
-                    statuses.Add(new JsonObject
-                    {
-                        ["name"] = container?["name"]?.DeepClone(),
-                        ["image"] = container?["image"]?.DeepClone(),
-                        ["ready"] = true,
-                        ["restartCount"] = 0,
-                        ["started"] = true,
-                        ["state"] = new JsonObject { ["running"] = new JsonObject { ["startedAt"] = now } },
-                    });
-                }
-                obj["status"] = new JsonObject
-                {
-                    ["phase"] = "Running",
-                    ["podIP"] = $"10.244.{n / 250}.{(n % 250) + 2}",
-                    ["hostIP"] = "10.0.0.2",
-                    ["startTime"] = now,
-                    ["conditions"] = new JsonArray(
-                        new JsonObject { ["type"] = "Ready", ["status"] = "True", ["lastTransitionTime"] = now },
-                        new JsonObject { ["type"] = "ContainersReady", ["status"] = "True", ["lastTransitionTime"] = now }),
-                    ["containerStatuses"] = statuses,
-                };
-            }
-        }
-        else if (type == ResourceTypes.Deployments && obj["status"] is null)
-        {
-            var replicas = obj["spec"]?["replicas"] is JsonValue r && r.GetValueKind() == JsonValueKind.Number ? r.ToJsonString() : "1";
-            obj["status"] = new JsonObject
-            {
-                ["observedGeneration"] = 1,
-                ["replicas"] = JsonNode.Parse(replicas),
-                ["updatedReplicas"] = JsonNode.Parse(replicas),
-                ["readyReplicas"] = JsonNode.Parse(replicas),
-                ["availableReplicas"] = JsonNode.Parse(replicas),
-            };
-        }
-    }
+    private void ApplyDefaults(ResourceType type, JsonObject obj) =>
+        ObjectDefaults.Apply(type, obj, Timestamp(), () => Interlocked.Increment(ref _podCount));
 
     private static void CheckNamespace(ResourceType type, string? @namespace, JsonObject metadata)
     {

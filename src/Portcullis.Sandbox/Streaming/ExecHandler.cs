@@ -32,7 +32,7 @@ internal static class ExecHandler
         {
             throw ApiException.BadRequest("you must specify at least 1 command");
         }
-        var stdin = query["stdin"].ToString() is "true" or "1";
+        var stdin = QueryFlag.IsTrue(query["stdin"]);
 
         if (context.WebSockets.IsWebSocketRequest)
         {

@@ -38,8 +38,8 @@ internal sealed class LogStreamer
             }
             lines = lines.Skip(Math.Max(0, lines.Count - tail)).ToList();
         }
-        var timestamps = query["timestamps"] == "true";
-        var follow = query["follow"].ToString() is "true" or "1";
+        var timestamps = QueryFlag.IsTrue(query["timestamps"]);
+        var follow = QueryFlag.IsTrue(query["follow"]);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         var response = context.Response;

@@ -34,9 +34,9 @@ internal static class SpdyExec
             throw ApiException.BadRequest("SPDY/3.1 needs an HTTP/1.1 upgrade request (Connection: Upgrade, no body)");
         }
         var query = context.Request.Query;
-        var wantStdout = query["stdout"].ToString() is "true" or "1";
-        var wantStderr = query["stderr"].ToString() is "true" or "1";
-        var tty = query["tty"].ToString() is "true" or "1";
+        var wantStdout = QueryFlag.IsTrue(query["stdout"]);
+        var wantStderr = QueryFlag.IsTrue(query["stderr"]);
+        var tty = QueryFlag.IsTrue(query["tty"]);
 
         context.Response.Headers.Upgrade = "SPDY/3.1";
         context.Response.Headers["X-Stream-Protocol-Version"] = Protocol;

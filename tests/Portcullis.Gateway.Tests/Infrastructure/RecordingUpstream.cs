@@ -144,6 +144,15 @@ public sealed class RecordingUpstream : IAsyncDisposable
             await context.Response.WriteAsync("slow done");
             return;
         }
+        if (context.Request.Query["watch"] == "true" && context.Request.Query["resourceVersion"] == "empty")
+        {
+            // A watch with nothing to say yet: kube-apiserver sends (flushes) its headers at once.
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.FlushAsync();
+            await SecondWatchEvent.Task.WaitAsync(context.RequestAborted);
+            await context.Response.WriteAsync("{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"two\"}}}\n");
+            return;
+        }
         if (context.Request.Query["watch"] == "true")
         {
             context.Response.ContentType = "application/json";
