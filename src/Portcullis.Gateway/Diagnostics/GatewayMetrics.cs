@@ -129,6 +129,18 @@ internal sealed class GatewayMetrics : IDisposable
             new GaugeConfiguration { LabelNames = ["priority_level"] });
         var apfCurrent = factory.CreateGauge(FlowcontrolMetrics.CurrentLimit, "current derived number of execution seats available to each priority level",
             new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfInQueueSeats = factory.CreateGauge(FlowcontrolMetrics.InQueueSeats, "Number of seats currently pending in queues of the API Priority and Fairness subsystem",
+            new GaugeConfiguration { LabelNames = apf });
+        var apfExecutingSeats = factory.CreateGauge(FlowcontrolMetrics.ExecutingSeats, "Concurrency (number of seats) occupied by the currently executing (initial stage for a WATCH, any stage otherwise) requests in the API Priority and Fairness subsystem",
+            new GaugeConfiguration { LabelNames = apf });
+        var apfDemandHigh = factory.CreateGauge(FlowcontrolMetrics.DemandHighWatermark, "High watermark, over last adjustment period, of demand_seats",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfDemandAverage = factory.CreateGauge(FlowcontrolMetrics.DemandAverage, "Time-weighted average, over last adjustment period, of demand_seats",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfDemandStdev = factory.CreateGauge(FlowcontrolMetrics.DemandStdev, "Time-weighted standard deviation, over last adjustment period, of demand_seats",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfDemandSmoothed = factory.CreateGauge(FlowcontrolMetrics.DemandSmoothed, "Smoothed seat demands",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
         // The audit series of every plugin and level are shown from the start, at 0, as before.
         foreach (var plugin in Portcullis.Audit.AuditMetrics.Plugins)
         {
@@ -184,7 +196,13 @@ internal sealed class GatewayMetrics : IDisposable
             .Gauge(FlowcontrolMetrics.NominalLimit, apfNominal, FlowcontrolMetrics.MaxSeries)
             .Gauge(FlowcontrolMetrics.LowerLimit, apfLower, FlowcontrolMetrics.MaxSeries)
             .Gauge(FlowcontrolMetrics.UpperLimit, apfUpper, FlowcontrolMetrics.MaxSeries)
-            .Gauge(FlowcontrolMetrics.CurrentLimit, apfCurrent, FlowcontrolMetrics.MaxSeries);
+            .Gauge(FlowcontrolMetrics.CurrentLimit, apfCurrent, FlowcontrolMetrics.MaxSeries)
+            .UpDown(FlowcontrolMetrics.InQueueSeats, apfInQueueSeats, FlowcontrolMetrics.MaxSeries)
+            .UpDown(FlowcontrolMetrics.ExecutingSeats, apfExecutingSeats, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandHighWatermark, apfDemandHigh, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandAverage, apfDemandAverage, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandStdev, apfDemandStdev, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandSmoothed, apfDemandSmoothed, FlowcontrolMetrics.MaxSeries);
         _bridge.Start();
         foreach (var reason in RefusalReasons.Connection)
         {

@@ -35,6 +35,10 @@ public static class WorkEstimator
         {
             return MinimumSeats;
         }
+        if (counts is null)
+        {
+            return MinimumSeats; // no count source at all: as a count not found
+        }
         var maxSeats = levelMaxSeats <= 0 || levelMaxSeats > MaximumListSeats ? MaximumListSeats : levelMaxSeats;
         var resourceVersion = RequestInfoParser.QueryValue(query, "resourceVersion") ?? "";
         if (request.Verb == "watch")
@@ -55,7 +59,7 @@ public static class WorkEstimator
         var fromStorage = ListFromStorage(match, resourceVersion, limit, RequestInfoParser.QueryValue(query, "continue") ?? "");
         var fromCache = request.Verb == "watch" || !fromStorage;
         var group = request.ApiGroup.Length == 0 ? request.Resource : request.Resource + "." + request.ApiGroup;
-        if (counts?.Count(group) is not { } stored)
+        if (counts.Count(group) is not { } stored)
         {
             return MinimumSeats;
         }
