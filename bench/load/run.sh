@@ -284,10 +284,25 @@ set_l5() { # on|off marker
   local i has
   for i in $(seq 1 100); do
     has=$(curl -ks -D - -o /dev/null -H "$auth" "https://127.0.0.1:$GW$path" | grep -ci '^x-kubernetes-pf-flowschema-uid' || true)
-    if { [ "$1" = on ] && [ "$has" -gt 0 ]; } || { [ "$1" = off ] && [ "$has" -eq 0 ]; }; then return 0; fi
+    if { [ "$1" = on ] && [ "$has" -gt 0 ]; } || { [ "$1" = off ] && [ "$has" -eq 0 ]; }; then break; fi
+    [ "$i" -lt 100 ] || { echo "layer 5 $1 not in force"; tail -5 gateway.log; exit 1; }
     sleep 0.1
   done
-  echo "layer 5 $1 not in force"; tail -5 gateway.log; exit 1
+  # Steady state: a new configuration's levels start at nominal − lendable / 2 (global-default: 37 seats, fewer than
+  # the harness's connections) until the first borrowing adjustment, at most 10 s later, sets the current limits.
+  # Measure after it, as a gateway that has been serving more than 10 s runs.
+  if [ "$1" = on ]; then
+    local phase want
+    for phase in new adjusted; do # the new levels' 37 shown, then the first adjustment's value
+      for i in $(seq 1 300); do
+        want=$(curl -s "http://127.0.0.1:$ADM/metrics" | awk '$1 == "apiserver_flowcontrol_current_limit_seats{priority_level=\"global-default\"}" {print $2}')
+        if [ "$phase" = new ] && [ "$want" = 37 ]; then break; fi
+        if [ "$phase" = adjusted ] && [ -n "$want" ] && [ "$want" != 37 ]; then return 0; fi
+        [ "$i" -lt 300 ] || { echo "global-default: no $phase limit within 30 s"; exit 1; }
+        sleep 0.1
+      done
+    done
+  fi
 }
 l5_rounds() {
   local r s on=$L5TOGGLE_ON ratios_rps="" ratios_cpu=""
