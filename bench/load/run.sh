@@ -18,6 +18,10 @@
 #   and at level None in turn, switched by hot reload within the same process (ABBA order); prints the mean of the
 #   rounds' Metadata/None ratios of req/s and CPU per request. ONLY_TOGGLE=1 skips everything else;
 #   TOGGLE_LEVEL=None toggles None against None (the method's A/A check).
+#   L5TOGGLE=12 bench/load/run.sh   # also 12 toggled rounds of layer 5 on the audit-off gateway: API Priority and
+#   Fairness (default objects) plus an admission.rateLimits block (User and Server buckets too large to refuse) against
+#   APF disabled and no rate limits, switched by hot reload of portcullis.yaml (ABBA order); prints the mean of the
+#   rounds' on/off ratios. ONLY_L5=1 skips everything else; L5TOGGLE_ON=off toggles off against off (A/A check).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -259,6 +263,78 @@ gw_rounds() { # wrk|h2
     fi
   done
 }
+# Layer 5 toggled rounds on the audit-off gateway: "on" is APF enabled with kube-apiserver's default objects and a
+# rateLimits block of User and Server buckets (qps and burst far above what the harness sends, so every request takes its
+# tokens and none is refused); "off" is APF disabled and no rateLimits. Switched by hot reload of portcullis.yaml; a state
+# is in force once a response carries (on) or lacks (off) the X-Kubernetes-PF-FlowSchema-UID header.
+declare -A l5toggled
+L5TOGGLE=${L5TOGGLE:-0}
+L5TOGGLE_ON=${L5TOGGLE_ON:-on}
+set_l5() { # on|off marker
+  [ -f portcullis-base.yaml ] || cp portcullis.yaml portcullis-base.yaml
+  { printf '# %s\n' "$2"; cat portcullis-base.yaml
+    if [ "$1" = on ]; then
+      echo "admission:"
+      echo "  priorityAndFairness: {enabled: true}"
+      echo "  rateLimits: [{type: User, qps: 1000000, burst: 1000000}, {type: Server, qps: 1000000, burst: 1000000}]"
+    else
+      echo "admission: {priorityAndFairness: {enabled: false}}"
+    fi; } > portcullis.yaml.new
+  mv portcullis.yaml.new portcullis.yaml
+  local i has
+  for i in $(seq 1 100); do
+    has=$(curl -ks -D - -o /dev/null -H "$auth" "https://127.0.0.1:$GW$path" | grep -ci '^x-kubernetes-pf-flowschema-uid' || true)
+    if { [ "$1" = on ] && [ "$has" -gt 0 ]; } || { [ "$1" = off ] && [ "$has" -eq 0 ]; }; then break; fi
+    [ "$i" -lt 100 ] || { echo "layer 5 $1 not in force"; tail -5 gateway.log; exit 1; }
+    sleep 0.1
+  done
+  # Steady state: a new configuration's levels start at nominal − lendable / 2 (global-default: 37 seats, fewer than
+  # the harness's connections) until the first borrowing adjustment, at most 10 s later, sets the current limits.
+  # Measure after it, as a gateway that has been serving more than 10 s runs.
+  if [ "$1" = on ]; then
+    local phase want
+    for phase in new adjusted; do # the new levels' 37 shown, then the first adjustment's value
+      for i in $(seq 1 300); do
+        want=$(curl -s "http://127.0.0.1:$ADM/metrics" | awk '$1 == "apiserver_flowcontrol_current_limit_seats{priority_level=\"global-default\"}" {print $2}')
+        if [ "$phase" = new ] && [ "$want" = 37 ]; then break; fi
+        if [ "$phase" = adjusted ] && [ -n "$want" ] && [ "$want" != 37 ]; then return 0; fi
+        [ "$i" -lt 300 ] || { echo "global-default: no $phase limit within 30 s"; exit 1; }
+        sleep 0.1
+      done
+    done
+  fi
+}
+l5_rounds() {
+  local r s on=$L5TOGGLE_ON ratios_rps="" ratios_cpu=""
+  for r in $(seq 1 "$L5TOGGLE"); do
+    local states=(on off); [ $((r % 2)) -eq 1 ] || states=(off on)
+    for s in "${states[@]}"; do
+      if [ "$s" = on ]; then set_l5 "$on" "round $r $s"; else set_l5 off "round $r $s"; fi
+      run_wrk "l5-$s" "${gwurl[gateway]}" gateway
+      echo "l5 round $r $s ${rps[l5-$s]:-0} req/s ${cpu[l5-$s]:-?} cpu-us/req"
+    done
+    ratios_rps+="$(ratio "${rps[l5-on]:-0}" "${rps[l5-off]:-0}" %.3f) "
+    ratios_cpu+="$(ratio "${cpu[l5-on]:-0}" "${cpu[l5-off]:-0}" %.3f) "
+  done
+  for m in rps cpu; do
+    local list=$ratios_rps; [ "$m" = rps ] || list=$ratios_cpu
+    l5toggled[$m]=$(echo "$list" | awk '{
+      for (i = 1; i <= NF; i++) if ($i != "n/a") { n++; a += $i; q += $i * $i }
+      if (n == 0) { print "n/a"; exit } m = a / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0; if (v < 0) v = 0
+      printf "%.3f (se %.3f, %d rounds)", m, sqrt(v / n), n }')
+  done
+  set_l5 off restored
+}
+if [ -n "${ONLY_L5:-}" ]; then
+  [ "$L5TOGGLE" -gt 0 ] || L5TOGGLE=4
+  l5_rounds
+  grep -h "Non-2xx" wrk-l5-on.txt wrk-l5-off.txt || true
+  echo
+  echo "toggled ($L5TOGGLE rounds, ${DURATION}s wrk runs, $CONNECTIONS connections, HTTP/1.1) layer 5 $L5TOGGLE_ON / off in the same process:"
+  echo "  req/s ${l5toggled[rps]}  cpu per request ${l5toggled[cpu]}"
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 if [ -n "${ONLY_TOGGLE:-}" ]; then
   [ "$TOGGLE" -gt 0 ] || TOGGLE=4
   toggle_rounds
@@ -296,6 +372,7 @@ if [ "$PAIRED" -gt 0 ]; then
   done
 fi
 [ "$TOGGLE" -eq 0 ] || toggle_rounds
+[ "$L5TOGGLE" -eq 0 ] || l5_rounds
 echo
 echo "load: ${DURATION}s per wrk run, $ROUNDS round(s) of the gateway variants, $CONNECTIONS connections, h2load $H2_REQUESTS requests x $CONNECTIONS connections x 10 streams, ${WARMUP}s warm-up per gateway, loopback, 2 cores shared by all processes"
 printf "%-14s %-8s %12s %10s %10s %14s\n" target proto req/s p50 p99 "cpu us/req"
@@ -310,6 +387,7 @@ echo "ratio h2       gateway/direct $(ratio "${rps[h2-gateway]}" "${rps[h2-direc
 echo "ratio http/1.1 audit-on/audit-off blocking $(ratio "${rps[audit-blocking]}" "${rps[gateway]}")  batch $(ratio "${rps[audit-batch]}" "${rps[gateway]}")"
 echo "ratio http/1.1 cpu per request, audit-on/audit-off blocking $(ratio "${cpu[audit-blocking]}" "${cpu[gateway]}")  batch $(ratio "${cpu[audit-batch]}" "${cpu[gateway]}")"
 [ "$TOGGLE" -eq 0 ] || echo "toggled ($TOGGLE rounds, same process) audit $TOGGLE_LEVEL/None blocking: req/s ${toggled[audit-blocking-rps]} cpu per request ${toggled[audit-blocking-cpu]}; batch: req/s ${toggled[audit-batch-rps]} cpu per request ${toggled[audit-batch-cpu]}"
+[ "$L5TOGGLE" -eq 0 ] || echo "toggled ($L5TOGGLE rounds, same process) layer 5 $L5TOGGLE_ON/off: req/s ${l5toggled[rps]} cpu per request ${l5toggled[cpu]}"
 [ "$PAIRED" -gt 0 ] && echo "paired ($PAIRED rounds) cpu per request, audit-on/audit-off blocking ${paired[audit-blocking]}  batch ${paired[audit-batch]}"
 echo "ratio h2       audit-on/audit-off blocking $(ratio "${rps[h2-audit-blocking]}" "${rps[h2-gateway]}")  batch $(ratio "${rps[h2-audit-batch]}" "${rps[h2-gateway]}")"
 for t in gateway audit-blocking audit-batch; do

@@ -115,6 +115,7 @@ public sealed class FairnessTests
               limited:
                 nominalConcurrencyShares: 50
                 lendablePercent: 0
+                borrowingLimitPercent: 0     # stays at its 2 seats: borrowing idle levels' seats would drain the flood early
                 limitResponse:
                   type: Queue
                   queuing: {queues: 64, handSize: 8, queueLengthLimit: 50}

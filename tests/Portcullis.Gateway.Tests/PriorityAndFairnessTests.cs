@@ -268,6 +268,77 @@ public sealed partial class PriorityAndFairnessTests
         Assert.DoesNotMatch(RejectedTenants(), await MetricsAsync(gw));
     }
 
+    // 8 seats: Σ shares = 5 (catch-all) + 10 + 10 = 25 → tenants 4 (may borrow 100 %: up to 8), lender 4 (lends all:
+    // down to 0, starts at 4 − 4 / 2 = 2), catch-all 2; Σ nominal 10.
+    private const string Borrowing = """
+        apiVersion: flowcontrol.apiserver.k8s.io/v1
+        kind: PriorityLevelConfiguration
+        metadata: {name: tenants}
+        spec:
+          type: Limited
+          limited:
+            nominalConcurrencyShares: 10
+            borrowingLimitPercent: 100
+            limitResponse:
+              type: Queue
+              queuing: {queues: 64, handSize: 1, queueLengthLimit: 50}
+        ---
+        apiVersion: flowcontrol.apiserver.k8s.io/v1
+        kind: PriorityLevelConfiguration
+        metadata: {name: lender}
+        spec:
+          type: Limited
+          limited:
+            nominalConcurrencyShares: 10
+            lendablePercent: 100
+            limitResponse: {type: Reject}
+        ---
+        apiVersion: flowcontrol.apiserver.k8s.io/v1
+        kind: FlowSchema
+        metadata: {name: tenants}
+        spec:
+          matchingPrecedence: 500
+          priorityLevelConfiguration: {name: tenants}
+          distinguisherMethod: {type: ByUser}
+          rules:
+          - subjects: [{kind: User, user: {name: jane}}]
+            resourceRules: [{verbs: ["*"], apiGroups: ["*"], resources: ["*"], clusterScope: true, namespaces: ["*"]}]
+            nonResourceRules: [{verbs: ["*"], nonResourceURLs: ["*"]}]
+        """;
+
+    [Fact]
+    public async Task A_busy_level_borrows_an_idle_levels_seats_at_the_next_10_second_adjustment()
+    {
+        // requestTimeout 240 s: a queued request may wait a minute, longer than the adjustment period.
+        await using var gw = await GatewayTestHost.StartAsync(Apf, files: new() { ["apf.yaml"] = Borrowing, ["audit-policy.yaml"] = Policy },
+            requestTimeout: "240s").WaitAsync(Timeout);
+        var before = await MetricsAsync(gw);
+        Assert.Contains("apiserver_flowcontrol_current_limit_seats{priority_level=\"lender\"} 2", before, StringComparison.Ordinal);
+        Assert.Contains("apiserver_flowcontrol_lower_limit_seats{priority_level=\"lender\"} 0", before, StringComparison.Ordinal);
+        Assert.Contains("apiserver_flowcontrol_upper_limit_seats{priority_level=\"tenants\"} 8", before, StringComparison.Ordinal);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane"));
+        var flood = Enumerable.Range(0, 12).Select(_ => jane.GetAsync("/hold")).ToList();
+        await UntilAsync(() => gw.Upstream.Holding == 4, "the flood holding tenants' 4 nominal seats");
+        await UntilMetricAsync(gw, "apiserver_flowcontrol_current_inqueue_requests{flow_schema=\"tenants\",priority_level=\"tenants\"} 8");
+
+        // At the next adjustment (at most 10 s on the host's clock) tenants' demand of 12 seats borrows lender's idle
+        // seats up to tenants' upper limit of 8, and four queued requests get them at once.
+        await UntilAsync(() => gw.Upstream.Holding == 8, "tenants borrowing up to its upper limit of 8 seats");
+        var after = await MetricsAsync(gw);
+        Assert.Contains("apiserver_flowcontrol_current_limit_seats{priority_level=\"tenants\"} 8", after, StringComparison.Ordinal);
+        Assert.Contains("apiserver_flowcontrol_current_limit_seats{priority_level=\"lender\"} 0", after, StringComparison.Ordinal);
+        Assert.Contains("apiserver_flowcontrol_current_executing_seats{flow_schema=\"tenants\",priority_level=\"tenants\"} 8", after, StringComparison.Ordinal);
+        Assert.Contains("apiserver_flowcontrol_demand_seats_high_watermark{priority_level=\"tenants\"} 12", after, StringComparison.Ordinal);
+        Assert.Equal(8, gw.Upstream.Holding); // no further than the upper limit
+
+        gw.Upstream.Hold.Release(100);
+        foreach (var r in await Task.WhenAll(flood).WaitAsync(Timeout))
+        {
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            r.Dispose();
+        }
+    }
+
     private static string Single(HttpResponseMessage response, string header) =>
         Assert.Single(response.Headers.TryGetValues(header, out var values) ? values : response.Content.Headers.TryGetValues(header, out var content) ? content : []);
 

@@ -226,6 +226,7 @@ internal static class DemoManifests
           limited:
             nominalConcurrencyShares: 5
             lendablePercent: 0
+            borrowingLimitPercent: 0       # never more than its own 12 seats, even when other levels are idle
             limitResponse:
               type: Reject
         ---

@@ -10,9 +10,11 @@ namespace Portcullis.Gateway.Admission;
 /// the effective user), before authorization (a request later denied still took a seat). The request's flow schema and
 /// priority level come from the snapshot it began on; their UIDs are sent on every response it gets
 /// (<c>X-Kubernetes-PF-FlowSchema-UID</c>, <c>X-Kubernetes-PF-PriorityLevel-UID</c>, replacing any the upstream sent).
-/// An Exempt level never waits. A Limited level runs the request at once, queues it (fair queuing, up to the wait limit:
-/// a quarter of <c>upstream.requestTimeout</c>) or refuses it with kube-apiserver's 429. A watch holds its seat only
-/// until its response starts; other long-running requests (exec, attach, port-forward, proxy, logs) bypass APF.
+/// An Exempt level never waits. A Limited level runs the request at once, queues it (fair queuing, up to kube-apiserver's
+/// wait limit: a quarter of the request's deadline, <c>?timeout=</c> or <c>upstream.requestTimeout</c>, at most a
+/// minute) or refuses it with kube-apiserver's 429. The request takes the seats the list work estimator gives it (one
+/// without object counts). A watch holds its seats only until its response starts; other long-running requests (exec,
+/// attach, port-forward, proxy, logs) bypass APF.
 /// </summary>
 internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusals refusals, GatewayMetrics metrics)
 {
@@ -55,10 +57,12 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
         {
             var time = feature.Snapshot.Time;
             var arrived = time.GetTimestamp();
-            var request = queues.TryStart(seat.Classification.FlowHash, out var reason);
+            // No object counts yet (see docs/traffic.md): kube-apiserver's rule for a count it does not have, one seat.
+            var seats = WorkEstimator.Seats(feature.RequestInfo, context.Request.QueryString.Value ?? "", level.MaxSeats, counts: null);
+            var request = queues.TryStart(seat.Classification.FlowHash, seats, out var reason);
             if (request is not null && !request.IsExecuting)
             {
-                metrics.Flowcontrol.AddQueued(schema, level.Name, 1);
+                metrics.Flowcontrol.AddQueued(schema, level.Name, 1, seats);
                 if (request.QueueIndex >= 0)
                 {
                     // the queue's length just after this request joined it (others may have joined since: a sample)
@@ -66,7 +70,7 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
                 }
                 try
                 {
-                    var limit = feature.Snapshot.Config.Upstream!.RequestTimeout / 4;
+                    var limit = RequestWaitLimit.For(feature.Snapshot.Config.Upstream!.RequestTimeout, feature.RequestInfo, context.Request.QueryString.Value ?? "");
                     if (!await queues.WaitAsync(request, limit, context.RequestAborted))
                     {
                         request = null;
@@ -75,7 +79,7 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
                 }
                 finally
                 {
-                    metrics.Flowcontrol.AddQueued(schema, level.Name, -1);
+                    metrics.Flowcontrol.AddQueued(schema, level.Name, -1, seats);
                 }
             }
             metrics.Flowcontrol.Waited(schema, level.Name, request is not null, time.GetElapsedTime(arrived).TotalSeconds);
@@ -91,7 +95,7 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
         }
         else
         {
-            seat.HoldExempt();
+            seat.HoldExempt(level.ExemptSeats);
         }
         metrics.Flowcontrol.Dispatch(schema, level.Name);
         try
@@ -110,6 +114,8 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
         private QueueSet? _queues;
         private long _started;
         private ApfRequest? _request;
+        private ExemptSeats? _exempt;
+        private int _seats = 1;
         private int _held;
 
         public HttpContext Context { get; } = context;
@@ -120,14 +126,22 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
         {
             _queues = queues;
             _request = request;
-            HoldExempt();
+            _seats = request.Seats;
+            Held();
         }
 
-        public void HoldExempt()
+        public void HoldExempt(ExemptSeats? exempt)
+        {
+            _exempt = exempt;
+            exempt?.Add(1);
+            Held();
+        }
+
+        private void Held()
         {
             _started = time.GetTimestamp();
             Volatile.Write(ref _held, 1);
-            metrics.Flowcontrol.AddExecuting(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, 1);
+            metrics.Flowcontrol.AddExecuting(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, 1, _seats);
         }
 
         public void Release()
@@ -140,7 +154,8 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
             {
                 _queues!.Finish(_request);
             }
-            metrics.Flowcontrol.AddExecuting(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, -1);
+            _exempt?.Add(-1);
+            metrics.Flowcontrol.AddExecuting(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, -1, _seats);
             metrics.Flowcontrol.Executed(Classification.FlowSchema.Name, Classification.PriorityLevel.Name, IsWatch, time.GetElapsedTime(_started).TotalSeconds);
         }
     }

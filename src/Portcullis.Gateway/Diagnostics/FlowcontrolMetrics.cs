@@ -22,6 +22,12 @@ internal sealed class FlowcontrolMetrics
     public const string QueueLength = "apiserver_flowcontrol_request_queue_length_after_enqueue";
     public const string ExecutionDuration = "apiserver_flowcontrol_request_execution_seconds";
     public const string ConcurrencyLimit = "apiserver_flowcontrol_request_concurrency_limit";
+    public const string InQueueSeats = "apiserver_flowcontrol_current_inqueue_seats";
+    public const string ExecutingSeats = "apiserver_flowcontrol_current_executing_seats";
+    public const string DemandHighWatermark = "apiserver_flowcontrol_demand_seats_high_watermark";
+    public const string DemandAverage = "apiserver_flowcontrol_demand_seats_average";
+    public const string DemandStdev = "apiserver_flowcontrol_demand_seats_stdev";
+    public const string DemandSmoothed = "apiserver_flowcontrol_demand_seats_smoothed";
     public const int MaxSeries = 512;
 
     public static readonly double[] WaitBuckets = [0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30];
@@ -44,6 +50,12 @@ internal sealed class FlowcontrolMetrics
     private readonly Gauge<long> _concurrencyLimit;
     private readonly Histogram<double> _queueLength;
     private readonly Histogram<double> _execution;
+    private readonly UpDownCounter<long> _inQueueSeats;
+    private readonly UpDownCounter<long> _executingSeats;
+    private readonly Gauge<long> _demandHigh;
+    private readonly Gauge<double> _demandAverage;
+    private readonly Gauge<double> _demandStdev;
+    private readonly Gauge<double> _demandSmoothed;
 
     public FlowcontrolMetrics(Meter meter)
     {
@@ -59,6 +71,12 @@ internal sealed class FlowcontrolMetrics
         _concurrencyLimit = meter.CreateGauge<long>(ConcurrencyLimit);
         _queueLength = meter.CreateHistogram<double>(QueueLength);
         _execution = meter.CreateHistogram<double>(ExecutionDuration);
+        _inQueueSeats = meter.CreateUpDownCounter<long>(InQueueSeats);
+        _executingSeats = meter.CreateUpDownCounter<long>(ExecutingSeats);
+        _demandHigh = meter.CreateGauge<long>(DemandHighWatermark);
+        _demandAverage = meter.CreateGauge<double>(DemandAverage);
+        _demandStdev = meter.CreateGauge<double>(DemandStdev);
+        _demandSmoothed = meter.CreateGauge<double>(DemandSmoothed);
     }
 
     private static KeyValuePair<string, object?> Pl(string level) => new("priority_level", level);
@@ -69,9 +87,19 @@ internal sealed class FlowcontrolMetrics
 
     public void Dispatch(string schema, string level) => _dispatched.Add(1, Fs(schema), Pl(level));
 
-    public void AddQueued(string schema, string level, int delta) => _inQueue.Add(delta, Fs(schema), Pl(level));
+    /// <summary>A request of <paramref name="seats"/> seats joins (delta 1) or leaves (−1) a queue.</summary>
+    public void AddQueued(string schema, string level, int delta, int seats)
+    {
+        _inQueue.Add(delta, Fs(schema), Pl(level));
+        _inQueueSeats.Add(delta * seats, Fs(schema), Pl(level));
+    }
 
-    public void AddExecuting(string schema, string level, int delta) => _executing.Add(delta, Fs(schema), Pl(level));
+    /// <summary>A request of <paramref name="seats"/> seats starts (delta 1) or ends (−1) executing.</summary>
+    public void AddExecuting(string schema, string level, int delta, int seats)
+    {
+        _executing.Add(delta, Fs(schema), Pl(level));
+        _executingSeats.Add(delta * seats, Fs(schema), Pl(level));
+    }
 
     public void Waited(string schema, string level, bool executed, double seconds) =>
         _wait.Record(seconds, Fs(schema), Pl(level), new KeyValuePair<string, object?>("execute", executed ? "true" : "false"));
@@ -83,7 +111,7 @@ internal sealed class FlowcontrolMetrics
     public void Executed(string schema, string level, bool watch, double seconds) =>
         _execution.Record(seconds, Pl(level), Fs(schema), new KeyValuePair<string, object?>("type", watch ? "watch" : "regular"));
 
-    /// <summary>Shows the limits of every level of a configuration now serving.</summary>
+    /// <summary>Shows the limits of every level of a configuration now serving, and the last period's seat demand.</summary>
     public void Limits(FlowcontrolSystem system)
     {
         foreach (var level in system.PriorityLevels)
@@ -93,6 +121,11 @@ internal sealed class FlowcontrolMetrics
             _upper.Record(level.UpperLimit, Pl(level.Name));
             _current.Record(level.CurrentLimit, Pl(level.Name));
             _concurrencyLimit.Record(level.NominalLimit, Pl(level.Name)); // kube-apiserver sets it with the nominal limit
+            var demand = level.SeatDemand;
+            _demandHigh.Record(demand.HighWatermark, Pl(level.Name));
+            _demandAverage.Record(demand.Average, Pl(level.Name));
+            _demandStdev.Record(demand.Deviation, Pl(level.Name));
+            _demandSmoothed.Record(demand.Smoothed, Pl(level.Name));
         }
     }
 }

@@ -135,6 +135,18 @@ internal sealed class GatewayMetrics : IDisposable
             new HistogramConfiguration { LabelNames = ["priority_level", "flow_schema"], Buckets = FlowcontrolMetrics.QueueLengthBuckets });
         var apfExecution = factory.CreateHistogram(FlowcontrolMetrics.ExecutionDuration, "Duration of initial stage (for a WATCH) or any (for a non-WATCH) stage of request execution in the API Priority and Fairness subsystem",
             new HistogramConfiguration { LabelNames = ["priority_level", "flow_schema", "type"], Buckets = FlowcontrolMetrics.ExecutionBuckets });
+        var apfInQueueSeats = factory.CreateGauge(FlowcontrolMetrics.InQueueSeats, "Number of seats currently pending in queues of the API Priority and Fairness subsystem",
+            new GaugeConfiguration { LabelNames = apf });
+        var apfExecutingSeats = factory.CreateGauge(FlowcontrolMetrics.ExecutingSeats, "Concurrency (number of seats) occupied by the currently executing (initial stage for a WATCH, any stage otherwise) requests in the API Priority and Fairness subsystem",
+            new GaugeConfiguration { LabelNames = apf });
+        var apfDemandHigh = factory.CreateGauge(FlowcontrolMetrics.DemandHighWatermark, "High watermark, over last adjustment period, of demand_seats",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfDemandAverage = factory.CreateGauge(FlowcontrolMetrics.DemandAverage, "Time-weighted average, over last adjustment period, of demand_seats",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfDemandStdev = factory.CreateGauge(FlowcontrolMetrics.DemandStdev, "Time-weighted standard deviation, over last adjustment period, of demand_seats",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
+        var apfDemandSmoothed = factory.CreateGauge(FlowcontrolMetrics.DemandSmoothed, "Smoothed seat demands",
+            new GaugeConfiguration { LabelNames = ["priority_level"] });
         // The audit series of every plugin and level are shown from the start, at 0, as before.
         foreach (var plugin in Portcullis.Audit.AuditMetrics.Plugins)
         {
@@ -193,7 +205,13 @@ internal sealed class GatewayMetrics : IDisposable
             .Gauge(FlowcontrolMetrics.CurrentLimit, apfCurrent, FlowcontrolMetrics.MaxSeries)
             .Gauge(FlowcontrolMetrics.ConcurrencyLimit, apfConcurrency, FlowcontrolMetrics.MaxSeries)
             .Histogram(FlowcontrolMetrics.QueueLength, apfQueueLength, FlowcontrolMetrics.MaxSeries)
-            .Histogram(FlowcontrolMetrics.ExecutionDuration, apfExecution, FlowcontrolMetrics.MaxSeries);
+            .Histogram(FlowcontrolMetrics.ExecutionDuration, apfExecution, FlowcontrolMetrics.MaxSeries)
+            .UpDown(FlowcontrolMetrics.InQueueSeats, apfInQueueSeats, FlowcontrolMetrics.MaxSeries)
+            .UpDown(FlowcontrolMetrics.ExecutingSeats, apfExecutingSeats, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandHighWatermark, apfDemandHigh, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandAverage, apfDemandAverage, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandStdev, apfDemandStdev, FlowcontrolMetrics.MaxSeries)
+            .Gauge(FlowcontrolMetrics.DemandSmoothed, apfDemandSmoothed, FlowcontrolMetrics.MaxSeries);
         _bridge.Start();
         foreach (var reason in RefusalReasons.Connection)
         {

@@ -58,6 +58,30 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly ILoggerFactory _logs;
     private Portcullis.Gateway.Diagnostics.LateLoggerFactory? _coreLogs;
     private GatewayMetrics? _metrics;
+    private BorrowingTimer? _borrowing;
+
+    /// <summary>Runs the borrowing between the priority levels of the configuration now serving, and shows its limits.</summary>
+    private sealed class BorrowingTimer(GatewayMetrics metrics) : IDisposable
+    {
+        private readonly object _lock = new();
+        private ITimer? _timer;
+
+        public void Serve(Portcullis.Admission.Flowcontrol.FlowcontrolSystem? system)
+        {
+            lock (_lock)
+            {
+                _timer?.Dispose();
+                _timer = null;
+                if (system is not null)
+                {
+                    metrics.Flowcontrol.Limits(system);
+                    _timer = system.StartBorrowing(metrics.Flowcontrol.Limits);
+                }
+            }
+        }
+
+        public void Dispose() => Serve(null);
+    }
     private bool _started;
     private SourceBans? _bans;
     private RefusalLogSampler? _sampler;
@@ -245,20 +269,13 @@ public sealed class GatewayHost : IAsyncDisposable
         // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
         // A certificate newly on tls.revocationFile loses its open connections (and every stream on them) at the reload.
         snapshots.Swapped += tls.CloseRevoked;
-        // L5: the limits of the priority levels now serving, as apiserver_flowcontrol_*_limit_seats.
-        if (snapshots.Current.Flowcontrol is { } startFlowcontrol)
-        {
-            metrics.Flowcontrol.Limits(startFlowcontrol);
-        }
-        snapshots.Swapped += s =>
-        {
-            if (s.Flowcontrol is { } flowcontrol)
-            {
-                metrics.Flowcontrol.Limits(flowcontrol);
-            }
-        };
+        // L5: the limits of the priority levels now serving, as apiserver_flowcontrol_*_limit_seats, and the borrowing
+        // between them every 10 s (the configuration now serving only; a retired one keeps its last limits while it drains).
+        var borrowing = new BorrowingTimer(metrics);
+        borrowing.Serve(snapshots.Current.Flowcontrol);
+        snapshots.Swapped += s => borrowing.Serve(s.Flowcontrol);
         snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans, _sampler = sampler, _filter = filter };
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans, _sampler = sampler, _filter = filter, _borrowing = borrowing };
     }
 
     /// <summary>
@@ -329,6 +346,7 @@ public sealed class GatewayHost : IAsyncDisposable
         // Every accepted request has completed or been cut off: every snapshot's audit sink writes its batches and closes.
         await RetireSnapshotsAsync();
         await _probe.DisposeAsync();
+        _borrowing?.Dispose();
         await _admin.StopAsync(cancellationToken);
     }
 
@@ -341,6 +359,7 @@ public sealed class GatewayHost : IAsyncDisposable
         _bans?.Dispose();
         await RetireSnapshotsAsync(); // (never started: nothing was written, but the backends close)
         _sampler?.Dispose(); // pending "suppressed" summaries are written before the loggers close
+        _borrowing?.Dispose();
         _metrics?.Dispose();
         _coreLogs?.Bind(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         _logs.Dispose();

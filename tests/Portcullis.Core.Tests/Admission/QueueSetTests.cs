@@ -24,7 +24,7 @@ public sealed class QueueSetTests
         Assert.Equal(expected.OrderBy(e => e.Key), system.PriorityLevels.ToDictionary(l => l.Name, l => (l.NominalLimit, l.LendableLimit)).OrderBy(e => e.Key));
         var workloadLow = system.Level("workload-low");
         Assert.Equal((24, 245 + 600), (workloadLow.LowerLimit, workloadLow.UpperLimit)); // no borrowingLimitPercent: up to the server's limit
-        Assert.Equal(245, workloadLow.Queues!.ConcurrencyLimit);
+        Assert.Equal(245 - 221 / 2, workloadLow.Queues!.ConcurrencyLimit); // kube-apiserver starts a level at nominal − lendable / 2
         Assert.Null(system.Level("exempt").Queues);
     }
 

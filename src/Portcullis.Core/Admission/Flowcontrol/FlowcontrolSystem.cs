@@ -8,8 +8,8 @@ namespace Portcullis.Admission.Flowcontrol;
 /// One priority level at run time: its configuration, kube-apiserver's limits computed from the server's total
 /// (nominal = ceil(total × shares / Σshares); lendable and borrowing = round(nominal × percent / 100), half away from
 /// zero; min = nominal − lendable; max = nominal + borrowing), and for a Limited level its <see cref="QueueSet"/>
-/// holding <see cref="CurrentLimit"/> seats. Levels do not lend or borrow seats at run time (no dynamic rebalancing):
-/// each runs at its nominal limit.
+/// holding <see cref="CurrentLimit"/> seats: nominal − lendable / 2 at first, as kube-apiserver starts a level, then
+/// what <see cref="FlowcontrolSystem.AdjustLimits"/> (the borrowing between levels, every 10 s) gives it.
 /// </summary>
 public sealed class PriorityLevel
 {
@@ -21,9 +21,21 @@ public sealed class PriorityLevel
         BorrowingLimit = config.BorrowingLimitPercent is { } b
             ? (int)Math.Round(NominalLimit * b / 100.0, MidpointRounding.AwayFromZero)
             : serverLimit;
-        Queues = config.Exempt ? null : new QueueSet(CurrentLimit, config.Reject ? 0 : config.Queues, config.HandSize, config.QueueLengthLimit, time);
+        _currentLimit = NominalLimit - LendableLimit / 2;
+        Queues = config.Exempt ? null : new QueueSet(_currentLimit, config.Reject ? 0 : config.Queues, config.HandSize, config.QueueLengthLimit, time);
+        ExemptSeats = config.Exempt ? new ExemptSeats(time) : null;
+        // kube-apiserver's max seats of a queuing level: max(1, min(ceil(nominal × 0.15), nominal / handSize)); other
+        // levels have none (the estimator's own maximum applies).
+        MaxSeats = Queues is not null && !config.Reject && config.HandSize > 0
+            ? Math.Max(1, Math.Min((int)Math.Ceiling(NominalLimit * MaxSeatsFraction), NominalLimit / config.HandSize))
+            : 0;
         RetryAfter = new RetryAfterTracker(time);
     }
+
+    /// <summary>kube-apiserver's priorityLevelMaxSeatsPercent.</summary>
+    public const double MaxSeatsFraction = 0.15;
+
+    private volatile int _currentLimit;
 
     public PriorityLevelConfiguration Config { get; }
     public string Name => Config.Name;
@@ -34,10 +46,24 @@ public sealed class PriorityLevel
     public int BorrowingLimit { get; }
     public int LowerLimit => NominalLimit - LendableLimit;
     public int UpperLimit => NominalLimit + BorrowingLimit;
-    /// <summary>The seats the level's queue set runs with: the nominal limit (no dynamic borrowing).</summary>
-    public int CurrentLimit => NominalLimit;
+    /// <summary>The seats the level runs with now (kube-apiserver's CurrentCL), set by the borrowing every 10 s.</summary>
+    public int CurrentLimit => _currentLimit;
+    /// <summary>The last period's seat demand (high watermark, average, deviation, smoothed).</summary>
+    public SeatDemandStats SeatDemand { get; } = new();
+    /// <summary>The most seats the work estimator may give one request of this level; 0: no level maximum.</summary>
+    public int MaxSeats { get; }
     /// <summary>Null for an Exempt level (never waits, never refused).</summary>
     public QueueSet? Queues { get; }
+    /// <summary>An Exempt level's seats in use (its seat demand); null for a Limited level.</summary>
+    public ExemptSeats? ExemptSeats { get; }
+
+    internal SeatDemandResults ResetSeatDemand() => Queues?.ResetSeatDemand() ?? ExemptSeats!.ResetSeatDemand();
+
+    internal void SetCurrentLimit(int limit)
+    {
+        _currentLimit = limit;
+        Queues?.SetConcurrencyLimit(limit);
+    }
     /// <summary>The level's adaptive Retry-After.</summary>
     public RetryAfterTracker RetryAfter { get; }
 
@@ -58,11 +84,110 @@ public sealed class FlowcontrolSystem
     private readonly FlowSchema[] _schemas;
     private readonly Dictionary<string, PriorityLevel> _levels;
 
-    private FlowcontrolSystem(FlowSchema[] schemas, Dictionary<string, PriorityLevel> levels, int serverLimit)
+    private readonly PriorityLevel[] _levelOrder;
+    private readonly object _adjustLock = new();
+
+    private FlowcontrolSystem(FlowSchema[] schemas, Dictionary<string, PriorityLevel> levels, int serverLimit, TimeProvider time)
     {
         _schemas = schemas;
         _levels = levels;
+        _levelOrder = [.. levels.Values.OrderBy(l => l.Name, StringComparer.Ordinal)];
         ServerLimit = serverLimit;
+        NominalLimitSum = levels.Values.Sum(l => l.NominalLimit);
+        Time = time;
+    }
+
+    /// <summary>kube-apiserver's borrowingAdjustmentPeriod.</summary>
+    public static readonly TimeSpan BorrowingAdjustmentPeriod = TimeSpan.FromSeconds(10);
+
+    /// <summary>Σ of the levels' nominal limits (kube-apiserver's nominalCLSum; a little above the server's limit from rounding up).</summary>
+    public int NominalLimitSum { get; }
+    public TimeProvider Time { get; }
+
+    /// <summary>
+    /// Runs <see cref="AdjustLimits"/> every <see cref="BorrowingAdjustmentPeriod"/> on the system's TimeProvider and then
+    /// <paramref name="adjusted"/> (e.g. to show the new limits); dispose the timer to stop.
+    /// </summary>
+    public ITimer StartBorrowing(Action<FlowcontrolSystem>? adjusted = null) =>
+        Time.CreateTimer(_ =>
+        {
+            AdjustLimits();
+            adjusted?.Invoke(this);
+        }, null, BorrowingAdjustmentPeriod, BorrowingAdjustmentPeriod);
+
+    /// <summary>
+    /// kube-apiserver's updateBorrowing: each level's seat demand since the last call (seats in use + seats waiting,
+    /// integrated over time) updates its statistics; an Exempt level keeps max(min, high watermark) and that is taken
+    /// off the total; each Limited level gets at least max(min, min(nominal, high watermark)) and at most its upper limit,
+    /// and the rest of Σ nominal is shared in proportion to the smoothed demand (<see cref="ConcurrencyAllocation"/>).
+    /// When the total does not cover the lower bounds, levels get their min, or a share between min and their lower bound.
+    /// </summary>
+    public void AdjustLimits()
+    {
+        lock (_adjustLock)
+        {
+            var items = new List<ConcurrencyAllocation.Item>(_levelOrder.Length);
+            var minCurrent = new int[_levelOrder.Length];
+            int minSum = 0, minCurrentSum = 0;
+            var remaining = NominalLimitSum;
+            for (var i = 0; i < _levelOrder.Length; i++)
+            {
+                var level = _levelOrder[i];
+                level.SeatDemand.Update(level.ResetSeatDemand());
+                var highWatermark = level.SeatDemand.HighWatermark;
+                if (level.IsExempt)
+                {
+                    minCurrent[i] = Math.Max(level.LowerLimit, highWatermark);
+                    remaining -= minCurrent[i];
+                    continue;
+                }
+                minCurrent[i] = Math.Max(level.LowerLimit, Math.Min(level.NominalLimit, highWatermark));
+                items.Add(new ConcurrencyAllocation.Item(Math.Max(minCurrent[i], level.SeatDemand.Smoothed), minCurrent[i], level.UpperLimit));
+                minSum += level.LowerLimit;
+                minCurrentSum += minCurrent[i];
+            }
+            double shareFrac = 0;
+            double[]? allocs = null;
+            if (remaining <= minSum)
+            {
+            }
+            else if (remaining <= minCurrentSum)
+            {
+                shareFrac = (remaining - minSum) / (double)(minCurrentSum - minSum);
+            }
+            else
+            {
+                allocs = ConcurrencyAllocation.Compute(NominalLimitSum, items)?.Allocs;
+            }
+            var item = 0;
+            for (var i = 0; i < _levelOrder.Length; i++)
+            {
+                var level = _levelOrder[i];
+                int current;
+                if (level.IsExempt)
+                {
+                    current = minCurrent[i];
+                }
+                else if (remaining <= minSum)
+                {
+                    current = level.LowerLimit;
+                }
+                else if (remaining <= minCurrentSum)
+                {
+                    current = level.LowerLimit + (int)Math.Round((minCurrent[i] - level.LowerLimit) * shareFrac, MidpointRounding.AwayFromZero);
+                }
+                else
+                {
+                    // kube-apiserver keeps the current limits when the allocation is impossible (its backstop).
+                    current = allocs is null ? level.CurrentLimit : (int)Math.Round(allocs[item], MidpointRounding.AwayFromZero);
+                }
+                if (!level.IsExempt)
+                {
+                    item++;
+                }
+                level.SetCurrentLimit(current);
+            }
+        }
     }
 
     /// <summary>maxRequestsInflight + maxMutatingRequestsInflight.</summary>
@@ -155,7 +280,7 @@ public sealed class FlowcontrolSystem
             .OrderBy(s => s.MatchingPrecedence)
             .ThenBy(s => s.Name, StringComparer.Ordinal)
             .ToArray();
-        return new FlowcontrolSystem(ordered, built, serverLimit);
+        return new FlowcontrolSystem(ordered, built, serverLimit, time);
     }
 
     /// <summary>Reads <paramref name="paths"/> (files or folders) and builds the system; errors name file:line.</summary>

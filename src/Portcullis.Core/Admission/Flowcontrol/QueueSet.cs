@@ -14,12 +14,16 @@ public sealed class ApfRequest
 {
     internal const int Waiting = 0, Executing = 1, Ejected = 2, Finished = 3;
 
-    internal ApfRequest(FairQueue? queue, double arrivalR)
+    internal ApfRequest(FairQueue? queue, double arrivalR, int seats)
     {
         Queue = queue;
         ArrivalR = arrivalR;
+        Seats = seats;
         Node = new LinkedListNode<ApfRequest>(this);
     }
+
+    /// <summary>The seats the request occupies while it runs (its width); it waits for that many at once.</summary>
+    public int Seats { get; internal set; }
 
     internal FairQueue? Queue { get; set; }
     internal double ArrivalR { get; set; }
@@ -40,6 +44,8 @@ internal sealed class FairQueue(int index)
 {
     public int Index { get; } = index;
     public LinkedList<ApfRequest> Waiting { get; } = new();
+    /// <summary>The seats the waiting requests ask for (the queue's waiting work, in seats of 3 ms).</summary>
+    public int SeatsWaiting { get; set; }
     public int Executing { get; set; }
     /// <summary>The virtual time (seat-seconds) at which the queue's next request would start.</summary>
     public double NextDispatchR { get; set; }
@@ -50,10 +56,13 @@ internal sealed class FairQueue(int index)
 /// least-loaded queue of its flow's hand and refused (<c>queue-full</c>) only when every seat is busy and that queue is
 /// at <c>queueLengthLimit</c>; queued requests are dispatched by fair queuing — while a seat is free, the queue whose head
 /// has the smallest virtual finish time (the queue's next dispatch R plus the head's work) goes next. Virtual time R
-/// advances at min(seats requested, limit) / active queues seat-seconds per second. Each request takes one seat and is
-/// estimated at 3 ms; when it finishes, its queue is charged for its real duration. A level with <c>Reject</c> has no
-/// queues: a request runs at once or is refused (<c>concurrency-limit</c>). Every operation takes one lock; time comes
-/// from the injected <see cref="TimeProvider"/>.
+/// advances at min(seats requested, limit) / active queues seat-seconds per second. A request takes its width in seats
+/// (<see cref="ApfRequest.Seats"/>; one unless the work estimator says more) and is estimated at 3 ms per seat; when it
+/// finishes, its queue is charged for its real duration. A request wider than the whole limit runs only when nothing
+/// else does. A level with <c>Reject</c> has no queues: a request runs at once or is refused (<c>concurrency-limit</c>).
+/// The seat demand (seats in use + seats waiting) is integrated over time for the borrowing between levels (<see
+/// cref="SeatDemand"/>), and <see cref="ConcurrencyLimit"/> is set by it. Every operation takes one lock; time comes from
+/// the injected <see cref="TimeProvider"/>.
 /// </summary>
 public sealed class QueueSet
 {
@@ -70,10 +79,12 @@ public sealed class QueueSet
     private int _seatsInUse;
     private int _executing;
     private int _waiting;
+    private int _seatsWaiting;
+    private int _concurrencyLimit;
     private int _robinIndex = -1;
     // Queues with a request waiting or executing, and the requests executing from queues: virtual time in O(1).
     private int _activeQueues;
-    private int _executingInQueues;
+    private int _seatsInUseInQueues;
     private uint _enqueues;
     // Finished requests, reused so that a request that does not wait allocates nothing (under _lock).
     private readonly Stack<ApfRequest> _pool = new();
@@ -83,9 +94,10 @@ public sealed class QueueSet
     /// <param name="queues">0: Reject (no queuing); otherwise queues, handSize and queueLengthLimit of Queue</param>
     public QueueSet(int concurrencyLimit, int queues, int handSize, int queueLengthLimit, TimeProvider time)
     {
-        ConcurrencyLimit = concurrencyLimit;
+        _concurrencyLimit = concurrencyLimit;
         _time = time;
         _lastTimestamp = time.GetTimestamp();
+        SeatDemand = new SeatDemandIntegrator(_lastTimestamp, time.TimestampFrequency);
         _queueLengthLimit = queueLengthLimit;
         _queues = new FairQueue[Math.Max(0, queues)];
         for (var i = 0; i < _queues.Length; i++)
@@ -95,7 +107,41 @@ public sealed class QueueSet
         _dealer = queues > 0 ? new ShuffleShardDealer(queues, handSize) : null;
     }
 
-    public int ConcurrencyLimit { get; }
+    /// <summary>The seats the level may use now: its current limit (set by the borrowing between levels).</summary>
+    public int ConcurrencyLimit
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _concurrencyLimit;
+            }
+        }
+    }
+
+    /// <summary>The level's seat demand over time (seats in use + seats waiting), guarded by the queue set's lock.</summary>
+    internal SeatDemandIntegrator SeatDemand { get; }
+
+    /// <summary>Integrates the seat demand up to now and returns its statistics since the last reset, then resets.</summary>
+    internal SeatDemandResults ResetSeatDemand()
+    {
+        lock (_lock)
+        {
+            SyncTime();
+            return SeatDemand.Reset(_lastTimestamp);
+        }
+    }
+
+    /// <summary>Sets the current limit (kube-apiserver's CurrentCL); requests waiting for the new seats are dispatched.</summary>
+    public void SetConcurrencyLimit(int limit)
+    {
+        lock (_lock)
+        {
+            SyncTime();
+            _concurrencyLimit = Math.Max(0, limit);
+            DispatchAsMuchAsPossible();
+        }
+    }
 
     public int SeatsInUse
     {
@@ -145,33 +191,38 @@ public sealed class QueueSet
     /// A request of the flow with <paramref name="flowHash"/> arrives: it is dispatched at once (<see
     /// cref="ApfRequest.IsExecuting"/>), queued (then <see cref="WaitAsync"/>), or refused: null with the reason.
     /// </summary>
-    public ApfRequest? TryStart(ulong flowHash, out string? rejectReason)
+    public ApfRequest? TryStart(ulong flowHash, out string? rejectReason) => TryStart(flowHash, 1, out rejectReason);
+
+    /// <summary>As <see cref="TryStart(ulong, out string?)"/> for a request <paramref name="seats"/> wide (at least 1).</summary>
+    public ApfRequest? TryStart(ulong flowHash, int seats, out string? rejectReason)
     {
+        seats = Math.Max(1, seats);
         lock (_lock)
         {
             SyncTime();
             rejectReason = null;
             if (_dealer is null)
             {
-                if (!CanAccommodateOneSeat())
+                if (!CanAccommodate(seats))
                 {
                     rejectReason = ApfRejectReasons.ConcurrencyLimit;
                     return null;
                 }
-                var sansQueue = Rent(null);
+                var sansQueue = Rent(null, seats);
                 sansQueue.State = ApfRequest.Executing;
-                sansQueue.StartTimestamp = _time.GetTimestamp();
-                _seatsInUse++;
+                sansQueue.StartTimestamp = _lastTimestamp;
+                _seatsInUse += seats;
                 _executing++;
+                SeatDemand.Set(_seatsInUse + _seatsWaiting, _lastTimestamp);
                 return sansQueue;
             }
             var queue = _queues[ShuffleShard(flowHash)];
-            if (_seatsInUse >= ConcurrencyLimit && queue.Waiting.Count >= _queueLengthLimit)
+            if (_seatsInUse >= _concurrencyLimit && queue.Waiting.Count >= _queueLengthLimit)
             {
                 rejectReason = ApfRejectReasons.QueueFull;
                 return null;
             }
-            var request = Rent(queue);
+            var request = Rent(queue, seats);
             if (queue.Waiting.Count == 0 && queue.Executing == 0)
             {
                 queue.NextDispatchR = _currentR;
@@ -181,17 +232,24 @@ public sealed class QueueSet
                 _activeQueues++;
             }
             queue.Waiting.AddLast(request.Node);
+            queue.SeatsWaiting += seats;
             _waiting++;
+            _seatsWaiting += seats;
             BoundNextDispatch(queue);
             if (_waiting == 1)
             {
                 // Nothing else waits anywhere: this queue's head is the one with the smallest virtual finish time.
-                if (_seatsInUse < ConcurrencyLimit && CanAccommodateOneSeat())
+                if (_seatsInUse < _concurrencyLimit && CanAccommodate(seats))
                 {
                     Dispatch(queue);
                 }
+                else
+                {
+                    SeatDemand.Set(_seatsInUse + _seatsWaiting, _lastTimestamp);
+                }
                 return request;
             }
+            SeatDemand.Set(_seatsInUse + _seatsWaiting, _lastTimestamp);
             DispatchAsMuchAsPossible();
             return request;
         }
@@ -230,8 +288,11 @@ public sealed class QueueSet
                 {
                     var queue = request.Queue!;
                     queue.Waiting.Remove(request.Node);
+                    queue.SeatsWaiting -= request.Seats;
                     request.State = ApfRequest.Ejected;
                     _waiting--;
+                    _seatsWaiting -= request.Seats;
+                    SeatDemand.Set(_seatsInUse + _seatsWaiting, _lastTimestamp);
                     if (queue.Waiting.Count == 0 && queue.Executing == 0)
                     {
                         _activeQueues--;
@@ -255,18 +316,19 @@ public sealed class QueueSet
             }
             SyncTime();
             request.State = ApfRequest.Finished;
-            _seatsInUse--;
+            _seatsInUse -= request.Seats;
             _executing--;
+            SeatDemand.Set(_seatsInUse + _seatsWaiting, _lastTimestamp);
             if (request.Queue is { } queue)
             {
                 queue.Executing--;
-                _executingInQueues--;
+                _seatsInUseInQueues -= request.Seats;
                 if (queue.Waiting.Count == 0 && queue.Executing == 0)
                 {
                     _activeQueues--;
                 }
-                var actual = _time.GetElapsedTime(request.StartTimestamp).TotalSeconds;
-                queue.NextDispatchR -= EstimatedServiceSeconds - actual;
+                var actual = _time.GetElapsedTime(request.StartTimestamp, _lastTimestamp).TotalSeconds;
+                queue.NextDispatchR -= request.Seats * (EstimatedServiceSeconds - actual);
                 BoundNextDispatch(queue);
             }
             if (request.Waiter is null && _pool.Count < PoolLimit)
@@ -277,21 +339,23 @@ public sealed class QueueSet
         }
     }
 
-    private ApfRequest Rent(FairQueue? queue)
+    private ApfRequest Rent(FairQueue? queue, int seats)
     {
         if (_pool.TryPop(out var request))
         {
             request.Queue = queue;
             request.ArrivalR = _currentR;
+            request.Seats = seats;
             request.Waiter = null;
             request.State = ApfRequest.Waiting;
             return request;
         }
-        return new ApfRequest(queue, _currentR);
+        return new ApfRequest(queue, _currentR, seats);
     }
 
-    private bool CanAccommodateOneSeat() =>
-        1 > ConcurrencyLimit ? _executing == 0 : _seatsInUse + 1 <= ConcurrencyLimit;
+    /// <summary>kube-apiserver's canAccommodateSeatsLocked: wider than the limit runs only alone.</summary>
+    private bool CanAccommodate(int seats) =>
+        seats > _concurrencyLimit ? _executing == 0 : _seatsInUse + seats <= _concurrencyLimit;
 
     private void SyncTime()
     {
@@ -304,7 +368,7 @@ public sealed class QueueSet
         }
         if (_activeQueues > 0)
         {
-            _currentR += Math.Min(_executingInQueues + _waiting, ConcurrencyLimit) / (double)_activeQueues * elapsed;
+            _currentR += Math.Min(_seatsInUseInQueues + _seatsWaiting, _concurrencyLimit) / (double)_activeQueues * elapsed;
         }
     }
 
@@ -319,7 +383,7 @@ public sealed class QueueSet
         for (var i = 0; i < n; i++)
         {
             var index = hand[(offset + i) % n];
-            var queued = _queues[index].Waiting.Count; // one seat of 3 ms each: seat-seconds are proportional
+            var queued = _queues[index].SeatsWaiting; // 3 ms per seat: the waiting seat-seconds are proportional
             if (queued < least)
             {
                 least = queued;
@@ -331,7 +395,7 @@ public sealed class QueueSet
 
     private void DispatchAsMuchAsPossible()
     {
-        while (_waiting > 0 && _seatsInUse < ConcurrencyLimit && DispatchOne())
+        while (_waiting > 0 && _seatsInUse < _concurrencyLimit && DispatchOne())
         {
         }
     }
@@ -349,7 +413,7 @@ public sealed class QueueSet
             {
                 continue;
             }
-            var finish = q.NextDispatchR + EstimatedServiceSeconds;
+            var finish = q.NextDispatchR + q.Waiting.First!.Value.Seats * EstimatedServiceSeconds;
             if (finish < minFinish)
             {
                 minFinish = finish;
@@ -357,7 +421,7 @@ public sealed class QueueSet
                 minIndex = _robinIndex;
             }
         }
-        if (min is null || !CanAccommodateOneSeat())
+        if (min is null || !CanAccommodate(min.Waiting.First!.Value.Seats))
         {
             return false;
         }
@@ -371,15 +435,18 @@ public sealed class QueueSet
     {
         var request = queue.Waiting.First!.Value;
         queue.Waiting.RemoveFirst();
+        queue.SeatsWaiting -= request.Seats;
         _robinIndex = queue.Index;
         _waiting--;
+        _seatsWaiting -= request.Seats;
         request.State = ApfRequest.Executing;
-        request.StartTimestamp = _time.GetTimestamp();
-        _seatsInUse++;
+        request.StartTimestamp = _lastTimestamp;
+        _seatsInUse += request.Seats;
         _executing++;
-        _executingInQueues++;
+        _seatsInUseInQueues += request.Seats;
+        SeatDemand.Set(_seatsInUse + _seatsWaiting, _lastTimestamp);
         queue.Executing++;
-        queue.NextDispatchR += EstimatedServiceSeconds;
+        queue.NextDispatchR += request.Seats * EstimatedServiceSeconds;
         BoundNextDispatch(queue);
         request.Waiter?.TrySetResult(true);
     }
