@@ -103,7 +103,9 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
         {
             var reason = result.FailureReason ?? "the token was not recognised";
             feature.Annotate(ReasonAnnotation, reason);
-            if (result.IsError)
+            // The chain reports every token it does not recognise as "invalid bearer token…" (kube-apiserver's text): an
+            // answer, not an outage. Anything else (a malformed request to the chain) is counted as an error.
+            if (result.IsError && !reason.StartsWith("invalid bearer token", StringComparison.Ordinal))
             {
                 Log.WebhookTokenError(logger, reason);
                 feature.Annotate(DecisionAnnotation, "error");
