@@ -86,12 +86,13 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
             await BadAsync(context, feature, WebhookReviews.TokenReviewKind, 400, "BadRequest", error, start);
             return;
         }
-        var (answer, decision) = await DecideTokenAsync(feature, review!, context.RequestAborted);
+        var (answer, decision) = await DecideTokenAsync(feature, review!, logger, context.RequestAborted);
         await AnswerAsync(context, WebhookReviews.TokenReviewKind, decision, answer, feature, start);
     }
 
     /// <summary>The TokenReview decision table (docs/webhook.md).</summary>
-    internal async Task<(byte[] Answer, string Decision)> DecideTokenAsync(GatewayRequestFeature feature, TokenReviewRequest review, CancellationToken cancellationToken)
+    internal static async Task<(byte[] Answer, string Decision)> DecideTokenAsync(GatewayRequestFeature feature, TokenReviewRequest review, ILogger logger,
+        CancellationToken cancellationToken)
     {
         var snapshot = feature.Snapshot;
         var result = await snapshot.Authenticator.AuthenticateAsync(new AuthenticationRequest
