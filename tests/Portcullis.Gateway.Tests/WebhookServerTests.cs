@@ -370,6 +370,17 @@ public sealed class WebhookServerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Validate_with_webhook_checks_the_file_as_portcullis_webhook_reads_it()
+    {
+        WriteFiles();
+        var asWebhook = await PortcullisCli.RunAsync("validate", "--config", ConfigPath, "--webhook");
+        Assert.Equal(0, asWebhook.ExitCode);
+        var asGateway = await PortcullisCli.RunAsync("validate", "--config", ConfigPath);
+        Assert.Equal(2, asGateway.ExitCode);
+        Assert.Contains("upstream: is required", asGateway.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AlwaysAllow_is_refused_in_webhook_mode()
     {
         WriteFiles();
