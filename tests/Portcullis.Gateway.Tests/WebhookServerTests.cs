@@ -308,6 +308,43 @@ public sealed class WebhookServerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Each_review_is_audited_with_its_decision_and_never_with_the_token()
+    {
+        File.WriteAllText(Path.Combine(_dir, "audit-policy.yaml"), "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n");
+        await StartAsync(denyList: "apiVersion: portcullis.dev/v1alpha1\nkind: DenyList\nentries:\n- user: root\n  reason: laptop stolen\n",
+            extra: "audit: {policyFile: audit-policy.yaml, log: {path: audit.log}}");
+        using var client = ApiServer();
+        var token = FixtureJson("k8s-website-tokenreview-v1-request.yaml", (path, value) => path == "spec.token" ? "token-root" : value);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/authenticate", token)).Code);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/authorize", FixtureJson("k8s-website-authorization-sar-v1-request.yaml"))).Code);
+
+        var log = Path.Combine(_dir, "audit.log");
+        var deadline = DateTime.UtcNow + Timeout;
+        string[] events = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            events = File.Exists(log) ? [.. File.ReadAllLines(log).Where(l => l.Contains("\"ResponseComplete\"", StringComparison.Ordinal))] : [];
+            if (events.Length >= 2)
+            {
+                break;
+            }
+            await Task.Delay(50); // polling a condition with a deadline
+        }
+        Assert.Equal(2, events.Length);
+        var tokenEvent = Parse(events.Single(e => e.Contains("/authenticate", StringComparison.Ordinal)));
+        var annotations = tokenEvent.GetProperty("annotations");
+        Assert.Equal("TokenReview", annotations.GetProperty("portcullis.dev/webhook-review").GetString());
+        Assert.Equal("denied", annotations.GetProperty("portcullis.dev/webhook-decision").GetString());
+        Assert.Equal("root", annotations.GetProperty("portcullis.dev/reviewed-user").GetString());
+        Assert.Equal("kube-apiserver-webhook-client", tokenEvent.GetProperty("user").GetProperty("username").GetString());
+        Assert.Equal("post", tokenEvent.GetProperty("verb").GetString());
+        var accessEvent = Parse(events.Single(e => e.Contains("/authorize", StringComparison.Ordinal)));
+        Assert.Equal("allowed", accessEvent.GetProperty("annotations").GetProperty("portcullis.dev/webhook-decision").GetString());
+        Assert.Equal("create persistentvolumes", accessEvent.GetProperty("annotations").GetProperty("portcullis.dev/reviewed-request").GetString());
+        Assert.DoesNotContain("token-root", File.ReadAllText(log), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Only_the_api_servers_client_ca_gets_in_at_the_handshake()
     {
         await StartAsync();
