@@ -87,7 +87,7 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
             return;
         }
         var (answer, decision) = await DecideTokenAsync(feature, review!, logger, context.RequestAborted);
-        await AnswerAsync(context, WebhookReviews.TokenReviewKind, decision, answer, feature, start);
+        await AnswerAsync(context, WebhookReviews.TokenReviewKind, decision, answer, start);
     }
 
     /// <summary>The TokenReview decision table (docs/webhook.md).</summary>
@@ -174,7 +174,7 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
         {
             feature.Annotate(ReasonAnnotation, status.Reason);
         }
-        await AnswerAsync(context, WebhookReviews.SubjectAccessReviewKind, decision, WebhookReviews.Decision(review!.ApiVersion, status), feature, start);
+        await AnswerAsync(context, WebhookReviews.SubjectAccessReviewKind, decision, WebhookReviews.Decision(review!.ApiVersion, status), start);
     }
 
     /// <summary>The SubjectAccessReview decision table (docs/webhook.md).</summary>
@@ -251,9 +251,8 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
               + (r.Namespace.Length == 0 ? "" : " namespace=" + r.Namespace) + (r.Name.Length == 0 ? "" : " name=" + r.Name)
             : $"{r.Verb} {r.Path}";
 
-    private async Task AnswerAsync(HttpContext context, string review, string decision, byte[] answer, GatewayRequestFeature feature, long start)
+    private async Task AnswerAsync(HttpContext context, string review, string decision, byte[] answer, long start)
     {
-        _ = feature;
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";
