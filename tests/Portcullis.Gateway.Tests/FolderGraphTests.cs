@@ -17,7 +17,7 @@ public sealed partial class FolderGraphTests
         ["Snapshots"],
         ["Pipeline"],
         ["Streams"],
-        ["Network", "Tls", "Http", "Audit", "Authentication", "Authorization", "Admission", "Forwarding", "Admin"],
+        ["Network", "Tls", "Http", "Audit", "Authentication", "Authorization", "Admission", "Forwarding", "Admin", "Webhook"],
         ["Hosting"],
     ];
 

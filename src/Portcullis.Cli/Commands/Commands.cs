@@ -19,5 +19,6 @@ internal static class Commands
         FirewallCommand.Create(),
         NetpolCommand.Create(),
         RevokeCommand.Create(),
+        WebhookCommand.Create(),
     ];
 }

@@ -32,7 +32,7 @@ public static class ConfigurationLoader
     /// configuration even when some field is invalid (null only when the file cannot be read or parsed), so that a
     /// caller that needs one section only can judge the errors of that section.
     /// </summary>
-    public static GatewayConfiguration? Read(string path, List<ConfigError> errors)
+    public static GatewayConfiguration? Read(string path, List<ConfigError> errors, ConfigurationMode mode = ConfigurationMode.Serve)
     {
         ArgumentNullException.ThrowIfNull(errors);
         var full = Path.GetFullPath(path);
@@ -46,11 +46,11 @@ public static class ConfigurationLoader
             errors.Add(new ConfigError(full, 0, "(file)", $"cannot read the configuration file: {ex.Message}"));
             return null;
         }
-        return Parse(text, full, errors);
+        return Parse(text, full, errors, mode);
     }
 
     /// <summary>Parses and validates configuration text as if read from <paramref name="sourcePath"/>.</summary>
-    public static GatewayConfiguration? Parse(string text, string sourcePath, List<ConfigError> errors)
+    public static GatewayConfiguration? Parse(string text, string sourcePath, List<ConfigError> errors, ConfigurationMode mode = ConfigurationMode.Serve)
     {
         var binder = new YamlBinder(sourcePath, errors);
         if (binder.ParseOne(text) is not { } root)
@@ -61,7 +61,7 @@ public static class ConfigurationLoader
         config.SourcePath = sourcePath;
         config.BaseDirectory = Path.GetDirectoryName(sourcePath) ?? ".";
         config.SetFieldLines(FieldLines(root));
-        new Validator(config, errors).Run();
+        new Validator(config, errors, mode).Run();
         return config;
     }
 
@@ -97,7 +97,7 @@ public static class ConfigurationLoader
         return lines;
     }
 
-    private sealed class Validator(GatewayConfiguration c, List<ConfigError> errors)
+    private sealed class Validator(GatewayConfiguration c, List<ConfigError> errors, ConfigurationMode mode)
     {
         public void Run()
         {
@@ -357,7 +357,12 @@ public static class ConfigurationLoader
                 }
             }
 
-            if (c.Upstream is null)
+            if (mode == ConfigurationMode.Webhook)
+            {
+                // portcullis webhook: no upstream, a client CA, and no field that would do nothing there.
+                WebhookModeRules.Check(c, Fail);
+            }
+            else if (c.Upstream is null)
             {
                 Fail("upstream", "is required: upstream.kubeconfig names the kube-apiserver to forward to");
             }

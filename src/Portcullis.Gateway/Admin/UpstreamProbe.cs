@@ -46,6 +46,11 @@ internal sealed class UpstreamProbe(SnapshotHolder snapshots, GatewayMetrics met
     internal async Task ProbeOnceAsync(CancellationToken cancellationToken)
     {
         var snapshot = snapshots.Current;
+        if (!snapshot.HasUpstream)
+        {
+            _lastError = null; // portcullis webhook: nothing to probe, ready when it serves
+            return;
+        }
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, snapshot.UpstreamClient.Destination + "/healthz");

@@ -42,6 +42,8 @@ internal sealed class GatewayMetrics : IDisposable
     /// <summary>One measurement per authentication attempt, exported as <c>authentication_attempts</c>,
     /// <c>authentication_duration_seconds</c> and <c>portcullis_authentication_attempts_total</c>.</summary>
     public AuthenticationMetrics Authentication { get; }
+    /// <summary><c>portcullis_webhook_reviews_total</c> and <c>portcullis_webhook_review_duration_seconds</c> (portcullis webhook).</summary>
+    public WebhookMetrics Webhook { get; }
     /// <summary><c>apiserver_request_total</c> and <c>apiserver_request_duration_seconds</c>, with bounded label values.</summary>
     public RequestMetrics Requests { get; }
     /// <summary><c>portcullis_upstream_up</c>: 1 or 0, recorded by each upstream probe.</summary>
@@ -104,6 +106,10 @@ internal sealed class GatewayMetrics : IDisposable
         {
             rateLimitRejected.WithLabels(type);
         }
+        var webhookReviews = factory.CreateCounter(WebhookMetrics.TotalName, "Reviews answered by portcullis webhook, by review kind and decision.",
+            new CounterConfiguration { LabelNames = ["review", "decision"] });
+        var webhookDuration = factory.CreateHistogram(WebhookMetrics.InstrumentName, "Time portcullis webhook took to answer a review, by review kind.",
+            new HistogramConfiguration { LabelNames = ["review"], Buckets = WebhookMetrics.Buckets });
         var bansTotal = factory.CreateCounter("portcullis_bans_total", "Bans imposed, by reason: authentication, authorization or manual.", new CounterConfiguration { LabelNames = ["reason"] });
         var auditEvents = factory.CreateCounter("apiserver_audit_event_total", "Counter of audit events generated and sent to the audit backend.");
         var auditErrors = factory.CreateCounter("apiserver_audit_error_total", "Counter of audit events that failed to be audited properly.", new CounterConfiguration { LabelNames = ["plugin"] });
@@ -170,6 +176,7 @@ internal sealed class GatewayMetrics : IDisposable
         RateLimitRejected = Meter.CreateCounter<long>(rateLimitRejected.Name, description: rateLimitRejected.Help);
         Authentication = new AuthenticationMetrics(Meter);
         Requests = new RequestMetrics(Meter);
+        Webhook = new WebhookMetrics(Meter);
         Audit = new Portcullis.Audit.AuditMetrics(Meter);
         Flowcontrol = new FlowcontrolMetrics(Meter);
         _bridge = new PrometheusBridge(Meter)
@@ -184,6 +191,8 @@ internal sealed class GatewayMetrics : IDisposable
             .Gauge(UpstreamUp.Name, upstreamUp)
             .Gauge(BansActiveName, bansActive)
             .Counter(BansTotal.Name, bansTotal)
+            .CountOf(WebhookMetrics.InstrumentName, webhookReviews)
+            .Histogram(WebhookMetrics.InstrumentName, webhookDuration)
             .CountOf(AuthenticationMetrics.InstrumentName, authenticationAttempts)
             .Histogram(AuthenticationMetrics.InstrumentName, authenticationDuration)
             .CountOf(AuthenticationMetrics.InstrumentName, authenticatorAttempts)

@@ -85,4 +85,16 @@ internal static partial class Log
 
     [LoggerMessage(46, LogLevel.Warning, "limits.http2.maxStreamRefusalsPerSecond is {Limit} but this process already runs with {Applied} (Kestrel reads it once per process); restart to apply it")]
     public static partial void StreamRefusalLimitFixed(ILogger logger, int limit, int applied);
+
+    [LoggerMessage(70, LogLevel.Information, "Webhook listening on https://{Address} (TokenReview at /authenticate, SubjectAccessReview at /authorize)")]
+    public static partial void WebhookListening(ILogger logger, string address);
+
+    [LoggerMessage(71, LogLevel.Information, "Bad {Review} from {Remote}: {Reason}")]
+    public static partial void WebhookBadReview(ILogger logger, string review, string remote, string reason);
+
+    [LoggerMessage(72, LogLevel.Warning, "TokenReview for {User} refused by the deny list ({Entry})")]
+    public static partial void WebhookTokenDenied(ILogger logger, string user, string entry);
+
+    [LoggerMessage(73, LogLevel.Warning, "TokenReview failed with an authenticator error: {Reason}")]
+    public static partial void WebhookTokenError(ILogger logger, string reason);
 }

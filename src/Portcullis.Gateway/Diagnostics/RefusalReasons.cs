@@ -33,5 +33,8 @@ internal static class RefusalReasons
     public const string Revoked = "revoked";
 
     /// <summary>Every L2 reason, each exported at 0 from the start.</summary>
-    public static readonly string[] Certificate = [Untrusted, Revoked, Lifetime];
+    /// <summary>No client certificate where one is required (<c>portcullis webhook</c>: only the API server gets in).</summary>
+    public const string Missing = "missing";
+
+    public static readonly string[] Certificate = [Untrusted, Revoked, Lifetime, Missing];
 }

@@ -86,6 +86,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private SourceBans? _bans;
     private RefusalLogSampler? _sampler;
     private ConnectionFilter? _filter;
+    private bool _webhook;
 
     /// <summary>Kestrel's process-wide rapid-reset switch (read once, when Kestrel first opens an HTTP/2 connection).</summary>
     internal const string StreamRefusalLimitSwitch = "Microsoft.AspNetCore.Server.Kestrel.Http2.MaxEnhanceYourCalmCount";
@@ -145,11 +146,19 @@ public sealed class GatewayHost : IAsyncDisposable
     /// Loads the configuration through <see cref="GatewayConfigurationPipeline.Load"/> (as <c>portcullis validate</c>
     /// does) and builds the hosts; throws <see cref="ConfigurationException"/> listing every error.
     /// </summary>
-    public static GatewayHost Create(string configPath, GatewayHostOptions? options = null)
+    public static GatewayHost Create(string configPath, GatewayHostOptions? options = null) => Create(configPath, options, ConfigurationMode.Serve);
+
+    /// <summary>
+    /// The host of <c>serve</c> or, with <see cref="ConfigurationMode.Webhook"/>, of <c>portcullis webhook</c>
+    /// (<see cref="WebhookHost"/>): the same listeners, TLS (a client certificate required), snapshots, reload, audit and
+    /// metrics, with the review endpoints (<c>Webhook/</c>) in place of the authorization, admission and forwarding stages.
+    /// </summary>
+    internal static GatewayHost Create(string configPath, GatewayHostOptions? options, ConfigurationMode mode)
     {
         options ??= new GatewayHostOptions();
+        var webhook = mode == ConfigurationMode.Webhook;
         var coreLogs = new Portcullis.Gateway.Diagnostics.LateLoggerFactory();
-        using var load = GatewayConfigurationPipeline.Load(configPath, options.Time, coreLogs);
+        using var load = GatewayConfigurationPipeline.Load(configPath, options.Time, coreLogs, mode: mode);
         if (!load.IsValid)
         {
             throw new ConfigurationException(load.Errors);
@@ -202,13 +211,17 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<Refusals>();
         builder.Services.AddSingleton<Portcullis.Admission.RateLimiting.LongRunningCounter>(); // open streams outlive a reload
         builder.Services.AddSingleton(options.Time);
-        builder.Services.AddHttpForwarder();
-        builder.Services.AddSingleton<ForwardingHandler>();
+        if (!webhook)
+        {
+            builder.Services.AddHttpForwarder();
+            builder.Services.AddSingleton<ForwardingHandler>();
+        }
 
         var sampler = new RefusalLogSampler(logger, options.Time);
         var filter = new ConnectionFilter(snapshots, bans, metrics, logger, sampler);
         var limits = snapshot.Config.Limits;
-        var tls = new TlsHandshake(snapshots, new CertificateConnections(), metrics, logger, sampler, snapshot.Config.Tls!.HandshakeTimeout);
+        var tls = new TlsHandshake(snapshots, new CertificateConnections(), metrics, logger, sampler, snapshot.Config.Tls!.HandshakeTimeout,
+            requireClientCertificate: webhook);
         SetStreamRefusalLimit(limits.Http2.MaxStreamRefusalsPerSecond, logger);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -243,16 +256,25 @@ public sealed class GatewayHost : IAsyncDisposable
         app.UseMiddleware<RequestStartMiddleware>();
         app.UseMiddleware<AuthenticationMiddleware>(); // L3
         app.Use(audit.Begin); // L6: audit starts for the authenticated user
-        app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
-        app.UseMiddleware<RateLimitMiddleware>(); // L5: admission.rateLimits and admission.longRunning, before APF takes a seat
-        app.UseMiddleware<PriorityAndFairnessMiddleware>(); // L5: API Priority and Fairness, between impersonation and authorization as in kube-apiserver
-        app.UseMiddleware<AuthorizationMiddleware>(); // L4
-        app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
-        app.UseMiddleware<SelfSubjectAccessReviewMiddleware>(); // L4: kubectl auth can-i answers with the gateway's decision too
-        app.UseMiddleware<SelfSubjectRulesReviewMiddleware>(); // L4: kubectl auth can-i --list answered from the gateway's own rules
-        app.UseMiddleware<AdmissionMiddleware>(); // L5
-        var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
-        app.Run(forwarding.InvokeAsync);
+        if (webhook)
+        {
+            // portcullis webhook: the caller is the API server (its client certificate); the reviews are answered here.
+            var reviews = ActivatorUtilities.CreateInstance<Portcullis.Gateway.Webhook.WebhookEndpoint>(app.Services);
+            app.Run(reviews.InvokeAsync);
+        }
+        else
+        {
+            app.UseMiddleware<ImpersonationMiddleware>(); // L4: kubectl --as, checked before APF as kube-apiserver does
+            app.UseMiddleware<RateLimitMiddleware>(); // L5: admission.rateLimits and admission.longRunning, before APF takes a seat
+            app.UseMiddleware<PriorityAndFairnessMiddleware>(); // L5: API Priority and Fairness, between impersonation and authorization as in kube-apiserver
+            app.UseMiddleware<AuthorizationMiddleware>(); // L4
+            app.UseMiddleware<RequestBodyMiddleware>(); // the body read whole (limits.maxRequestBodyBytes) where kube-apiserver's handler reads it
+            app.UseMiddleware<SelfSubjectAccessReviewMiddleware>(); // L4: kubectl auth can-i answers with the gateway's decision too
+            app.UseMiddleware<SelfSubjectRulesReviewMiddleware>(); // L4: kubectl auth can-i --list answered from the gateway's own rules
+            app.UseMiddleware<AdmissionMiddleware>(); // L5
+            var forwarding = app.Services.GetRequiredService<ForwardingHandler>();
+            app.Run(forwarding.InvokeAsync);
+        }
 
         var probe = new UpstreamProbe(snapshots, metrics, logger, options.UpstreamProbeInterval, options.Time);
         var adminBuilder = WebApplication.CreateSlimBuilder(HostOptionsWithoutFiles());
@@ -275,7 +297,7 @@ public sealed class GatewayHost : IAsyncDisposable
         borrowing.Serve(snapshots.Current.Flowcontrol);
         snapshots.Swapped += s => borrowing.Serve(s.Flowcontrol);
         snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
-        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans, _sampler = sampler, _filter = filter, _borrowing = borrowing };
+        return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans, _sampler = sampler, _filter = filter, _borrowing = borrowing, _webhook = webhook };
     }
 
     /// <summary>
@@ -315,7 +337,14 @@ public sealed class GatewayHost : IAsyncDisposable
         AdminUri = Addresses(_admin).Select(a => new Uri(a)).First();
         foreach (var uri in ListenUris)
         {
-            Log.Listening(_logger, uri.Authority);
+            if (_webhook)
+            {
+                Log.WebhookListening(_logger, uri.Authority);
+            }
+            else
+            {
+                Log.Listening(_logger, uri.Authority);
+            }
         }
         Log.AdminListening(_logger, AdminUri.Authority);
         _probe.Start();

@@ -18,17 +18,20 @@ public static class GatewayConfigurationPipeline
     /// errors those are all reported; when it has none, every error of the files it names is. Errors that point into
     /// the configuration file carry the line of their field.
     /// </summary>
-    public static GatewayConfigurationLoad Load(string path, TimeProvider? time = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
+    /// <remarks><paramref name="mode"/> <see cref="ConfigurationMode.Webhook"/> is <c>portcullis webhook</c>: no upstream, a
+    /// required client CA, and the fields that mean nothing there refused (<c>ConfigurationMode</c>).</remarks>
+    public static GatewayConfigurationLoad Load(string path, TimeProvider? time = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null,
+        ConfigurationMode mode = ConfigurationMode.Serve)
     {
         ArgumentNullException.ThrowIfNull(path);
         var errors = new List<ConfigError>();
-        var config = ConfigurationLoader.Read(path, errors);
+        var config = ConfigurationLoader.Read(path, errors, mode);
         if (config is null || errors.Count > 0)
         {
-            return new GatewayConfigurationLoad(Path.GetFullPath(path), null, Located(config, errors));
+            return new GatewayConfigurationLoad(Path.GetFullPath(path), null, Located(config, errors), mode);
         }
         var snapshot = GatewaySnapshot.Build(config, errors, time ?? TimeProvider.System, loggers);
-        return new GatewayConfigurationLoad(config.SourcePath, snapshot, Located(config, errors));
+        return new GatewayConfigurationLoad(config.SourcePath, snapshot, Located(config, errors), mode);
     }
 
     /// <summary>
@@ -99,8 +102,9 @@ public sealed class GatewayConfigurationLoad : IDisposable
 {
     private GatewaySnapshot? _snapshot;
 
-    internal GatewayConfigurationLoad(string path, GatewaySnapshot? snapshot, IReadOnlyList<ConfigError> errors)
+    internal GatewayConfigurationLoad(string path, GatewaySnapshot? snapshot, IReadOnlyList<ConfigError> errors, ConfigurationMode mode = ConfigurationMode.Serve)
     {
+        Mode = mode;
         Path = path;
         _snapshot = snapshot;
         Errors = errors;
@@ -108,6 +112,9 @@ public sealed class GatewayConfigurationLoad : IDisposable
         Configuration = IsValid ? snapshot!.Config : null;
         AuditPolicy = IsValid ? snapshot!.AuditPolicy : null;
     }
+
+    /// <summary>What the configuration was loaded for (a reload loads it the same way).</summary>
+    public ConfigurationMode Mode { get; }
 
     /// <summary>The absolute path of the configuration file.</summary>
     public string Path { get; }

@@ -109,8 +109,22 @@ internal sealed class GatewaySnapshot : IDisposable
     public required AuthenticatorChain Authenticator { get; init; }
     /// <summary>L4: deny list, network scopes, system:masters, then authorization.modes, built at load time.</summary>
     public required Portcullis.Authorization.AuthorizerChain Authorizer { get; init; }
-    public required Portcullis.Kubeconfig.KubeconfigEndpoint Upstream { get; init; }
-    public required UpstreamClient UpstreamClient { get; init; }
+    /// <summary>The kube-apiserver forwarded to; <c>portcullis webhook</c> has none (asking for it there is a bug).</summary>
+    public Portcullis.Kubeconfig.KubeconfigEndpoint Upstream
+    {
+        get => _upstream ?? throw new InvalidOperationException(NoUpstream);
+        init => _upstream = value;
+    }
+    public UpstreamClient UpstreamClient
+    {
+        get => _upstreamClient ?? throw new InvalidOperationException(NoUpstream);
+        init => _upstreamClient = value;
+    }
+    /// <summary>False in <c>portcullis webhook</c>, which forwards nothing.</summary>
+    public bool HasUpstream => _upstream is not null;
+    private readonly Portcullis.Kubeconfig.KubeconfigEndpoint? _upstream;
+    private readonly UpstreamClient? _upstreamClient;
+    private const string NoUpstream = "this configuration has no upstream (portcullis webhook forwards nothing)";
     public required string IdentityMode { get; init; }
     public required DateTimeOffset LoadedAt { get; init; }
     /// <summary>Forwarding settings for requests that are not long-running: upstream.requestTimeout applies.</summary>
@@ -151,7 +165,7 @@ internal sealed class GatewaySnapshot : IDisposable
     {
         Authenticator.Dispose();
         Authorizer.Dispose();
-        UpstreamClient.Dispose();
+        _upstreamClient?.Dispose();
     }
 
     /// <summary>L1: is a connection from <paramref name="address"/> let in? Deny wins over allow; empty allow = any.</summary>
@@ -274,14 +288,19 @@ internal sealed class GatewaySnapshot : IDisposable
         }
         var audit = Portcullis.Audit.AuditSink.Plan(config, errors);
 
-        var upstreamPath = config.Resolve(config.Upstream!.Kubeconfig);
-        watched.Add(upstreamPath);
-        var upstream = Portcullis.Kubeconfig.KubeconfigFile.LoadEndpoint(upstreamPath, errors, config.Upstream.Context);
+        // No upstream section: portcullis webhook (the loader refuses it missing in serve mode and present in webhook mode).
+        Portcullis.Kubeconfig.KubeconfigEndpoint? upstream = null;
+        var upstreamPath = config.Upstream is null ? "" : config.Resolve(config.Upstream.Kubeconfig);
+        if (config.Upstream is not null)
+        {
+            watched.Add(upstreamPath);
+            upstream = Portcullis.Kubeconfig.KubeconfigFile.LoadEndpoint(upstreamPath, errors, config.Upstream.Context);
+        }
         if (upstream is not null && upstream.Server.Scheme != Uri.UriSchemeHttps)
         {
             errors.Add(new ConfigError(upstreamPath, 0, "clusters.cluster.server", $"\"{upstream.Server}\" must be https://"));
         }
-        if (upstream is not null && config.Upstream.Identity == UpstreamIdentityModes.RequestHeader && upstream.ClientCertificate is null)
+        if (upstream is not null && config.Upstream!.Identity == UpstreamIdentityModes.RequestHeader && upstream.ClientCertificate is null)
         {
             // Fail closed: without the certificate kube-apiserver ignores X-Remote-* and the token is the gateway's own account.
             errors.Add(new ConfigError(upstreamPath, 0, "users.user.client-certificate",
@@ -308,13 +327,13 @@ internal sealed class GatewaySnapshot : IDisposable
             errors.Add(new ConfigError(file, 0, "tls.cipherSuites", "not supported on this platform: .NET applies a cipher-suite list on Linux only"));
         }
 
-        if (errors.Count > 0 || serverCert is null || upstream is null || authorizer is null || authenticator is null || audit is null)
+        if (errors.Count > 0 || serverCert is null || (upstream is null && config.Upstream is not null) || authorizer is null || authenticator is null || audit is null)
         {
             authorizer?.Dispose();
             authenticator?.Dispose();
             return null;
         }
-        var identity = config.Upstream.Identity;
+        var identity = config.Upstream?.Identity ?? "";
         var allow = CidrSet.Parse(config.Network.Allow);
         var deny = CidrSet.Parse(config.Network.Deny);
         return new GatewaySnapshot
@@ -330,13 +349,13 @@ internal sealed class GatewaySnapshot : IDisposable
             Authenticator = authenticator,
             Audit = audit,
             Authorizer = authorizer,
-            Upstream = upstream,
-            UpstreamClient = new UpstreamClient(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),
+            Upstream = upstream!,
+            UpstreamClient = upstream is null ? null! : new UpstreamClient(upstream, includeCredentials: identity != UpstreamIdentityModes.Passthrough),
             IdentityMode = identity,
             LoadedAt = time.GetUtcNow(),
             ShortRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig
             {
-                ActivityTimeout = config.Upstream.RequestTimeout,
+                ActivityTimeout = config.Upstream?.RequestTimeout ?? TimeSpan.FromSeconds(60),
                 // HTTP/1.1 upstream, as NGINX does: identity headers need one line per value (UpstreamHeaderFilter).
                 Version = System.Net.HttpVersion.Version11,
                 VersionPolicy = HttpVersionPolicy.RequestVersionExact,

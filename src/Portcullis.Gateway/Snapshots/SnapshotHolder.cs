@@ -25,10 +25,12 @@ internal sealed class SnapshotHolder
     private readonly GatewayConfiguration _started;
 
     private readonly ILoggerFactory? _loggers;
+    private readonly ConfigurationMode _mode;
 
     private SnapshotHolder(string configPath, GatewaySnapshot initial, GatewayMetrics metrics, ILogger logger, TimeProvider time,
-        Func<AuditSinkPlan, AuditSink> openAudit, ILoggerFactory? loggers)
+        Func<AuditSinkPlan, AuditSink> openAudit, ILoggerFactory? loggers, ConfigurationMode mode)
     {
+        _mode = mode;
         _loggers = loggers;
         _configPath = configPath;
         _openAudit = openAudit;
@@ -41,6 +43,9 @@ internal sealed class SnapshotHolder
     }
 
     public GatewaySnapshot Current => Volatile.Read(ref _current);
+
+    /// <summary>serve or webhook: every reload loads the file as the start did.</summary>
+    public ConfigurationMode Mode => _mode;
 
     /// <summary>
     /// The snapshot a new request runs on, entered: the request must <see cref="GatewaySnapshot.Exit"/> it when its audit
@@ -101,7 +106,7 @@ internal sealed class SnapshotHolder
     /// </summary>
     public static SnapshotHolder Create(GatewayConfigurationLoad load, GatewayMetrics metrics, ILogger logger, TimeProvider time,
         Func<AuditSinkPlan, AuditSink> openAudit, ILoggerFactory? loggers = null) =>
-        new(load.Path, load.TakeSnapshot(), metrics, logger, time, openAudit, loggers);
+        new(load.Path, load.TakeSnapshot(), metrics, logger, time, openAudit, loggers, load.Mode);
 
     /// <summary>
     /// The fields a reload validates but cannot apply to a running process: the listeners and admin address (bound at
@@ -152,7 +157,7 @@ internal sealed class SnapshotHolder
     {
         lock (_reloadLock)
         {
-            using var load = GatewayConfigurationPipeline.Load(_configPath, _time, _loggers);
+            using var load = GatewayConfigurationPipeline.Load(_configPath, _time, _loggers, _mode);
             var errors = load.Errors;
             if (!load.IsValid)
             {

@@ -25,7 +25,7 @@ namespace Portcullis.Gateway.Tls;
 /// reason), while the metrics count every handshake.
 /// </remarks>
 internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnections connections, GatewayMetrics metrics, ILogger logger,
-    RefusalLogSampler sampler, TimeSpan handshakeTimeout)
+    RefusalLogSampler sampler, TimeSpan handshakeTimeout, bool requireClientCertificate = false)
 {
     private const string FactsKey = "Portcullis.Tls.CertificateFacts";
 
@@ -50,12 +50,23 @@ internal sealed class TlsHandshake(SnapshotHolder snapshots, CertificateConnecti
             {
                 var connection = context.Connection;
                 options.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
-                    certificate is null || Verify(snapshot, validator, certificate, chain, connection);
+                    certificate is null ? AllowWithout() : Verify(snapshot, validator, certificate, chain, connection);
             }
             return ValueTask.FromResult(options);
         },
         HandshakeTimeout = handshakeTimeout,
     };
+
+    // portcullis webhook requires a client certificate (the API server's); serve lets a token follow instead.
+    private bool AllowWithout()
+    {
+        if (!requireClientCertificate)
+        {
+            return true;
+        }
+        metrics.RefuseCertificate(RefusalReasons.Missing);
+        return false;
+    }
 
     // The chain result is cached by the validator (keyed by the certificate's SHA-256), so L3 reads it back without a
     // second chain build; the revocation list is consulted on every handshake, after the cache, so it is never bypassed.
