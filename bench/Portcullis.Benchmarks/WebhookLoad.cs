@@ -11,7 +11,7 @@ namespace Portcullis.Benchmarks;
 /// A fixed-rate load of webhook reviews against a running <c>portcullis webhook</c>, as kube-apiserver sends them: HTTP/2
 /// over mutual TLS, one connection, a review every 1/RATE seconds whatever the previous answers' latency (no coordinated
 /// omission: a late answer does not delay the next send). Prints p50/p90/p99/p99.9/max of the answered reviews and how
-/// many were late to start, failed or not 200.
+/// many were late to start (more than 2 ms: the pacing tick is about 1 ms), failed or not 200.
 /// <code>
 /// dotnet bench/Portcullis.Benchmarks/bin/Release/net10.0/Portcullis.Benchmarks.dll webhook-load URL CA CERT KEY [RATE] [SECONDS] [tokenreview|sar]
 /// </code>
@@ -78,7 +78,7 @@ internal static class WebhookLoad
         latencies.Sort();
         double P(double q) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(q * latencies.Count) - 1)];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{kind} {rate}/s for {seconds}s over HTTP/2 mTLS: sent {sent}, ok {latencies.Count}, failed {failed}, started >1 ms late {late}; latency ms p50 {P(0.50):F3} p90 {P(0.90):F3} p99 {P(0.99):F3} p99.9 {P(0.999):F3} max {(latencies.Count == 0 ? double.NaN : latencies[^1]):F3}"));
+            $"{kind} {rate}/s for {seconds}s over HTTP/2 mTLS: sent {sent}, ok {latencies.Count}, failed {failed}, started >2 ms late {late}; latency ms p50 {P(0.50):F3} p90 {P(0.90):F3} p99 {P(0.99):F3} p99.9 {P(0.999):F3} max {(latencies.Count == 0 ? double.NaN : latencies[^1]):F3}"));
         return failed == 0 ? 0 : 1;
     }
 
@@ -88,25 +88,25 @@ internal static class WebhookLoad
         var tasks = new List<Task<(bool Ok, double Ms)>>(total);
         var start = Stopwatch.GetTimestamp();
         var late = 0;
-        for (var i = 0; i < total; i++)
+        // Paced by the clock without spinning (a spinning sender would take one of the machine's cores from the server
+        // it measures): each tick sends every review that is due by now, so a late tick catches up instead of drifting.
+        var i = 0;
+        while (i < total)
         {
-            var due = TimeSpan.FromSeconds((double)i / rate);
-            while (Stopwatch.GetElapsedTime(start) < due)
+            var now = Stopwatch.GetElapsedTime(start);
+            while (i < total && TimeSpan.FromSeconds((double)i / rate) <= now)
             {
-                if (due - Stopwatch.GetElapsedTime(start) > TimeSpan.FromMilliseconds(2))
+                if (now - TimeSpan.FromSeconds((double)i / rate) > TimeSpan.FromMilliseconds(2))
                 {
-                    await Task.Delay(1);
+                    late++;
                 }
-                else
-                {
-                    Thread.SpinWait(50);
-                }
+                tasks.Add(Task.Run(send));
+                i++;
             }
-            if (Stopwatch.GetElapsedTime(start) - due > TimeSpan.FromMilliseconds(1))
+            if (i < total)
             {
-                late++;
+                await Task.Delay(1);
             }
-            tasks.Add(Task.Run(send));
         }
         var results = await Task.WhenAll(tasks);
         var failed = 0;
