@@ -256,5 +256,8 @@ internal static class WebhookWiring
     }
 
     // A double-quoted YAML scalar (JSON string syntax is valid YAML).
-    private static string Quote(string value) => System.Text.Json.JsonSerializer.Serialize(value);
+    // A JSON string is a YAML double-quoted scalar; the relaxed encoder keeps ' and non-ASCII literal (CEL reads better).
+    private static readonly System.Text.Json.JsonSerializerOptions YamlQuoting = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string Quote(string value) => System.Text.Json.JsonSerializer.Serialize(value, YamlQuoting);
 }
