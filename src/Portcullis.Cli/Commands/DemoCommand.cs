@@ -1,56 +1,81 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Portcullis.Authorization;
 using Portcullis.Cli.Demo;
 using Portcullis.Configuration;
 using Portcullis.Gateway.Hosting;
 using Portcullis.Sandbox;
+using Portcullis.Sandbox.Security;
 
 namespace Portcullis.Cli;
 
 /// <summary>
 /// <c>portcullis demo</c>: writes a throwaway PKI, kubeconfigs, RBAC manifests, an audit policy and a gateway configuration
-/// into a folder, then runs the seeded sandbox API server and the gateway in front of it until Ctrl+C or SIGTERM.
+/// into a folder, then runs the seeded sandbox API server and the gateway in front of it until Ctrl+C or SIGTERM. With
+/// <c>--mode webhook</c> the sandbox is the API server instead, asking <c>portcullis webhook</c> about tokens and access.
 /// </summary>
 internal static class DemoCommand
 {
     public static Command Create()
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "Folder for the demo's files; made on the first run, reused after", DefaultValueFactory = _ => new DirectoryInfo("portcullis-demo") };
-        var port = new Option<int>("--port") { Description = "Gateway HTTPS port on 127.0.0.1 (0 picks a free one)", DefaultValueFactory = _ => 6443 };
+        var mode = new Option<string>("--mode") { Description = "gateway: Portcullis in front of the sandbox; webhook: the sandbox as the API server, asking portcullis webhook (TokenReview, SubjectAccessReview)", DefaultValueFactory = _ => "gateway" };
+        mode.AcceptOnlyFromAmong("gateway", "webhook");
+        var port = new Option<int>("--port") { Description = "HTTPS port on 127.0.0.1 kubectl talks to: the gateway, or in webhook mode the API server (0 picks a free one)", DefaultValueFactory = _ => 6443 };
         var adminPort = new Option<int>("--admin-port") { Description = "Admin port (/healthz /readyz /metrics) on 127.0.0.1 (0 picks a free one)", DefaultValueFactory = _ => 9095 };
-        var sandboxPort = new Option<int>("--sandbox-port") { Description = "Sandbox API server port on 127.0.0.1 (0 picks a free one)", DefaultValueFactory = _ => 0 };
+        var sandboxPort = new Option<int>("--sandbox-port") { Description = "Sandbox API server port on 127.0.0.1 behind the gateway (0 picks a free one; gateway mode only)", DefaultValueFactory = _ => 0 };
+        var webhookPort = new Option<int>("--webhook-port") { Description = "portcullis webhook's HTTPS port on 127.0.0.1 (0 picks a free one; webhook mode only)", DefaultValueFactory = _ => 8443 };
         var command = new Command("demo",
             "Run the gateway in front of an in-memory sandbox API server, with a throwaway PKI, kubeconfigs for admin, jane, batch, " +
-            "intruder, thief (a revoked certificate) and ci-bot, RBAC, API Priority and Fairness, EventRateLimit, rate limits, an audit policy and metrics — everything on loopback. Ctrl+C stops it.")
-        { dir, port, adminPort, sandboxPort };
+            "intruder, thief (a revoked certificate) and ci-bot, RBAC, API Priority and Fairness, EventRateLimit, rate limits, an audit policy and metrics — everything on loopback. " +
+            "With --mode webhook the sandbox is the API server and Portcullis its TokenReview and SubjectAccessReview webhook. Ctrl+C stops it.")
+        { dir, mode, port, adminPort, sandboxPort, webhookPort };
         command.Validators.Add(result =>
         {
-            foreach (var option in new[] { port, adminPort, sandboxPort })
+            foreach (var option in new[] { port, adminPort, sandboxPort, webhookPort })
             {
                 if (result.GetValue(option) is < 0 or > 65535)
                 {
                     result.AddError($"{option.Name} must be a port number from 0 to 65535");
                 }
             }
+            // A port flag the chosen mode does not use is refused rather than ignored.
+            var webhook = result.GetValue(mode) == "webhook";
+            if (webhook && result.GetResult(sandboxPort) is { Implicit: false })
+            {
+                result.AddError("--sandbox-port is not used with --mode webhook: the sandbox is the API server there, on --port");
+            }
+            if (!webhook && result.GetResult(webhookPort) is { Implicit: false })
+            {
+                result.AddError("--webhook-port applies to --mode webhook only");
+            }
         });
-        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(dir)!.FullName, parse.GetValue(port),
-            parse.GetValue(adminPort), parse.GetValue(sandboxPort), cancellationToken));
+        command.SetAction((parse, cancellationToken) => RunAsync(new DemoSettings(parse.GetValue(dir)!.FullName, parse.GetValue(mode) == "webhook",
+            parse.GetValue(port), parse.GetValue(adminPort), parse.GetValue(sandboxPort), parse.GetValue(webhookPort)), cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string directory, int port, int adminPort, int sandboxPort, CancellationToken cancellationToken)
+    /// <summary>What <c>portcullis demo</c> was asked for.</summary>
+    private sealed record DemoSettings(string Directory, bool WebhookMode, int Port, int AdminPort, int SandboxPort, int WebhookPort);
+
+    private static async Task<int> RunAsync(DemoSettings settings, CancellationToken cancellationToken)
     {
         DemoFiles files;
         try
         {
-            files = DemoFiles.Prepare(directory, port, adminPort);
+            files = DemoFiles.Prepare(settings.Directory, settings.Port, settings.AdminPort);
+            if (settings.WebhookMode)
+            {
+                files.PrepareWebhookMode(settings.WebhookPort, settings.AdminPort);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or InvalidDataException)
         {
-            await Console.Error.WriteLineAsync($"portcullis demo: cannot prepare {directory}: {ex.Message}");
+            await Console.Error.WriteLineAsync($"portcullis demo: cannot prepare {settings.Directory}: {ex.Message}");
             return 2;
         }
 
@@ -59,7 +84,9 @@ internal static class DemoCommand
 
         try
         {
-            return await RunServersAsync(files, port, adminPort, sandboxPort, stop.Token);
+            return settings.WebhookMode
+                ? await RunWebhookModeAsync(files, settings, stop.Token)
+                : await RunServersAsync(files, settings.Port, settings.AdminPort, settings.SandboxPort, stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsRequested)
         {
@@ -72,6 +99,102 @@ internal static class DemoCommand
             await Console.Error.WriteLineAsync($"portcullis demo: cannot use the files in {files.Directory}: {ex.Message} (delete the folder to start over)");
             return 2;
         }
+    }
+
+    /// <summary>
+    /// Webhook mode: <c>portcullis webhook</c> first (its port goes into the wiring), then the API server's wiring written
+    /// by <see cref="WebhookWiring"/>, then the sandbox as the API server reading that wiring; stopped in the reverse order.
+    /// </summary>
+    private static async Task<int> RunWebhookModeAsync(DemoFiles files, DemoSettings settings, CancellationToken stop)
+    {
+        WebhookHost webhook;
+        try
+        {
+            webhook = WebhookHost.Create(files.WebhookConfigPath, new GatewayHostOptions
+            {
+                ListenOverride = "127.0.0.1:" + settings.WebhookPort.ToString(CultureInfo.InvariantCulture),
+                AdminOverride = "127.0.0.1:" + settings.AdminPort.ToString(CultureInfo.InvariantCulture),
+            });
+        }
+        catch (ConfigurationException ex)
+        {
+            ServeCommand.ReportErrors(files.WebhookConfigPath, ex.Errors);
+            await Console.Error.WriteLineAsync($"portcullis demo: fix {files.WebhookConfigPath} or delete it to have the default written again");
+            return 2;
+        }
+        await using (webhook)
+        {
+            try
+            {
+                await webhook.StartAsync(stop);
+            }
+            catch (GatewayStartException ex)
+            {
+                await Console.Error.WriteLineAsync($"portcullis demo: {ex.Message} (choose other ports with --webhook-port and --admin-port)");
+                return 1;
+            }
+
+            var wiring = files.WebhookWiringOptions(webhook.ListenUris[0]);
+            WebhookWiring.Write(wiring, files.ApiServerDirectory);
+            SandboxSecurityOptions security;
+            try
+            {
+                security = new SandboxSecurityOptions
+                {
+                    TokenWebhookKubeconfig = Path.Combine(files.ApiServerDirectory, WebhookWiring.AuthenticationKubeconfig),
+                    TokenWebhookCacheTtl = DemoFiles.WebhookCacheTtl,
+                    Authorizers = AuthorizationConfigurationFile.Load(Path.Combine(files.ApiServerDirectory, WebhookWiring.AuthorizationConfig)).Authorizers,
+                    RbacManifests = [Path.Combine(files.Directory, "rbac")],
+                };
+            }
+            catch (ConfigurationException ex)
+            {
+                await Console.Error.WriteLineAsync($"portcullis demo: the generated wiring in {files.ApiServerDirectory} cannot be read: {ex.Message}");
+                return 2;
+            }
+
+            SandboxServer sandbox;
+            try
+            {
+                sandbox = await SandboxServer.StartAsync(new SandboxOptions
+                {
+                    ListenAddress = new IPEndPoint(IPAddress.Loopback, settings.Port),
+                    ServerCertificate = files.Load("sandbox"),
+                    // The API server accepts the users' client certificates (the demo CA) and asks Portcullis about tokens.
+                    ClientCA = files.LoadCaBundle(DemoFiles.UserCa),
+                    Seed = true,
+                    Security = security,
+                }, stop);
+            }
+            catch (ConfigurationException ex)
+            {
+                await Console.Error.WriteLineAsync($"portcullis demo: the API server cannot use {files.ApiServerDirectory} or {Path.Combine(files.Directory, "rbac")}: {ex.Message}");
+                return 2;
+            }
+            catch (IOException ex)
+            {
+                await Console.Error.WriteLineAsync($"portcullis demo: the API server cannot listen on 127.0.0.1:{settings.Port}: {ex.Message} (choose another with --port)");
+                return 1;
+            }
+            await using (sandbox)
+            {
+                files.WriteClientKubeconfigs(sandbox.Uri, DemoFiles.UpstreamCa, webhookMode: true);
+                await Console.Out.WriteAsync(WebhookBanner(files, sandbox.Uri, webhook.ListenUris[0], webhook.AdminUri!, sandbox.AuthorizerNames));
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, stop);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                await Console.Out.WriteLineAsync("portcullis demo: stopping");
+                // The API server first, so that no request is left asking a webhook that has gone.
+                await sandbox.StopAsync(CancellationToken.None);
+            }
+            await webhook.StopAsync(CancellationToken.None);
+        }
+        await Console.Out.WriteLineAsync("portcullis demo: stopped");
+        return 0;
     }
 
     private static async Task<int> RunServersAsync(DemoFiles files, int port, int adminPort, int sandboxPort, CancellationToken stop)
@@ -172,6 +295,43 @@ internal static class DemoCommand
         text.AppendLine("Ctrl+C stops the gateway and the sandbox.");
         return text.ToString();
     }
+
+    /// <summary>Webhook mode's "try this" list: the whole path, kubectl → the API server → Portcullis → the API server's RBAC.</summary>
+    internal static string WebhookBanner(DemoFiles files, Uri apiServer, Uri webhook, Uri admin, IReadOnlyList<string> authorizers)
+    {
+        var dir = Display(files.Directory);
+        var api = apiServer.GetLeftPart(UriPartial.Authority);
+        var wh = webhook.GetLeftPart(UriPartial.Authority);
+        var ad = admin.GetLeftPart(UriPartial.Authority);
+        var ttl = ((int)DemoFiles.WebhookCacheTtl.TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s";
+        var created = files.Created.Count == 0 ? "reused" : $"created {files.Created.Count} files in";
+        var text = new StringBuilder();
+        text.AppendLine();
+        text.AppendLine($"Portcullis demo ready (webhook mode): API server {api} webhook {wh} admin {ad}");
+        text.AppendLine($"  files      {dir}/ ({created} it; webhook.yaml, deny.yaml, apiserver/, rbac/, pki/, tokens.csv, *.kubeconfig)");
+        text.AppendLine($"  API server {api}  the in-memory sandbox as kube-apiserver (not a cluster): client certificates of pki/ca.crt,");
+        text.AppendLine($"             bearer tokens by TokenReview to Portcullis; authorizers {string.Join(", ", authorizers)} ({dir}/apiserver/authorization-config.yaml)");
+        text.AppendLine($"             Portcullis's webhook: failurePolicy Deny, authorizedTTL {ttl}, unauthorizedTTL {ttl}, token cache {ttl}; RBAC from {dir}/rbac/");
+        text.AppendLine($"  webhook    {wh}/authenticate and /authorize  portcullis webhook with {dir}/webhook.yaml: tokens.csv, deny list deny.yaml, audit");
+        text.AppendLine($"  wiring     {dir}/apiserver/  as `portcullis webhook kubeconfig` writes it, with kube-apiserver-flags.txt");
+        text.AppendLine($"  metrics    {ad}/metrics   (and /healthz /livez /readyz)");
+        text.AppendLine($"  audit log  {dir}/webhook-audit.log   (every review with its decision)");
+        text.AppendLine();
+        text.AppendLine("Try this in another terminal (kubectl talks to the API server; the API server asks Portcullis):");
+        text.AppendLine($"  kubectl --kubeconfig {dir}/ci-bot.kubeconfig auth whoami            # a token: Portcullis's TokenReview maps it to ci-bot, groups ci");
+        text.AppendLine($"  kubectl --kubeconfig {dir}/jane.kubeconfig get pods -n dev          # Portcullis: no opinion; the API server's RBAC allows (group developers)");
+        text.AppendLine($"  kubectl --kubeconfig {dir}/jane.kubeconfig get secrets -n prod      # no opinion, and RBAC has no allow: kube-apiserver's 403");
+        text.AppendLine($"  kubectl --kubeconfig {dir}/mallory.kubeconfig get pods -n dev       # RBAC would allow (developers); Portcullis's deny list refuses: 403");
+        text.AppendLine($"  {DenyJaneCommand(dir)}   # jane's next request: 403 within about {ttl} (reload + authorizedTTL)");
+        text.AppendLine($"  curl -s {ad}/metrics | grep portcullis_webhook_reviews_total");
+        text.AppendLine();
+        text.AppendLine("Ctrl+C stops the API server and the webhook.");
+        return text.ToString();
+    }
+
+    /// <summary>The webhook banner's deny-list line: jane appended to <c>deny.yaml</c> (delete the line to let her back in).</summary>
+    internal static string DenyJaneCommand(string dir) =>
+        $"echo '- {{user: jane, reason: demo}}' >> {dir}/deny.yaml";
 
     /// <summary>The banner's auto-ban line: 25 bad tokens from 127.0.0.2 (over the demo's 20 failures), then the bans in force.</summary>
     internal static string AutoBanCommand(string gateway, string admin) =>

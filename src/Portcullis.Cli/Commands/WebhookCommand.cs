@@ -101,20 +101,15 @@ internal static class WebhookCommand
                 Console.Error.WriteLine($"portcullis: {problem}");
                 return 2;
             }
-            var files = WebhookWiring.Files(options);
             if (parse.GetValue(output) is { } folder)
             {
-                folder.Create();
-                foreach (var (name, text) in files)
+                foreach (var path in WebhookWiring.Write(options, folder.FullName))
                 {
-                    File.WriteAllText(Path.Combine(folder.FullName, name), text);
-                    Console.WriteLine(Path.Combine(folder.FullName, name));
+                    Console.WriteLine(path);
                 }
-                File.WriteAllText(Path.Combine(folder.FullName, WebhookWiring.FlagsFile), string.Join("\n", WebhookWiring.Flags(options)) + "\n");
-                Console.WriteLine(Path.Combine(folder.FullName, WebhookWiring.FlagsFile));
                 return 0;
             }
-            Console.Write(WebhookWiring.Print(options, files));
+            Console.Write(WebhookWiring.Print(options, WebhookWiring.Files(options)));
             return 0;
         });
         return command;
@@ -187,6 +182,26 @@ internal static class WebhookWiring
         (AuthorizationKubeconfig, Kubeconfig(o, "authorize")),
         (AuthorizationConfig, AuthorizationConfiguration(o)),
     ];
+
+    /// <summary>
+    /// Writes the files and <see cref="FlagsFile"/> into <paramref name="folder"/> (made when missing) and returns their
+    /// paths: <c>portcullis webhook kubeconfig --out</c> and <c>portcullis demo --mode webhook</c> write the same files.
+    /// </summary>
+    public static IReadOnlyList<string> Write(WebhookWiringOptions o, string folder)
+    {
+        System.IO.Directory.CreateDirectory(folder);
+        var written = new List<string>();
+        foreach (var (name, text) in Files(o))
+        {
+            var path = System.IO.Path.Combine(folder, name);
+            File.WriteAllText(path, text);
+            written.Add(path);
+        }
+        var flags = System.IO.Path.Combine(folder, FlagsFile);
+        File.WriteAllText(flags, string.Join("\n", Flags(o)) + "\n");
+        written.Add(flags);
+        return written;
+    }
 
     private static string Path(WebhookWiringOptions o, string name) => o.Directory.TrimEnd('/') + "/" + name;
 

@@ -14,6 +14,14 @@ internal sealed class DemoFiles
     public const string UserCa = "ca";
     public const string UpstreamCa = "upstream-ca";
     public const string IntruderCa = "intruder-ca";
+    public const string WebhookClientCa = "webhook-client-ca";
+    public const string WebhookClient = "apiserver-webhook-client";
+
+    /// <summary>
+    /// The API server's webhook cache TTLs in webhook mode (token cache, authorizedTTL, unauthorizedTTL): short, so a
+    /// deny-list edit shows within seconds (a real cluster uses the generated 10s or more; docs/webhook.md).
+    /// </summary>
+    public static readonly TimeSpan WebhookCacheTtl = TimeSpan.FromSeconds(2);
 
     private DemoFiles(string directory) => Directory = directory;
 
@@ -24,6 +32,15 @@ internal sealed class DemoFiles
     public string ConfigPath => Path.Combine(Directory, "portcullis.yaml");
     public string AuditLogPath => Path.Combine(Directory, "audit.log");
     public string Kubeconfig(string user) => Path.Combine(Directory, user + ".kubeconfig");
+
+    /// <summary>Webhook mode: the configuration <c>portcullis webhook</c> runs with.</summary>
+    public string WebhookConfigPath => Path.Combine(Directory, "webhook.yaml");
+
+    /// <summary>Webhook mode: the deny list Portcullis answers SubjectAccessReviews with.</summary>
+    public string DenyListPath => Path.Combine(Directory, "deny.yaml");
+
+    /// <summary>Webhook mode: the API server's side of the wiring (webhook kubeconfigs, AuthorizationConfiguration, flags).</summary>
+    public string ApiServerDirectory => Path.Combine(Directory, "apiserver");
 
     /// <summary>What the last <see cref="Prepare"/> created (empty when everything was reused).</summary>
     public List<string> Created { get; } = [];
@@ -75,11 +92,61 @@ internal sealed class DemoFiles
         return files;
     }
 
+    /// <summary>
+    /// Webhook mode's files, made when missing: the API server's webhook client certificate from a CA of its own (the
+    /// webhook's <c>tls.clientCAFile</c>), mallory (a deny-listed developer), <c>deny.yaml</c>, Portcullis's own RBAC
+    /// folder <c>webhook-rbac/</c> (empty: the API server's RBAC decides) and <c>webhook.yaml</c>.
+    /// </summary>
+    public void PrepareWebhookMode(int webhookPort, int adminPort)
+    {
+        System.IO.Directory.CreateDirectory(Path.Combine(Directory, "webhook-rbac"));
+        System.IO.Directory.CreateDirectory(ApiServerDirectory);
+        using var ca = EnsureCa(UserCa, "portcullis-demo-ca");
+        using var webhookClientCa = EnsureCa(WebhookClientCa, "portcullis-demo-webhook-client-ca");
+        EnsureLeaf(WebhookClient, () => DemoPki.CreateClient(webhookClientCa, "kube-apiserver"));
+        EnsureLeaf("mallory", () => DemoPki.CreateClient(ca, "mallory", "developers"));
+        EnsureFile("deny.yaml", secret: false, () => DemoManifests.DenyList);
+        EnsureFile("webhook.yaml", secret: false, () => DemoManifests.WebhookConfiguration(webhookPort, adminPort));
+    }
+
+    /// <summary>
+    /// What <c>portcullis webhook kubeconfig</c> is asked for to wire the sandbox to the webhook on <paramref name="webhook"/>:
+    /// the demo CA (it signed the webhook's certificate), the API server's client certificate, failurePolicy Deny and
+    /// the demo's short cache TTLs.
+    /// </summary>
+    public WebhookWiringOptions WebhookWiringOptions(Uri webhook)
+    {
+        var ttl = ((int)WebhookCacheTtl.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture) + "s";
+        return new WebhookWiringOptions
+        {
+            Server = webhook.GetLeftPart(UriPartial.Authority),
+            CertificateAuthority = Path.Combine(Pki, UserCa + ".crt"),
+            ClientCertificate = Path.Combine(Pki, WebhookClient + ".crt"),
+            ClientKey = Path.Combine(Pki, WebhookClient + ".key"),
+            Directory = ApiServerDirectory,
+            FailurePolicy = "Deny",
+            AuthorizedTtl = ttl,
+            UnauthorizedTtl = ttl,
+            TokenCacheTtl = ttl,
+            Timeout = "3s",
+        };
+    }
+
     /// <summary>Writes the client kubeconfigs for the gateway on <paramref name="gateway"/> (rewritten every run).</summary>
-    public void WriteClientKubeconfigs(Uri gateway)
+    /// <param name="serverCa">The CA of the server's certificate: the demo CA for the gateway, the upstream CA for the sandbox in webhook mode.</param>
+    /// <param name="webhookMode">Also writes mallory's kubeconfig (deny-listed by the webhook); otherwise removes a stale one, since the gateway has no deny list for her.</param>
+    public void WriteClientKubeconfigs(Uri gateway, string serverCa = UserCa, bool webhookMode = false)
     {
         var server = gateway.GetLeftPart(UriPartial.Authority);
-        var caData = Base64File(Path.Combine(Pki, UserCa + ".crt"));
+        var caData = Base64File(Path.Combine(Pki, serverCa + ".crt"));
+        if (webhookMode)
+        {
+            WriteKubeconfig(Kubeconfig("mallory"), "portcullis-demo", server, caData, "mallory", CertUser("mallory"), "dev");
+        }
+        else
+        {
+            File.Delete(Kubeconfig("mallory"));
+        }
         WriteKubeconfig(Kubeconfig("admin"), "portcullis-demo", server, caData, "admin", CertUser("admin"), "default");
         WriteKubeconfig(Kubeconfig("jane"), "portcullis-demo", server, caData, "jane", CertUser("jane"), "dev");
         WriteKubeconfig(Kubeconfig("batch"), "portcullis-demo", server, caData, "batch", CertUser("batch"), "dev");

@@ -211,6 +211,53 @@ internal static class DemoManifests
         """, port, adminPort);
 
     /// <summary>
+    /// Webhook mode: <c>portcullis webhook</c>'s configuration — the demo's token file, a deny list, Portcullis's own RBAC
+    /// (an empty folder: its answer is no opinion, so the API server's RBAC decides) and the audit policy. Only the API
+    /// server's webhook client certificate (pki/webhook-client-ca.crt) gets in.
+    /// </summary>
+    public static string WebhookConfiguration(int port, int adminPort) => string.Format(CultureInfo.InvariantCulture, """
+        # Written by `portcullis demo --mode webhook`: portcullis webhook, which the sandbox (the API server) asks.
+        # Paths are relative to this file. Check it with:
+        #   portcullis validate --config webhook.yaml --webhook
+        apiVersion: portcullis.dev/v1alpha1
+        kind: GatewayConfiguration
+        listeners:
+        - address: 127.0.0.1:{0}           # `demo --webhook-port` overrides it
+        network:
+          allow: [127.0.0.0/8]
+        tls:
+          certFile: pki/gateway.crt        # the API server trusts it through pki/ca.crt (apiserver/*.kubeconfig)
+          keyFile: pki/gateway.key
+          clientCAFile: pki/webhook-client-ca.crt   # only the API server's webhook client certificate gets in
+        authentication:                    # TokenReview: the bearer tokens of tokens.csv
+          tokenAuthFile: tokens.csv
+        authorization:                     # SubjectAccessReview: the deny list, then Portcullis's own grants
+          denyListFile: deny.yaml          # edit it: applied at the next reload, seen by the API server after authorizedTTL
+          modes: [RBAC]
+          rbac:
+            manifests: [webhook-rbac]      # empty: Portcullis has no opinion, the API server's RBAC (rbac/) decides
+        audit:                             # every review, with its decision in annotations
+          policyFile: audit-policy.yaml
+          log:
+            path: webhook-audit.log
+        admin:                             # /healthz /readyz /metrics; `demo --admin-port` overrides it
+          address: 127.0.0.1:{1}
+
+        """, port, adminPort);
+
+    /// <summary>Webhook mode's deny list: mallory, a developer RBAC still grants, refused by Portcullis.</summary>
+    public const string DenyList = """
+        # Portcullis's deny list (portcullis webhook): a match answers the API server's SubjectAccessReview with denied: true,
+        # before its RBAC is asked. Add a line such as "- {user: jane, reason: test}" and watch jane get 403 within seconds.
+        apiVersion: portcullis.dev/v1alpha1
+        kind: DenyList
+        entries:
+        - user: mallory
+          reason: left the team (demo); RBAC still grants group developers
+
+        """;
+
+    /// <summary>
     /// docs/traffic.md's worked example: the user <c>batch</c> (a nightly job) in a small priority level that refuses
     /// rather than queues, so its bursts never take the seats of people.
     /// </summary>

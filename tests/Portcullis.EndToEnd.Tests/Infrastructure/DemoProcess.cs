@@ -31,6 +31,12 @@ public sealed partial class DemoProcess : IAsyncDisposable
     public Uri Gateway { get; private set; } = null!;
     public Uri Admin { get; private set; } = null!;
 
+    /// <summary>Webhook mode: the sandbox as the API server (the kubeconfigs' server); null in gateway mode.</summary>
+    public Uri? ApiServer { get; private set; }
+
+    /// <summary>Webhook mode: <c>portcullis webhook</c>'s HTTPS address; null in gateway mode.</summary>
+    public Uri? Webhook { get; private set; }
+
     /// <summary>Everything the demo printed so far (stdout and stderr interleaved), for failure messages.</summary>
     public string Output
     {
@@ -50,7 +56,12 @@ public sealed partial class DemoProcess : IAsyncDisposable
     public static string CliPath { get; } = FindCli();
 
     /// <summary>Starts the demo in <paramref name="directory"/> (a new temp folder when null) and waits until it is ready.</summary>
-    public static async Task<DemoProcess> StartAsync(string? directory = null)
+    public static Task<DemoProcess> StartAsync(string? directory = null) => StartAsync(directory, webhookMode: false);
+
+    /// <summary>Starts <c>portcullis demo --mode webhook</c> (the sandbox as the API server, Portcullis as its webhooks).</summary>
+    public static Task<DemoProcess> StartWebhookModeAsync(string? directory = null) => StartAsync(directory, webhookMode: true);
+
+    private static async Task<DemoProcess> StartAsync(string? directory, bool webhookMode)
     {
         var owns = directory is null;
         directory ??= System.IO.Directory.CreateTempSubdirectory("portcullis-e2e-demo-").FullName;
@@ -77,7 +88,10 @@ public sealed partial class DemoProcess : IAsyncDisposable
         {
             info.FileName = dotnet;
         }
-        foreach (var arg in new[] { CliPath, "demo", "--dir", directory, "--port", "0", "--admin-port", "0", "--sandbox-port", "0" })
+        string[] args = webhookMode
+            ? [CliPath, "demo", "--mode", "webhook", "--dir", directory, "--port", "0", "--admin-port", "0", "--webhook-port", "0"]
+            : [CliPath, "demo", "--dir", directory, "--port", "0", "--admin-port", "0", "--sandbox-port", "0"];
+        foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
         }
@@ -96,7 +110,15 @@ public sealed partial class DemoProcess : IAsyncDisposable
         try
         {
             var match = await demo._ready.Task.WaitAsync(StartTimeout);
-            demo.Gateway = new Uri(match.Groups["gateway"].Value);
+            if (match.Groups["apiserver"].Success)
+            {
+                demo.ApiServer = new Uri(match.Groups["apiserver"].Value);
+                demo.Webhook = new Uri(match.Groups["webhook"].Value);
+            }
+            else
+            {
+                demo.Gateway = new Uri(match.Groups["gateway"].Value);
+            }
             demo.Admin = new Uri(match.Groups["admin"].Value);
             await demo.WaitUntilReadyzAsync();
         }
@@ -227,6 +249,6 @@ public sealed partial class DemoProcess : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"^Portcullis demo ready: gateway (?<gateway>https://\S+) admin (?<admin>http://\S+)$")]
+    [GeneratedRegex(@"^Portcullis demo ready(: gateway (?<gateway>https://\S+)| \(webhook mode\): API server (?<apiserver>https://\S+) webhook (?<webhook>https://\S+)) admin (?<admin>http://\S+)$")]
     private static partial Regex ReadyLine();
 }
