@@ -57,8 +57,10 @@ public sealed class OidcThroughGatewayTests(OidcGatewayFixture fixture) : IClass
         }
 
         // The token lives one second (exp is checked without leeway): poll, with a deadline, until it is refused. A success
-        // before then is cached at most until exp, never past it.
-        var result = await RunUntilAsync(kubectl, token, r => r.ExitCode != 0);
+        // before then is cached at most until exp, never past it. A run during which the token expires can fail part-way
+        // through kubectl's discovery ("the server doesn't have a resource type"); only a run refused from its first request
+        // is the answer this test waits for.
+        var result = await RunUntilAsync(kubectl, token, r => r.ExitCode != 0 && IsUnauthorized(r));
 
         AssertUnauthorized(result);
         await fixture.WaitForGatewayLogAsync("oidc: verify token: oidc: token is expired", "token is expired");
@@ -90,12 +92,14 @@ public sealed class OidcThroughGatewayTests(OidcGatewayFixture fixture) : IClass
     private static void AssertUnauthorized(KubectlResult result)
     {
         Assert.NotEqual(0, result.ExitCode);
-        // kubectl's renderings of a 401 (by client-go version): "error: You must be logged in to the server (Unauthorized)"
-        // or "... (the server has asked for the client to provide credentials)".
-        Assert.True(result.Stderr.Contains("You must be logged in to the server (Unauthorized)", StringComparison.Ordinal)
-            || result.Stderr.Contains("You must be logged in to the server (the server has asked for the client to provide credentials)", StringComparison.Ordinal),
-            result.ToString());
+        Assert.True(IsUnauthorized(result), result.ToString());
     }
+
+    // kubectl's renderings of a 401 (by client-go version): "error: You must be logged in to the server (Unauthorized)"
+    // or "... (the server has asked for the client to provide credentials)".
+    private static bool IsUnauthorized(KubectlResult result) =>
+        result.Stderr.Contains("You must be logged in to the server (Unauthorized)", StringComparison.Ordinal)
+        || result.Stderr.Contains("You must be logged in to the server (the server has asked for the client to provide credentials)", StringComparison.Ordinal);
 
     /// <summary>Runs <c>get pods -n dev</c> with <paramref name="token"/> until <paramref name="done"/> holds or the deadline passes.</summary>
     private static async Task<KubectlResult> RunUntilAsync(Kubectl kubectl, string token, Func<KubectlResult, bool> done)
