@@ -6,6 +6,8 @@
 #
 #   bench/load/webhook.sh                 # RATE=1000 DURATION=10
 #   RATE=500 DURATION=5 bench/load/webhook.sh
+#   PIN=1 bench/load/webhook.sh          # the webhook on CPU 0 and the load tool on CPU 1 (taskset), as the API server and
+#                                        # its webhook run as separate processes, usually on separate machines
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -65,7 +67,9 @@ dotnet build -c Release "$root/src/Portcullis.Cli" -v:q -nologo >/dev/null
 dotnet build -c Release "$root/bench/Portcullis.Benchmarks" -v:q -nologo >/dev/null
 cli="$root/src/Portcullis.Cli/bin/Release/net10.0/portcullis.dll"
 load="$root/bench/Portcullis.Benchmarks/bin/Release/net10.0/Portcullis.Benchmarks.dll"
-dotnet "$cli" webhook --config webhook.yaml > webhook.log 2>&1 &
+server_cpu=(); client_cpu=()
+if [ -n "${PIN:-}" ]; then server_cpu=(taskset -c 0); client_cpu=(taskset -c 1); fi
+"${server_cpu[@]}" dotnet "$cli" webhook --config webhook.yaml > webhook.log 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null && break; sleep 0.1; done
 # The server's own time per review (body read to answer written) over the measured seconds only: its histogram
@@ -89,9 +93,9 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for kind in tokenreview sar; do
   review=TokenReview; [ "$kind" = sar ] && review=SubjectAccessReview
   # warm-up run (JIT, connection, caches): its reviews are excluded from the server-side figure
-  dotnet "$load" webhook-load "https://127.0.0.1:$PORT" serving-ca.crt apiserver.crt apiserver.key "$RATE" 2 "$kind" >/dev/null
+  "${client_cpu[@]}" dotnet "$load" webhook-load "https://127.0.0.1:$PORT" serving-ca.crt apiserver.crt apiserver.key "$RATE" 2 "$kind" >/dev/null
   buckets "$review" > before.txt
-  dotnet "$load" webhook-load "https://127.0.0.1:$PORT" serving-ca.crt apiserver.crt apiserver.key "$RATE" "$DURATION" "$kind"
+  "${client_cpu[@]}" dotnet "$load" webhook-load "https://127.0.0.1:$PORT" serving-ca.crt apiserver.crt apiserver.key "$RATE" "$DURATION" "$kind"
   buckets "$review" > after.txt
   server_share before.txt after.txt
 done
