@@ -424,6 +424,9 @@ public sealed class GatewayHost : IAsyncDisposable
         // A failed bind is reported once, by the caller, as one line naming the address: no stack trace on the console.
         logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         logging.AddFilter("Yarp", LogLevel.Warning);
+        // YARP logs each forwarding error with its exception; ForwardingHandler logs the same error once, with the request
+        // and the reason (event 10), so YARP's copy would only repeat it.
+        logging.AddFilter("Yarp.ReverseProxy.Forwarder.HttpForwarder", LogLevel.None);
         if (format == "json")
         {
             logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
@@ -436,6 +439,8 @@ public sealed class GatewayHost : IAsyncDisposable
                 o.TimestampFormat = "HH:mm:ss ";
             });
         }
+        // Never a stack trace: an exception a framework category logs (Kestrel, ASP.NET Core) ends its line as type: message.
+        OneLineExceptionLoggerProvider.WrapConsole(logging);
     }
 }
 
