@@ -34,7 +34,7 @@ public sealed class ApiServerChecksTests
         Assert.Equal(ExitCodes.Ok, report.ExitCode);
         // Every rule that applies without a live cluster or a webhook ran and passed.
         var expected = typeof(RuleCatalog).GetFields().Select(f => (RuleInfo)f.GetValue(null)!)
-            .Where(r => r.Id is not ("PC-L1-SERVICE" or "PC-L3-WEBHOOK-TTL" or "PC-L4-AUTHZ-CONFIG" or "PC-L4-AUTHZ-WEBHOOK" or "PC-INPUT"))
+            .Where(r => r.Id is not ("PC-L1-SERVICE" or "PC-L3-WEBHOOK-TTL" or "PC-L3-AUTHN-WEBHOOK" or "PC-L4-AUTHZ-CONFIG" or "PC-L4-AUTHZ-WEBHOOK" or "PC-INPUT"))
             .Select(r => r.Id).ToHashSet();
         var seen = report.Findings.Where(f => f.Status == CheckStatus.Pass).Select(f => f.Id).ToHashSet();
         Assert.True(expected.IsSubsetOf(seen), "never passed: " + string.Join(", ", expected.Except(seen)));
@@ -94,6 +94,8 @@ public sealed class ApiServerChecksTests
     [InlineData("-authentication-config|oidc-issuer-url=http://dex.example.com|oidc-client-id=kubernetes", "PC-L3-OIDC-ISSUER", CheckStatus.Fail)]
     [InlineData("authentication-token-webhook-config-file=/etc/kubernetes/authn-webhook.yaml|authentication-token-webhook-cache-ttl=1h", "PC-L3-WEBHOOK-TTL", CheckStatus.Warn)]
     [InlineData("authentication-token-webhook-config-file=/etc/kubernetes/authn-webhook.yaml|authentication-token-webhook-cache-ttl=30s", "PC-L3-WEBHOOK-TTL", CheckStatus.Pass)]
+    [InlineData("authentication-token-webhook-config-file=/etc/kubernetes/authn-webhook.yaml|authentication-token-webhook-cache-ttl=3m", "PC-L3-WEBHOOK-TTL", CheckStatus.Warn)]
+    [InlineData("authentication-token-webhook-config-file=/etc/kubernetes/authn-webhook.yaml|authentication-token-webhook-cache-ttl=2m", "PC-L3-WEBHOOK-TTL", CheckStatus.Pass)]
     [InlineData("-service-account-issuer", "PC-L3-SA-ISSUER", CheckStatus.Warn)]
     [InlineData("disable-admission-plugins=PodSecurity", "PC-L5-POD-SECURITY", CheckStatus.Fail)]
     [InlineData("enable-priority-and-fairness=false", "PC-L5-APF", CheckStatus.Fail)]
@@ -283,6 +285,60 @@ public sealed class ApiServerChecksTests
         Assert.Contains(evidence, finding.Evidence, StringComparison.Ordinal);
 
         static (string, string?) Flag(string f) => (f.Split('=')[0], f.Split('=')[1]);
+    }
+
+    [Theory]
+    // As `portcullis webhook kubeconfig` writes it: https, the webhook's CA, TokenReview v1.
+    [InlineData("server: https://portcullis.kube-system.svc:8443\n    certificate-authority: ca.crt", "v1", CheckStatus.Pass, "https://portcullis.kube-system.svc:8443 verified with certificate-authority ca.crt; TokenReview v1")]
+    [InlineData("server: https://10.0.0.9:8443\n    certificate-authority-data: LS0tLS1CRUdJTg==", null, CheckStatus.Pass, "verified with certificate-authority-data; TokenReview v1beta1 (--authentication-token-webhook-version not set")]
+    [InlineData("server: http://portcullis:8080", "v1", CheckStatus.Fail, "server \"http://portcullis:8080\" is not https: every bearer token would cross the network readable")]
+    [InlineData("server: https://portcullis:8443\n    insecure-skip-tls-verify: true", "v1", CheckStatus.Fail, "insecure-skip-tls-verify: true: any server that answers at portcullis:8443 receives every bearer token")]
+    [InlineData("server: https://portcullis:8443", "v1", CheckStatus.Warn, "without certificate-authority: its certificate is checked against the system's public roots")]
+    [InlineData("server: https://portcullis:8443\n    certificate-authority: missing-ca.crt", "v1", CheckStatus.Fail, "certificate-authority missing-ca.crt: not found at")]
+    [InlineData("server: https://portcullis:8443\n    certificate-authority: ca.crt", "v2", CheckStatus.Fail, "--authentication-token-webhook-version=v2: must be v1 or v1beta1")]
+    [InlineData(null, "v1", CheckStatus.Warn, "not found at")]
+    public void Authentication_webhook_kubeconfig_is_scored_by_server_and_ca(string? cluster, string? version, CheckStatus expected, string evidence)
+    {
+        var flags = HandMade.With(("authentication-token-webhook-config-file", "/etc/kubernetes/portcullis/authentication-webhook.kubeconfig"),
+            ("authentication-token-webhook-version", version), ("authentication-token-webhook-cache-ttl", "10s"));
+        var report = CheckManifest(flags, root =>
+        {
+            HandMade.WriteNodeFiles(root);
+            using var pki = new TestPki("portcullis-webhook");
+            TestFiles.Write(root, "etc/kubernetes/portcullis/ca.crt", pki.CertificatePem);
+            if (cluster is not null)
+            {
+                TestFiles.Write(root, "etc/kubernetes/portcullis/authentication-webhook.kubeconfig", $"""
+                    apiVersion: v1
+                    kind: Config
+                    clusters:
+                    - name: portcullis
+                      cluster:
+                        {cluster}
+                    users:
+                    - name: kube-apiserver
+                      user: {"{"}tokenFile: /etc/kubernetes/portcullis/token{"}"}
+                    contexts:
+                    - name: webhook
+                      context: {"{"}cluster: portcullis, user: kube-apiserver{"}"}
+                    current-context: webhook
+                    """);
+            }
+        });
+        var finding = Single(report, "PC-L3-AUTHN-WEBHOOK");
+        Assert.True(expected == finding.Status, $"{finding.Status} {finding.Evidence}");
+        Assert.Contains(evidence, finding.Evidence, StringComparison.Ordinal);
+        Assert.Equal(CheckStatus.Pass, Single(report, "PC-L3-WEBHOOK-TTL").Status);
+        Assert.Equal(CheckStatus.Pass, Single(report, "PC-L3-EXTERNAL-AUTHN").Status);
+    }
+
+    [Fact]
+    public void Token_webhook_flags_without_its_kubeconfig_are_noted()
+    {
+        var report = CheckManifest(HandMade.With(("authentication-token-webhook-cache-ttl", "10s")));
+        var finding = Single(report, "PC-L3-AUTHN-WEBHOOK");
+        Assert.Equal(CheckStatus.Info, finding.Status);
+        Assert.Contains("--authentication-token-webhook-cache-ttl=10s set without --authentication-token-webhook-config-file", finding.Evidence, StringComparison.Ordinal);
     }
 
     [Theory]

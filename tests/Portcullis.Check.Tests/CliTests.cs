@@ -50,6 +50,38 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task The_webhook_wiring_portcullis_prints_is_recognised_and_passes_check()
+    {
+        var root = TestFiles.NewDirectory();
+        HandMade.WriteNodeFiles(root);
+        var folder = Path.Combine(root, "etc", "kubernetes", "portcullis");
+        using var pki = new TestPki("portcullis-webhook");
+        TestFiles.Write(root, "etc/kubernetes/portcullis/ca.crt", pki.CertificatePem);
+        var (wired, wiredOut, wiredErr) = await RunAsync("webhook", "kubeconfig", "--server", "https://portcullis.kube-system.svc:8443",
+            "--ca", "/etc/kubernetes/portcullis/ca.crt", "--out", folder);
+        Assert.True(wired == 0, wiredOut + wiredErr);
+        // The printed flags replace --authorization-mode (an AuthorizationConfiguration takes its place).
+        var flags = File.ReadAllLines(Path.Combine(folder, "kube-apiserver-flags.txt")).Where(l => l.Length > 0)
+            .Select(l => (l[2..l.IndexOf('=')], (string?)l[(l.IndexOf('=') + 1)..]))
+            .Append(("authorization-mode", null)).ToArray();
+        var manifest = TestFiles.Write(TestFiles.NewDirectory(), "kube-apiserver.yaml", HandMade.Manifest(HandMade.With(flags)));
+
+        var (code, json, stderr) = await RunAsync("check", "--manifest", manifest, "--root", root, "-o", "json");
+
+        Assert.True(code == 0, json + stderr);
+        using var doc = JsonDocument.Parse(json);
+        var findings = doc.RootElement.GetProperty("findings").EnumerateArray()
+            .GroupBy(f => f.GetProperty("id").GetString()!)
+            .ToDictionary(g => g.Key, g => (Status: g.First().GetProperty("status").GetString(), Evidence: g.First().GetProperty("evidence").GetString()));
+        Assert.Equal("pass", findings["PC-L3-AUTHN-WEBHOOK"].Status, ignoreCase: true);
+        Assert.StartsWith("/etc/kubernetes/portcullis/authentication-webhook.kubeconfig:6 (read at ", findings["PC-L3-AUTHN-WEBHOOK"].Evidence, StringComparison.Ordinal);
+        Assert.EndsWith("): https://portcullis.kube-system.svc:8443/authenticate verified with certificate-authority /etc/kubernetes/portcullis/ca.crt; TokenReview v1",
+            findings["PC-L3-AUTHN-WEBHOOK"].Evidence, StringComparison.Ordinal);
+        Assert.Equal("pass", findings["PC-L3-WEBHOOK-TTL"].Status, ignoreCase: true);
+        Assert.Equal("pass", findings["PC-L4-AUTHZ-WEBHOOK"].Status, ignoreCase: true);
+    }
+
+    [Fact]
     public async Task Check_gateway_reports_the_admission_layer_the_gateway_lacks_as_failed()
     {
         var config = GatewayChecksTests.WriteConfig(GatewayChecksTests.SecureBody);

@@ -3,6 +3,7 @@ using System.Net;
 using Portcullis.Authorization;
 using Portcullis.Configuration;
 using Portcullis.Check.KubeFiles;
+using Portcullis.Kubeconfig;
 using R = Portcullis.Check.Rules.RuleCatalog;
 
 namespace Portcullis.Check.Rules;
@@ -409,22 +410,32 @@ public static class ApiServerChecks
         }
         if (webhook)
         {
+            AuthenticationWebhook(f, input);
             var ttlText = flags.Get("authentication-token-webhook-cache-ttl");
             if (ttlText is null)
             {
-                f.Pass(R.WebhookCacheTtl, "--authentication-token-webhook-cache-ttl not set (2m0s)");
+                f.Pass(R.WebhookCacheTtl, "--authentication-token-webhook-cache-ttl not set (2m0s): a token the webhook starts refusing works for at most 2 more minutes");
             }
             else if (!GoDuration.TryParse(ttlText, out var ttl))
             {
-                f.Fail(R.WebhookCacheTtl, $"--authentication-token-webhook-cache-ttl={ttlText}: not a duration");
+                f.Fail(R.WebhookCacheTtl, $"--authentication-token-webhook-cache-ttl={ttlText}: not a duration (kube-apiserver will not start)");
             }
-            else if (ttl > TimeSpan.FromMinutes(5))
+            else if (ttl > WebhookCacheTtlLimit)
             {
-                f.Warn(R.WebhookCacheTtl, $"--authentication-token-webhook-cache-ttl={ttlText}: a revoked token keeps working that long");
+                f.Warn(R.WebhookCacheTtl, $"--authentication-token-webhook-cache-ttl={ttlText}: kube-apiserver reuses a TokenReview answer that long, " +
+                    $"so a token the webhook starts refusing (a deny-list entry, a revoked credential) keeps working for up to {ttlText} after the change");
             }
             else
             {
-                f.Pass(R.WebhookCacheTtl, $"--authentication-token-webhook-cache-ttl={ttlText}");
+                f.Pass(R.WebhookCacheTtl, $"--authentication-token-webhook-cache-ttl={ttlText}: a token the webhook starts refusing works for at most {ttlText} more");
+            }
+        }
+        else
+        {
+            var orphans = TokenWebhookSettings.Where(flags.IsSet).Select(flags.Show).ToList();
+            if (orphans.Count > 0)
+            {
+                f.Info(R.AuthenticationWebhook, $"{string.Join(", ", orphans)} set without --authentication-token-webhook-config-file: no token webhook is asked");
             }
         }
 
@@ -570,6 +581,98 @@ public static class ApiServerChecks
         {
             f.Fail(R.ModeRbac, source + ": RBAC is not evaluated");
         }
+    }
+
+    /// <summary>
+    /// Above kube-apiserver's default (2m) a token refused by the webhook — a deny-list entry — keeps working too long.
+    /// </summary>
+    internal static readonly TimeSpan WebhookCacheTtlLimit = TimeSpan.FromMinutes(2);
+
+    private static readonly string[] TokenWebhookSettings = ["authentication-token-webhook-cache-ttl", "authentication-token-webhook-version"];
+
+    /// <summary>
+    /// PC-L3-AUTHN-WEBHOOK: the kubeconfig of --authentication-token-webhook-config-file (the cluster kube-apiserver's
+    /// webhook loader takes: current-context's, or the first with no contexts) names an https server whose certificate is
+    /// checked against a CA it gives, and --authentication-token-webhook-version is one kube-apiserver accepts.
+    /// Every bearer token of every request is sent to that server.
+    /// </summary>
+    private static void AuthenticationWebhook(FindingList f, ApiServerInput input)
+    {
+        var flags = input.Flags;
+        var named = flags.Get("authentication-token-webhook-config-file")!;
+        var shown = flags.Show("authentication-token-webhook-config-file");
+        var version = flags.Get("authentication-token-webhook-version");
+        if (version is not null and not ("v1" or "v1beta1"))
+        {
+            f.Fail(R.AuthenticationWebhook, $"{flags.Show("authentication-token-webhook-version")}: must be v1 or v1beta1 (kube-apiserver will not start)", named);
+            return;
+        }
+        var versionNote = version is null
+            ? "TokenReview v1beta1 (--authentication-token-webhook-version not set; v1 is current)"
+            : $"TokenReview {version}";
+        var file = input.Files.Read(named);
+        if (!file.WasRead)
+        {
+            f.Warn(R.AuthenticationWebhook, $"{shown}: {file.Problem}; its server and CA were not checked", named);
+            return;
+        }
+        var errors = new List<ConfigError>();
+        var kubeconfig = KubeconfigFile.Parse(file.Text!, file.Where, errors);
+        if (kubeconfig is null)
+        {
+            f.Fail(R.AuthenticationWebhook, $"{shown}: not a kubeconfig: {string.Join("; ", errors)} (kube-apiserver will not start)", named);
+            return;
+        }
+        KubeconfigCluster? cluster;
+        if (kubeconfig.CurrentContext.Length == 0 && kubeconfig.Contexts.Count == 0)
+        {
+            cluster = kubeconfig.Clusters.Count > 0 ? kubeconfig.Clusters[0] : null;
+        }
+        else
+        {
+            var context = kubeconfig.Contexts.FirstOrDefault(c => c.Name == kubeconfig.CurrentContext);
+            cluster = context is null ? null : kubeconfig.Clusters.FirstOrDefault(c => c.Name == context.Cluster);
+        }
+        if (cluster is null)
+        {
+            f.Fail(R.AuthenticationWebhook, $"{file.Where}: no cluster for current-context \"{kubeconfig.CurrentContext}\" (kube-apiserver will not start)", named);
+            return;
+        }
+        var at = cluster.Line <= 0 ? file.Where
+            : file.HostPath is null || file.HostPath == file.Named ? $"{file.Named}:{cluster.Line}" : $"{file.Named}:{cluster.Line} (read at {file.HostPath})";
+        if (!Uri.TryCreate(cluster.Server, UriKind.Absolute, out var server) || server.Scheme != Uri.UriSchemeHttps)
+        {
+            f.Fail(R.AuthenticationWebhook, $"{at}: server \"{cluster.Server}\" is not https: every bearer token would cross the network readable", named);
+            return;
+        }
+        if (cluster.InsecureSkipTlsVerify)
+        {
+            f.Fail(R.AuthenticationWebhook, $"{at}: insecure-skip-tls-verify: true: any server that answers at {server.Authority} receives every bearer token and decides who it is", named);
+            return;
+        }
+        if (cluster.CertificateAuthority.Length == 0 && cluster.CertificateAuthorityData.Length == 0)
+        {
+            f.Warn(R.AuthenticationWebhook, $"{at}: {cluster.Server} without certificate-authority: its certificate is checked against the system's public roots, " +
+                $"so any public CA can vouch for a server that would receive every bearer token; {versionNote}", named);
+            return;
+        }
+        var ca = "certificate-authority-data";
+        if (cluster.CertificateAuthorityData.Length == 0)
+        {
+            var caFile = input.Files.ReadRelative(file, cluster.CertificateAuthority);
+            if (!caFile.WasRead && caFile.HostPath is not null)
+            {
+                f.Fail(R.AuthenticationWebhook, $"{at}: certificate-authority {cluster.CertificateAuthority}: {caFile.Problem} (kube-apiserver will not start)", named);
+                return;
+            }
+            if (caFile.WasRead && !caFile.Text!.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
+            {
+                f.Fail(R.AuthenticationWebhook, $"{at}: certificate-authority {caFile.Where} holds no PEM certificate (kube-apiserver will not start)", named);
+                return;
+            }
+            ca = $"certificate-authority {cluster.CertificateAuthority}";
+        }
+        f.Pass(R.AuthenticationWebhook, $"{at}: {cluster.Server} verified with {ca}; {versionNote}", named);
     }
 
     private const string AfterRbac =

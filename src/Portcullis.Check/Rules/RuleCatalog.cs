@@ -63,7 +63,9 @@ public static class RuleCatalog
     public static readonly RuleInfo OidcIssuer = new("PC-L3-OIDC-ISSUER", "OIDC issuers are https", CheckLayer.Authentication,
         "use an https issuer URL");
     public static readonly RuleInfo WebhookCacheTtl = new("PC-L3-WEBHOOK-TTL", "Token webhook cache TTL is short", CheckLayer.Authentication,
-        "--authentication-token-webhook-cache-ttl=2m (the default) or less, so a revoked token stops working soon");
+        "--authentication-token-webhook-cache-ttl=2m (the default) or less (portcullis webhook kubeconfig writes 10s), so a token the webhook starts refusing stops working soon");
+    public static readonly RuleInfo AuthenticationWebhook = new("PC-L3-AUTHN-WEBHOOK", "The token authentication webhook is reached over verified https", CheckLayer.Authentication,
+        "--authentication-token-webhook-config-file=/etc/kubernetes/portcullis/authentication-webhook.kubeconfig (its cluster: server https://…, certificate-authority; `portcullis webhook kubeconfig` writes one) --authentication-token-webhook-version=v1");
     public static readonly RuleInfo AuthenticationConfig = new("PC-L3-AUTHN-CONFIG", "The AuthenticationConfiguration file parses", CheckLayer.Authentication,
         "fix the file named by --authentication-config (kube-apiserver will not start with it)");
     public static readonly RuleInfo ServiceAccountLookup = new("1.2.21", "Ensure that the --service-account-lookup argument is set to true", CheckLayer.Authentication,

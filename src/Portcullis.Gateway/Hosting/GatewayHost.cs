@@ -287,16 +287,18 @@ public sealed class GatewayHost : IAsyncDisposable
         var admin = adminBuilder.Build();
         AdminEndpoints.Map(admin, snapshots, probe, metrics, bans);
 
-        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
-        // A stolen credential added to the deny list loses its open watches and exec/attach/log streams too.
-        // A certificate newly on tls.revocationFile loses its open connections (and every stream on them) at the reload.
+        // The Swapped handlers run in this order, on the reloading thread, right after the new snapshot is in force. The
+        // closes come first, so that nothing else (the watcher re-arming its file watches) stands between the swap and them:
+        // a certificate newly on tls.revocationFile loses its open connections (and every stream on them), and a stolen
+        // credential added to the deny list loses its open watches and exec/attach/log streams.
         snapshots.Swapped += tls.CloseRevoked;
+        snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
         // L5: the limits of the priority levels now serving, as apiserver_flowcontrol_*_limit_seats, and the borrowing
         // between them every 10 s (the configuration now serving only; a retired one keeps its last limits while it drains).
         var borrowing = new BorrowingTimer(metrics);
         borrowing.Serve(snapshots.Current.Flowcontrol);
         snapshots.Swapped += s => borrowing.Serve(s.Flowcontrol);
-        snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
+        var watcher = new ConfigurationWatcher(snapshots, options.ReloadDelay, options.ReloadPollInterval, options.Time);
         return new GatewayHost(app, admin, snapshots, watcher, probe, streams, logger, listen, logs) { _coreLogs = coreLogs, _metrics = metrics, _bans = bans, _sampler = sampler, _filter = filter, _borrowing = borrowing, _webhook = webhook };
     }
 
@@ -424,6 +426,9 @@ public sealed class GatewayHost : IAsyncDisposable
         // A failed bind is reported once, by the caller, as one line naming the address: no stack trace on the console.
         logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         logging.AddFilter("Yarp", LogLevel.Warning);
+        // YARP logs each forwarding error with its exception; ForwardingHandler logs the same error once, with the request
+        // and the reason (event 10), so YARP's copy would only repeat it.
+        logging.AddFilter("Yarp.ReverseProxy.Forwarder.HttpForwarder", LogLevel.None);
         if (format == "json")
         {
             logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
@@ -436,6 +441,8 @@ public sealed class GatewayHost : IAsyncDisposable
                 o.TimestampFormat = "HH:mm:ss ";
             });
         }
+        // Never a stack trace: an exception a framework category logs (Kestrel, ASP.NET Core) ends its line as type: message.
+        OneLineExceptionLoggerProvider.WrapConsole(logging);
     }
 }
 

@@ -17,6 +17,9 @@ public enum UpstreamMove
     AnswerBeforeBody,
     /// <summary>Read the request, then close the connection without a byte of answer (a pooled connection that died).</summary>
     CloseWithoutAnswer,
+    /// <summary>Answer an upgrade (exec over WebSocket) with 101, read the tunnel's first line, then reset the connection
+    /// (TCP RST, no TLS close): an exec stream broken mid-way.</summary>
+    UpgradeThenReset,
 }
 
 /// <summary>
@@ -79,6 +82,14 @@ public sealed class ScriptedUpstream : TlsTestServer
             }
             var body = await RawUpstream.ReadBodyAsync(reader, request, Stop.Token);
             _requests.Enqueue(request with { Body = body });
+            if (move == UpstreamMove.UpgradeThenReset)
+            {
+                // The accept value of RFC 6455's example key; nothing on this path checks it.
+                await tls.WriteAsync("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n"u8.ToArray(), Stop.Token);
+                await reader.ReadUntilAsync("\n"u8.ToArray(), 1 << 16, Stop.Token);
+                Reset(connection);
+                return;
+            }
             if (move == UpstreamMove.CloseWithoutAnswer)
             {
                 return;

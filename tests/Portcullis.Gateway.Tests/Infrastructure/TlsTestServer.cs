@@ -17,6 +17,7 @@ public abstract class TlsTestServer : IAsyncDisposable
     private readonly X509Certificate2 _clientCA;
     private readonly bool _clientCertificateRequired;
     private readonly List<Task> _connections = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, Socket> _sockets = new();
     private Task _accepting = Task.CompletedTask;
     private int _connectionCount;
 
@@ -69,6 +70,7 @@ public abstract class TlsTestServer : IAsyncDisposable
     private async Task RunAsync(TcpClient tcp, int id)
     {
         using var _ = tcp;
+        _sockets[id] = tcp.Client;
         try
         {
             await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false);
@@ -84,6 +86,20 @@ public abstract class TlsTestServer : IAsyncDisposable
         catch (Exception ex) when (ex is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or ObjectDisposedException or SocketException or FormatException)
         {
             // the gateway closed the connection, or the test ended
+        }
+        finally
+        {
+            _sockets.TryRemove(id, out var _);
+        }
+    }
+
+    /// <summary>Resets connection <paramref name="connection"/>: a TCP RST, no TLS close (a peer that died mid-way).</summary>
+    protected void Reset(int connection)
+    {
+        if (_sockets.TryRemove(connection, out var socket))
+        {
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
         }
     }
 
