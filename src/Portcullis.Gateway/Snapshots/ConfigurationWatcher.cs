@@ -28,6 +28,9 @@ internal sealed class ConfigurationWatcher : IDisposable
     private readonly ITimer _poll;
     private IReadOnlyList<string> _files = [];
     private Dictionary<string, (long Length, DateTime Modified)> _seen = new(StringComparer.Ordinal);
+    // The stamps taken just before a reload read the files: the watched set it swaps in keeps them, so that a write
+    // landing after the reload read a file (and before the new set is watched) still differs at the next poll.
+    private Dictionary<string, (long Length, DateTime Modified)>? _beforeReload;
     private bool _disposed;
     private readonly Lock _reloading = new();
 
@@ -57,7 +60,18 @@ internal sealed class ConfigurationWatcher : IDisposable
             }
             _watchers.Clear();
             _files = files;
-            _seen = Stamp(files);
+            var stamps = Stamp(files);
+            if (_beforeReload is { } before)
+            {
+                // Files the reload read keep the stamp from before it read them. A file not stamped then (named for the
+                // first time by the new snapshot, or new in a watched folder) may have been written after the reload read
+                // it: it is marked unknown, so the next poll reloads once more rather than miss that write.
+                foreach (var path in stamps.Keys.ToList())
+                {
+                    stamps[path] = before.TryGetValue(path, out var stamp) ? stamp : (-3, DateTime.MinValue);
+                }
+            }
+            _seen = stamps;
             // A watched folder (RBAC manifests) reloads on any change inside it.
             var folders = files.Where(Directory.Exists).ToHashSet();
             foreach (var folder in folders)
@@ -176,14 +190,31 @@ internal sealed class ConfigurationWatcher : IDisposable
         // disposes the parts (loggers, metrics, audit sinks) that reload uses.
         lock (_reloading)
         {
+            IReadOnlyList<string> files;
             lock (_lock)
             {
                 if (_disposed)
                 {
                     return;
                 }
+                files = _files;
             }
-            _holder.Reload();
+            var before = Stamp(files);
+            lock (_lock)
+            {
+                _beforeReload = before;
+            }
+            try
+            {
+                _holder.Reload();
+            }
+            finally
+            {
+                lock (_lock)
+                {
+                    _beforeReload = null;
+                }
+            }
         }
     }
 
