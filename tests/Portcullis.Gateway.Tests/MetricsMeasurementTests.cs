@@ -210,7 +210,7 @@ public sealed class MetricsMeasurementTests
         var family = Prometheus.Metrics.WithCustomRegistry(registry).CreateCounter("test_total", "t", new CounterConfiguration { LabelNames = ["a", "b"] });
         using var meter = new Meter("test");
         var counter = meter.CreateCounter<long>("test_total");
-        using var bridge = new PrometheusBridge(meter).Counter("test_total", family, maxSeries: PrometheusBridge.MaxRecent + 2);
+        using var bridge = new PrometheusBridge(meter).Counter("test_total", family, maxSeries: PrometheusBridge.MaxRecent + 2).ByReference("test_total");
         bridge.Start();
         static KeyValuePair<string, object?> Tag(string name, object? value) => new(name, value);
         for (var round = 0; round < 3; round++)

@@ -13,9 +13,10 @@ namespace Portcullis.Gateway.Diagnostics;
 /// Only instruments of the one <see cref="Meter"/> instance given are listened to, so two gateways in one process never
 /// see each other's measurements. A measurement is applied on the recording thread (no aggregation step, nothing copied
 /// at scrape time): tags are matched to label names, the child for those label values is looked up in a per-target cache
-/// and incremented, observed or set. The first <see cref="MaxRecent"/> label sets a target sees with string values are
-/// also kept by the string instances themselves: a measurement that passes the same instances again (names of
-/// configured objects, constants) finds its child by reference, without hashing nine strings. Observable instruments are observed when the registry collects (<see cref="Observe"/>).
+/// and incremented, observed or set. For the instruments marked <see cref="ByReference"/>, the first
+/// <see cref="MaxRecent"/> label sets a target sees with string values are also kept by the string instances themselves:
+/// a measurement that passes the same instances again (names of configured objects) finds its child by reference,
+/// without hashing nine strings. Observable instruments are observed when the registry collects (<see cref="Observe"/>).
 /// Each target accepts at most <see cref="MaxSeriesPerTarget"/> label sets (or the bound given for it); a measurement
 /// with a new label set beyond that is counted under all labels <c>other</c> (constant labels keep their value), so a tag
 /// value that escaped its fixed set cannot grow <c>/metrics</c>.
@@ -63,6 +64,18 @@ internal sealed class PrometheusBridge : IDisposable
 
     /// <summary>An up-down counter's measurements move the gauge family's series by their value.</summary>
     public PrometheusBridge UpDown(string instrument, Gauge family, int maxSeries = MaxSeriesPerTarget) => Route(instrument, new GaugeDeltaTarget(family, maxSeries));
+
+    /// <summary>The families fed by <paramref name="instrument"/> also find their first <see cref="MaxRecent"/> label sets by
+    /// the tag value instances (for recorders that pass the same string instances for a label set, such as configured
+    /// objects' names); call after its routes are added.</summary>
+    public PrometheusBridge ByReference(string instrument)
+    {
+        foreach (var target in _routes[instrument])
+        {
+            target.ByReference = true;
+        }
+        return this;
+    }
 
     /// <summary>Observes the observable instruments (their callbacks run now, setting their families); the host's
     /// registry calls this before each collection.</summary>
@@ -178,6 +191,9 @@ internal sealed class PrometheusBridge : IDisposable
             _constants = [.. labelNames.Select(name => constants.Where(c => c.Label == name).Select(c => c.Value).FirstOrDefault())];
         }
 
+        /// <summary>Set by <see cref="PrometheusBridge.ByReference"/>: the recent label sets are looked up by instance first.</summary>
+        public bool ByReference { get; set; }
+
         /// <summary>False for a family without labels (the family itself is the series).</summary>
         protected bool HasLabels => _labelNames.Length > 0;
 
@@ -188,6 +204,10 @@ internal sealed class PrometheusBridge : IDisposable
         /// <summary>The child for the tags' values of this family's labels (a missing tag is the empty value).</summary>
         protected object ChildFor(ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
+            if (!ByReference)
+            {
+                return KeyedChildFor(tags, out _);
+            }
             // The fast path: the same string instances as a recent measurement (the recorders pass names of configured
             // objects or constants), compared by reference, no hashing. Anything else takes the keyed cache below.
             var refs = default(TagRefs);
