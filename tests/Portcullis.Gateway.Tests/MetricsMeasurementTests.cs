@@ -204,6 +204,47 @@ public sealed class MetricsMeasurementTests
     }
 
     [Fact]
+    public async Task The_bridge_finds_a_label_set_by_its_values_whatever_the_instances_and_keeps_the_cap_for_repeated_sets()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var family = Prometheus.Metrics.WithCustomRegistry(registry).CreateCounter("test_total", "t", new CounterConfiguration { LabelNames = ["a", "b"] });
+        using var meter = new Meter("test");
+        var counter = meter.CreateCounter<long>("test_total");
+        using var bridge = new PrometheusBridge(meter).Counter("test_total", family, maxSeries: PrometheusBridge.MaxRecent + 2).ByReference("test_total");
+        bridge.Start();
+        static KeyValuePair<string, object?> Tag(string name, object? value) => new(name, value);
+        for (var round = 0; round < 3; round++)
+        {
+            counter.Add(1, Tag("a", "x"), Tag("b", "y")); // the same instances: found by reference after the first
+            counter.Add(1, Tag("a", new string('x', 1)), Tag("b", new string('y', 1))); // equal values, new instances
+            counter.Add(1, Tag("b", "y"), Tag("a", "x")); // another tag order
+            counter.Add(1, Tag("a", "x")); // b missing: ""
+            counter.Add(1, Tag("a", "x"), Tag("b", null)); // b null: "" as well
+            counter.Add(1, Tag("a", 5), Tag("b", "y")); // a boxed number: "5"
+            // More label sets than the cap, from string constants: the ones past the cap count as other, every round.
+            for (var i = 0; i < PrometheusBridge.MaxRecent + 4; i++)
+            {
+                counter.Add(10, Tag("a", "set"), Tag("b", Sets[i]));
+            }
+        }
+
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream).WaitAsync(TimeSpan.FromSeconds(20));
+        var families = PrometheusText.Parse(Encoding.UTF8.GetString(stream.ToArray()));
+        Assert.Equal(9, Value(families, "test_total", ("a", "x"), ("b", "y")));
+        Assert.Equal(6, Value(families, "test_total", ("a", "x"), ("b", "")));
+        Assert.Equal(3, Value(families, "test_total", ("a", "5"), ("b", "y")));
+        var samples = families["test_total"].Samples;
+        Assert.Equal(PrometheusBridge.MaxRecent + 2 + 1, samples.Count); // the cap, and other
+        var sets = samples.Where(s => s.Labels["a"] == "set").ToList();
+        Assert.Equal(PrometheusBridge.MaxRecent - 1, sets.Count); // 3 series above took the cap's first 3 slots
+        Assert.All(sets, s => Assert.Equal(30, s.Value));
+        Assert.Equal(30 * (PrometheusBridge.MaxRecent + 4 - sets.Count), Assert.Single(samples, s => s.Labels["a"] == "other").Value);
+    }
+
+    private static readonly string[] Sets = [.. Enumerable.Range(0, PrometheusBridge.MaxRecent + 4).Select(i => "s" + i)];
+
+    [Fact]
     public async Task The_bridge_sets_gauges_observes_observable_gauges_at_collection_shows_zero_counts_and_adds_constant_labels()
     {
         var registry = Prometheus.Metrics.NewCustomRegistry();

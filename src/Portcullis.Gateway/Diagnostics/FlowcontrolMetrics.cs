@@ -30,6 +30,9 @@ internal sealed class FlowcontrolMetrics
     public const string DemandSmoothed = "apiserver_flowcontrol_demand_seats_smoothed";
     public const int MaxSeries = 512;
 
+    /// <summary>The instruments recorded per request with the flow schema's and priority level's name instances.</summary>
+    public static readonly string[] PerRequest = [Rejected, Dispatched, InQueue, Executing, WaitDuration, QueueLength, ExecutionDuration, InQueueSeats, ExecutingSeats];
+
     public static readonly double[] WaitBuckets = [0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30];
 
     /// <summary>kube-apiserver's buckets of <c>apiserver_flowcontrol_request_execution_seconds</c> (those of the wait).</summary>

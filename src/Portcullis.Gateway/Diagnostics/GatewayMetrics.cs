@@ -221,6 +221,11 @@ internal sealed class GatewayMetrics : IDisposable
             .Gauge(FlowcontrolMetrics.DemandAverage, apfDemandAverage, FlowcontrolMetrics.MaxSeries)
             .Gauge(FlowcontrolMetrics.DemandStdev, apfDemandStdev, FlowcontrolMetrics.MaxSeries)
             .Gauge(FlowcontrolMetrics.DemandSmoothed, apfDemandSmoothed, FlowcontrolMetrics.MaxSeries);
+        // The APF stage passes its configured objects' name instances: found by reference, not hashed, per request.
+        foreach (var perRequest in FlowcontrolMetrics.PerRequest)
+        {
+            _bridge.ByReference(perRequest);
+        }
         _bridge.Start();
         foreach (var reason in RefusalReasons.Connection)
         {

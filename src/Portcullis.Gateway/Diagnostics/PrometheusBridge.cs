@@ -13,7 +13,10 @@ namespace Portcullis.Gateway.Diagnostics;
 /// Only instruments of the one <see cref="Meter"/> instance given are listened to, so two gateways in one process never
 /// see each other's measurements. A measurement is applied on the recording thread (no aggregation step, nothing copied
 /// at scrape time): tags are matched to label names, the child for those label values is looked up in a per-target cache
-/// and incremented, observed or set. Observable instruments are observed when the registry collects (<see cref="Observe"/>).
+/// and incremented, observed or set. For the instruments marked <see cref="ByReference"/>, the first
+/// <see cref="MaxRecent"/> label sets a target sees with string values are also kept by the string instances themselves:
+/// a measurement that passes the same instances again (names of configured objects) finds its child by reference,
+/// without hashing nine strings. Observable instruments are observed when the registry collects (<see cref="Observe"/>).
 /// Each target accepts at most <see cref="MaxSeriesPerTarget"/> label sets (or the bound given for it); a measurement
 /// with a new label set beyond that is counted under all labels <c>other</c> (constant labels keep their value), so a tag
 /// value that escaped its fixed set cannot grow <c>/metrics</c>.
@@ -61,6 +64,18 @@ internal sealed class PrometheusBridge : IDisposable
 
     /// <summary>An up-down counter's measurements move the gauge family's series by their value.</summary>
     public PrometheusBridge UpDown(string instrument, Gauge family, int maxSeries = MaxSeriesPerTarget) => Route(instrument, new GaugeDeltaTarget(family, maxSeries));
+
+    /// <summary>The families fed by <paramref name="instrument"/> also find their first <see cref="MaxRecent"/> label sets by
+    /// the tag value instances (for recorders that pass the same string instances for a label set, such as configured
+    /// objects' names); call after its routes are added.</summary>
+    public PrometheusBridge ByReference(string instrument)
+    {
+        foreach (var target in _routes[instrument])
+        {
+            target.ByReference = true;
+        }
+        return this;
+    }
 
     /// <summary>Observes the observable instruments (their callbacks run now, setting their families); the host's
     /// registry calls this before each collection.</summary>
@@ -114,6 +129,46 @@ internal sealed class PrometheusBridge : IDisposable
     /// <summary>The most labels a bridged family may have (kube-apiserver's <c>apiserver_request_total</c> has nine).</summary>
     public const int MaxLabels = 9;
 
+    /// <summary>Label sets per family found by reference before the keyed cache (the first ones seen with string values).</summary>
+    public const int MaxRecent = 8;
+
+    /// <summary>The tag values of one measurement, per label of the family (null: missing, or a constant label).</summary>
+    [System.Runtime.CompilerServices.InlineArray(MaxLabels)]
+    private struct TagRefs
+    {
+        private object? _value;
+    }
+
+    /// <summary>A label set's tag value instances (strings or null) and its child: a measurement with the same instances has the same values.</summary>
+    private sealed class RecentChild
+    {
+        private readonly object?[] _refs;
+
+        public RecentChild(in TagRefs refs, int count, object child)
+        {
+            _refs = new object?[count];
+            for (var i = 0; i < count; i++)
+            {
+                _refs[i] = refs[i];
+            }
+            Child = child;
+        }
+
+        public object Child { get; }
+
+        public bool Matches(in TagRefs refs, int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                if (!ReferenceEquals(_refs[i], refs[i]))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
     private abstract class Target
     {
         private readonly string[] _labelNames;
@@ -122,6 +177,7 @@ internal sealed class PrometheusBridge : IDisposable
         private readonly ConcurrentDictionary<LabelValues, object> _children = new();
         private int _count;
         private object? _overflow;
+        private RecentChild[] _recent = [];
 
         protected Target(string[] labelNames, int maxSeries, (string Label, string Value)[] constants)
         {
@@ -135,6 +191,9 @@ internal sealed class PrometheusBridge : IDisposable
             _constants = [.. labelNames.Select(name => constants.Where(c => c.Label == name).Select(c => c.Value).FirstOrDefault())];
         }
 
+        /// <summary>Set by <see cref="PrometheusBridge.ByReference"/>: the recent label sets are looked up by instance first.</summary>
+        public bool ByReference { get; set; }
+
         /// <summary>False for a family without labels (the family itself is the series).</summary>
         protected bool HasLabels => _labelNames.Length > 0;
 
@@ -145,6 +204,55 @@ internal sealed class PrometheusBridge : IDisposable
         /// <summary>The child for the tags' values of this family's labels (a missing tag is the empty value).</summary>
         protected object ChildFor(ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
+            if (!ByReference)
+            {
+                return KeyedChildFor(tags, out _);
+            }
+            // The fast path: the same string instances as a recent measurement (the recorders pass names of configured
+            // objects or constants), compared by reference, no hashing. Anything else takes the keyed cache below.
+            var refs = default(TagRefs);
+            var cacheable = true;
+            for (var i = 0; i < _labelNames.Length; i++)
+            {
+                if (_constants[i] is null)
+                {
+                    var value = RawValue(tags, _labelNames[i]);
+                    refs[i] = value;
+                    cacheable &= value is null or string;
+                }
+            }
+            var recent = Volatile.Read(ref _recent);
+            foreach (var entry in recent)
+            {
+                if (entry.Matches(in refs, _labelNames.Length))
+                {
+                    return entry.Child;
+                }
+            }
+            var found = KeyedChildFor(tags, out var overflowed);
+            if (cacheable && !overflowed && recent.Length < MaxRecent)
+            {
+                // Lost races only drop an entry (it is found through the keyed cache next time); the array is never mutated.
+                Interlocked.CompareExchange(ref _recent, [.. recent, new RecentChild(in refs, _labelNames.Length, found)], recent);
+            }
+            return found;
+        }
+
+        private static object? RawValue(ReadOnlySpan<KeyValuePair<string, object?>> tags, string name)
+        {
+            foreach (var tag in tags)
+            {
+                if (string.Equals(tag.Key, name, StringComparison.Ordinal))
+                {
+                    return tag.Value;
+                }
+            }
+            return null;
+        }
+
+        private object KeyedChildFor(ReadOnlySpan<KeyValuePair<string, object?>> tags, out bool overflowed)
+        {
+            overflowed = false;
             var key = new LabelValues(Value(tags, 0), Value(tags, 1), Value(tags, 2), Value(tags, 3), Value(tags, 4),
                 Value(tags, 5), Value(tags, 6), Value(tags, 7), Value(tags, 8));
             if (_children.TryGetValue(key, out var child))
@@ -154,6 +262,7 @@ internal sealed class PrometheusBridge : IDisposable
             if (Interlocked.Increment(ref _count) > _maxSeries)
             {
                 Interlocked.Decrement(ref _count);
+                overflowed = true;
                 return Volatile.Read(ref _overflow)
                     ?? Interlocked.CompareExchange(ref _overflow, Child([.. _labelNames.Select((_, i) => _constants[i] ?? RequestMetrics.Other)]), null)
                     ?? _overflow!;

@@ -30,8 +30,8 @@ public sealed class RequestRateLimiter
 
     public IReadOnlyList<RequestRateLimit> Limits { get; }
 
-    /// <summary>Takes a token from every limit that applies; the limits that had none (empty: admitted).</summary>
-    public List<RequestRateLimitFailure> Admit(string user, string? sourceIp, string @namespace)
+    /// <summary>Takes a token from every limit that applies; the limits that had none (empty: admitted, and nothing allocated).</summary>
+    public IReadOnlyList<RequestRateLimitFailure> Admit(string user, string? sourceIp, string @namespace)
     {
         List<RequestRateLimitFailure>? failures = null;
         foreach (var (limit, buckets) in _limits)
@@ -48,7 +48,11 @@ public sealed class RequestRateLimiter
                 (failures ??= []).Add(new RequestRateLimitFailure(limit.Type, key, retryAfter));
             }
         }
-        return failures ?? [];
+        if (failures is null)
+        {
+            return []; // the empty array: an admitted request allocates nothing here
+        }
+        return failures;
     }
 
     /// <summary>The 429's message: <c>Too many requests: rate limit reached on type User for key jane</c> (several: <c>[a, b]</c>).</summary>
