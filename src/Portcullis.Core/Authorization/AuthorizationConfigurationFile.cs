@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 using Portcullis.Authentication.Oidc;
 using Portcullis.Configuration;
@@ -63,7 +62,7 @@ public sealed partial class AuthorizationConfigurationFile
 
     private void Validate(string path, List<ConfigError> errors, YamlNode root)
     {
-        void Fail(string field, string message) => errors.Add(new ConfigError(path, LineOf(root, field), field, message));
+        void Fail(string field, string message) => errors.Add(new ConfigError(path, YamlBinder.LineOf(root, field), field, message));
         if (!ApiVersions.Contains(ApiVersion))
         {
             Fail("apiVersion", $"must be one of {string.Join(", ", ApiVersions)}, not \"{ApiVersion}\"");
@@ -209,37 +208,6 @@ public sealed partial class AuthorizationConfigurationFile
                 fail(field, ex.Message);
             }
         }
-    }
-
-    /// <summary>Best-effort line of a field path like <c>authorizers[0].webhook.timeout</c>.</summary>
-    private static int LineOf(YamlNode root, string field)
-    {
-        var node = root;
-        foreach (var part in field.Split('.'))
-        {
-            var name = part;
-            int? index = null;
-            var bracket = part.IndexOf('[', StringComparison.Ordinal);
-            if (bracket >= 0)
-            {
-                name = part[..bracket];
-                index = int.Parse(part[(bracket + 1)..^1], CultureInfo.InvariantCulture);
-            }
-            if (node is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode(name), out var child))
-            {
-                break;
-            }
-            node = child;
-            if (index is { } i)
-            {
-                if (node is not YamlSequenceNode seq || i >= seq.Children.Count)
-                {
-                    break;
-                }
-                node = seq.Children[i];
-            }
-        }
-        return (int)node.Start.Line;
     }
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]

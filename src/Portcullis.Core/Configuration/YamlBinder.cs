@@ -38,6 +38,40 @@ public sealed class YamlBinder
     }
 
     /// <summary>
+    /// Best-effort line of a field path like <c>jwt[0].claimMappings.username</c> in a YAML tree: the line of the deepest
+    /// part of the path that is written (the root's line at worst).
+    /// </summary>
+    public static int LineOf(YamlNode root, string field)
+    {
+        var node = root;
+        foreach (var part in field.Split('.'))
+        {
+            var name = part;
+            int? index = null;
+            var bracket = part.IndexOf('[', StringComparison.Ordinal);
+            if (bracket >= 0)
+            {
+                name = part[..bracket];
+                index = int.Parse(part[(bracket + 1)..^1], CultureInfo.InvariantCulture);
+            }
+            if (node is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode(name), out var child))
+            {
+                break;
+            }
+            node = child;
+            if (index is { } i)
+            {
+                if (node is not YamlSequenceNode seq || i >= seq.Children.Count)
+                {
+                    break;
+                }
+                node = seq.Children[i];
+            }
+        }
+        return (int)node.Start.Line;
+    }
+
+    /// <summary>
     /// Parses a file that must hold exactly one YAML document and returns its root; null (with the error recorded) on a
     /// syntax error or any other number of documents.
     /// </summary>

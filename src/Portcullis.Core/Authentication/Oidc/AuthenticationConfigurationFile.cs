@@ -63,36 +63,7 @@ public sealed class AuthenticationConfigurationFile
 
         private void Fail(string field, string message) => errors.Add(new ConfigError(path, LineOf(field), field, message));
 
-        /// <summary>Best-effort line of a field path like <c>jwt[0].claimMappings.username</c> in the YAML tree.</summary>
-        private int LineOf(string field)
-        {
-            YamlNode node = root;
-            foreach (var part in field.Split('.'))
-            {
-                var name = part;
-                int? index = null;
-                var bracket = part.IndexOf('[', StringComparison.Ordinal);
-                if (bracket >= 0)
-                {
-                    name = part[..bracket];
-                    index = int.Parse(part[(bracket + 1)..^1], System.Globalization.CultureInfo.InvariantCulture);
-                }
-                if (node is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode(name), out var child))
-                {
-                    break;
-                }
-                node = child;
-                if (index is { } i)
-                {
-                    if (node is not YamlSequenceNode seq || i >= seq.Children.Count)
-                    {
-                        break;
-                    }
-                    node = seq.Children[i];
-                }
-            }
-            return (int)node.Start.Line;
-        }
+        private int LineOf(string field) => YamlBinder.LineOf(root, field);
 
         public void Run()
         {
