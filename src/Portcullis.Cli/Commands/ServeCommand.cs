@@ -18,12 +18,21 @@ internal static class ServeCommand
         return command;
     }
 
-    internal static async Task<int> RunAsync(string configPath, GatewayHostOptions options, CancellationToken cancellationToken)
+    internal static Task<int> RunAsync(string configPath, GatewayHostOptions options, CancellationToken cancellationToken) =>
+        RunHostAsync(configPath, () => GatewayHost.Create(configPath, options), (h, ct) => h.StartAsync(ct), h => h.StopAsync(CancellationToken.None),
+            cancellationToken);
+
+    /// <summary>
+    /// Creates a host (exit 2 on configuration errors), starts it (exit 1 when it cannot), waits for SIGINT/SIGTERM or
+    /// <paramref name="cancellationToken"/>, then stops it and exits 0; <c>serve</c> and <c>webhook</c> share it.
+    /// </summary>
+    internal static async Task<int> RunHostAsync<THost>(string configPath, Func<THost> create, Func<THost, CancellationToken, Task> start,
+        Func<THost, Task> stop, CancellationToken cancellationToken) where THost : IAsyncDisposable
     {
-        GatewayHost host;
+        THost host;
         try
         {
-            host = GatewayHost.Create(configPath, options);
+            host = create();
         }
         catch (ConfigurationException ex)
         {
@@ -31,20 +40,20 @@ internal static class ServeCommand
             return 2;
         }
         // Registered before start so a signal during startup also ends in a clean stop.
-        using var stop = StopSignal.Register(cancellationToken);
+        using var signal = StopSignal.Register(cancellationToken);
         await using (host)
         {
             try
             {
-                await host.StartAsync(cancellationToken);
+                await start(host, cancellationToken);
             }
             catch (GatewayStartException ex)
             {
                 await Console.Error.WriteLineAsync($"portcullis: {ex.Message}");
                 return 1;
             }
-            await stop.WaitAsync();
-            await host.StopAsync(CancellationToken.None);
+            await signal.WaitAsync();
+            await stop(host);
         }
         return 0;
     }

@@ -33,35 +33,9 @@ internal static class WebhookCommand
         return command;
     }
 
-    internal static async Task<int> RunAsync(string configPath, GatewayHostOptions options, CancellationToken cancellationToken)
-    {
-        WebhookHost host;
-        try
-        {
-            host = WebhookHost.Create(configPath, options);
-        }
-        catch (ConfigurationException ex)
-        {
-            ServeCommand.ReportErrors(configPath, ex.Errors);
-            return 2;
-        }
-        using var stop = StopSignal.Register(cancellationToken);
-        await using (host)
-        {
-            try
-            {
-                await host.StartAsync(cancellationToken);
-            }
-            catch (GatewayStartException ex)
-            {
-                await Console.Error.WriteLineAsync($"portcullis: {ex.Message}");
-                return 1;
-            }
-            await stop.WaitAsync();
-            await host.StopAsync(CancellationToken.None);
-        }
-        return 0;
-    }
+    internal static Task<int> RunAsync(string configPath, GatewayHostOptions options, CancellationToken cancellationToken) =>
+        ServeCommand.RunHostAsync(configPath, () => WebhookHost.Create(configPath, options), (h, ct) => h.StartAsync(ct),
+            h => h.StopAsync(CancellationToken.None), cancellationToken);
 
     private static Command KubeconfigCommand()
     {
