@@ -76,6 +76,23 @@ public sealed class RevocationTests
     }
 
     [Fact]
+    public void The_fingerprint_table_the_webhook_looks_up_is_built_with_the_list()
+    {
+        var a = new string('a', 64);
+        var list = new RevocationList([
+            new RevocationEntry { Selector = "sha256", Value = a, Reason = "leaked", Origin = "certificates[0]" },
+            new RevocationEntry { Selector = "sha256", Value = a, Reason = "again", Origin = "certificates[1]", Expires = DateTimeOffset.UnixEpoch },
+            new RevocationEntry { Selector = "subject", Value = "CN=mallory", Reason = "stolen", Origin = "certificates[2]" },
+        ]);
+
+        // One key per fingerprint, every entry of it in list order; subject and serial entries are not in it.
+        var entry = Assert.Single(list.BySha256);
+        Assert.Equal(a, entry.Key);
+        Assert.Equal(["leaked", "again"], entry.Value.Select(e => e.Reason));
+        Assert.Empty(RevocationList.Empty.BySha256);
+    }
+
+    [Fact]
     public async Task An_edit_of_the_list_applies_to_new_handshakes_without_an_explicit_reload()
     {
         await using var gw = await GatewayTestHost.StartAsync(revocationList: EmptyList);

@@ -177,6 +177,25 @@ public sealed class SelfSubjectAccessReviewTests
         Assert.Equal(0, ForwardedReviews(gw));
     }
 
+    [Fact]
+    public async Task An_unreadable_content_type_is_quoted_clipped_in_the_refusal()
+    {
+        // The client's Content-Type is echoed in the Status (and so the audit event's responseStatus): clipped, not
+        // kilobytes of whatever the client sent.
+        await using var gw = await StartAsync();
+        using var jane = gw.Client(gw.Pki.IssueClient("jane", "developers"));
+        var contentType = "application/x-" + new string('a', 4000);
+
+        var result = await PostAsync(jane, "{}", contentType: contentType);
+
+        Assert.Equal(415, (int)result.Code);
+        var message = (string?)JsonNode.Parse(result.Text)!["message"];
+        Assert.Contains("application/x-aaaa", message, StringComparison.Ordinal);
+        Assert.DoesNotContain(contentType, message, StringComparison.Ordinal);
+        Assert.True(message!.Length < 400, $"the message has {message.Length} characters");
+        Assert.Equal(0, ForwardedReviews(gw));
+    }
+
     [Theory]
     [InlineData("application/json", "not json", 400)]
     [InlineData("application/json", "{\"spec\":{}}", 400)]

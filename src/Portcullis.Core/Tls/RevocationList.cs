@@ -40,6 +40,9 @@ public sealed class RevocationList
         Entries = [.. entries];
         Files = files ?? [];
         Matcher = new CertificateMatcher<RevocationEntry>(Entries.Select(Rule));
+        BySha256 = Entries.Where(e => e.Selector == "sha256")
+            .GroupBy(e => e.Value, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
     }
 
     public static RevocationList Empty { get; } = new([]);
@@ -48,6 +51,11 @@ public sealed class RevocationList
     /// <summary>The files the list was read from (the list itself and its CRLs): the gateway watches them.</summary>
     public IReadOnlyList<string> Files { get; }
     public CertificateMatcher<RevocationEntry> Matcher { get; }
+    /// <summary>
+    /// The sha256 entries by normalised fingerprint, built with the list: the webhook's SubjectAccessReview checks the
+    /// fingerprints kube-apiserver's x509 authenticator puts in <c>extra</c> against it, with no certificate to match.
+    /// </summary>
+    public IReadOnlyDictionary<string, RevocationEntry[]> BySha256 { get; }
 
     /// <summary>The active entry revoking this certificate, or null.</summary>
     public RevocationEntry? Match(CertificateFacts certificate, DateTimeOffset now) => Matcher.Match(certificate, now)?.Entry;

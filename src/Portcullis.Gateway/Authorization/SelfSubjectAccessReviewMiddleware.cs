@@ -37,7 +37,7 @@ internal sealed class SelfSubjectAccessReviewMiddleware(RequestDelegate next, Re
         if (mediaType != "application/json" && !protobuf)
         {
             await RefuseAsync(context, feature, 415, "UnsupportedMediaType",
-                $"the gateway reads SelfSubjectAccessReviews as application/json or application/vnd.kubernetes.protobuf only, not \"{request.ContentType}\"");
+                $"the gateway reads SelfSubjectAccessReviews as application/json or application/vnd.kubernetes.protobuf only, not \"{Portcullis.Diagnostics.SafeText.Of(request.ContentType, 128)}\"");
             return;
         }
         if (request.Headers.ContentEncoding.Count > 0)

@@ -33,7 +33,7 @@ internal sealed class SelfSubjectRulesReviewMiddleware(RequestDelegate next, Ref
         if (mediaType != "application/json" && !protobuf)
         {
             await RefuseAsync(context, feature, 415, "UnsupportedMediaType",
-                $"the gateway reads SelfSubjectRulesReviews as application/json or application/vnd.kubernetes.protobuf only, not \"{request.ContentType}\"");
+                $"the gateway reads SelfSubjectRulesReviews as application/json or application/vnd.kubernetes.protobuf only, not \"{Portcullis.Diagnostics.SafeText.Of(request.ContentType, 128)}\"");
             return;
         }
         if (request.Headers.ContentEncoding.Count > 0)

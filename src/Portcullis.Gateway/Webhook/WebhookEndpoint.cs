@@ -210,15 +210,9 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
         };
     }
 
-    private static readonly ConditionalWeakTableCache Fingerprints = new();
-
     private static RevocationEntry? RevokedFingerprint(GatewaySnapshot snapshot, UserInfo user)
     {
-        if (snapshot.Revocation.Entries.Count == 0)
-        {
-            return null;
-        }
-        var byFingerprint = Fingerprints.For(snapshot.Revocation);
+        var byFingerprint = snapshot.Revocation.BySha256;
         if (byFingerprint.Count == 0)
         {
             return null;
@@ -232,17 +226,6 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
             }
         }
         return null;
-    }
-
-    /// <summary>The sha256 entries of a revocation list by fingerprint, built once per list.</summary>
-    private sealed class ConditionalWeakTableCache
-    {
-        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<RevocationList, IReadOnlyDictionary<string, RevocationEntry[]>> _table = [];
-
-        public IReadOnlyDictionary<string, RevocationEntry[]> For(RevocationList list) =>
-            _table.GetValue(list, l => l.Entries.Where(e => e.Selector == "sha256")
-                .GroupBy(e => e.Value, StringComparer.Ordinal)
-                .ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal));
     }
 
     private static string Describe(RequestInfo r) =>
