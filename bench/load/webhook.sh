@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # Whole-process latency of portcullis webhook on loopback: a fixed rate of TokenReviews and then SubjectAccessReviews
-# (HTTP/2 over mTLS, as kube-apiserver sends them) for DURATION seconds each, from the load tool in
+# (HTTP/2 over mTLS, as kube-apiserver sends them) for DURATION seconds each after a WARMUP, from the load tool in
 # bench/Portcullis.Benchmarks (webhook-load). Answers are cached decisions: a token-file token (the chain's token cache)
-# and an RBAC allow. Prints the load average before and after, then p50/p90/p99/p99.9/max per review kind.
+# and an RBAC allow. For each kind it prints
+#   - the round trip the load tool measured (p50/p90/p99/p99.9/max),
+#   - the server side: portcullis_webhook_review_duration_seconds (request entering the pipeline to answer written) read
+#     from /metrics right before and after the measured run,
+#   - this machine: how late a 1 ms sleep in the load tool woke during the run.
+# Then, when nginx is installed, the same client against NGINX answering a constant TokenReview over the same HTTP/2 and
+# mutual TLS, and Portcullis again, alternating: the ratio of the two in one run (the machine is shared and noisy).
 #
-#   bench/load/webhook.sh                 # RATE=1000 DURATION=10
-#   RATE=500 DURATION=5 bench/load/webhook.sh
-#   PIN=1 bench/load/webhook.sh          # the webhook on CPU 0 and the load tool on CPU 1 (taskset), as the API server and
-#                                        # its webhook run as separate processes, usually on separate machines
+#   bench/load/webhook.sh                       # RATE=1000 DURATION=10 WARMUP=5 ARRIVALS=uniform
+#   ARRIVALS=poisson bench/load/webhook.sh      # exponentially distributed gaps of the same mean
+#   BASELINE=0 bench/load/webhook.sh            # without the NGINX comparison
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 RATE=${RATE:-1000}
 DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-5}
+ARRIVALS=${ARRIVALS:-uniform}
+BASELINE=${BASELINE:-1}
 for cmd in openssl dotnet curl python3; do
   command -v "$cmd" >/dev/null || { echo "missing $cmd"; exit 2; }
 done
 work=$(mktemp -d /tmp/portcullis-webhook-load.XXXXXX)
-pid=""
-cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+pid=""; npid=""
+cleanup() { for p in $pid $npid; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 PORT=$(free_port); ADMIN=$(free_port)
@@ -67,37 +75,48 @@ dotnet build -c Release "$root/src/Portcullis.Cli" -v:q -nologo >/dev/null
 dotnet build -c Release "$root/bench/Portcullis.Benchmarks" -v:q -nologo >/dev/null
 cli="$root/src/Portcullis.Cli/bin/Release/net10.0/portcullis.dll"
 load="$root/bench/Portcullis.Benchmarks/bin/Release/net10.0/Portcullis.Benchmarks.dll"
-server_cpu=(); client_cpu=()
-if [ -n "${PIN:-}" ]; then server_cpu=(taskset -c 0); client_cpu=(taskset -c 1); fi
-"${server_cpu[@]}" dotnet "$cli" webhook --config webhook.yaml > webhook.log 2>&1 &
+dotnet "$cli" webhook --config webhook.yaml > webhook.log 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null && break; sleep 0.1; done
-# The server's own time per review (body read to answer written) over the measured seconds only: its histogram
-# (portcullis_webhook_review_duration_seconds) is read after the warm-up and after the run, and the difference gives the
-# share of reviews answered within each bucket bound and the bound under which 99 % were answered.
-buckets() { curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E "^portcullis_webhook_review_duration_seconds_bucket\{review=\"$1\"" || true; }
-server_share() {
-  python3 - "$1" "$2" <<'PY'
-import re, sys
-def parse(text):
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r'le="([^"]+)"\} (\S+)', text)}
-before, after = parse(open(sys.argv[1]).read()), parse(open(sys.argv[2]).read())
-bounds = sorted(after, key=lambda b: float('inf') if b == '+Inf' else float(b))
-total = after['+Inf'] - before.get('+Inf', 0)
-p99 = next((b for b in bounds if (after[b] - before.get(b, 0)) >= 0.99 * total), '+Inf')
-within_1ms = (after['0.001'] - before.get('0.001', 0)) / total if total else float('nan')
-print(f"  server side ({int(total)} reviews): {within_1ms:.2%} answered within 1 ms; p99 <= {p99} s (histogram bucket bound)")
-PY
+run() { # run URL KIND LABEL [--metrics ADMIN]
+  local url=$1 kind=$2 label=$3; shift 3
+  dotnet "$load" webhook-load "$url" serving-ca.crt apiserver.crt apiserver.key "$RATE" "$DURATION" "$kind" \
+    --arrivals "$ARRIVALS" --warmup "$WARMUP" --label "$label" "$@"
 }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for kind in tokenreview sar; do
-  review=TokenReview; [ "$kind" = sar ] && review=SubjectAccessReview
-  # warm-up run (JIT, connection, caches): its reviews are excluded from the server-side figure
-  "${client_cpu[@]}" dotnet "$load" webhook-load "https://127.0.0.1:$PORT" serving-ca.crt apiserver.crt apiserver.key "$RATE" 2 "$kind" >/dev/null
-  buckets "$review" > before.txt
-  "${client_cpu[@]}" dotnet "$load" webhook-load "https://127.0.0.1:$PORT" serving-ca.crt apiserver.crt apiserver.key "$RATE" "$DURATION" "$kind"
-  buckets "$review" > after.txt
-  server_share before.txt after.txt
-done
+run "https://127.0.0.1:$PORT" tokenreview "portcullis " --metrics "http://127.0.0.1:$ADMIN"
+run "https://127.0.0.1:$PORT" sar "portcullis " --metrics "http://127.0.0.1:$ADMIN"
+if [ "$BASELINE" != 0 ] && command -v nginx >/dev/null; then
+  NPORT=$(free_port)
+  mkdir -p nginx
+  answer='{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{"authenticated":true,"user":{"username":"jane","uid":"u-1","groups":["developers","qa","system:authenticated"]}}}'
+  cat > nginx/nginx.conf <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$NPORT ssl http2;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $work/server.crt;
+    ssl_certificate_key $work/server.key;
+    ssl_client_certificate $work/apiserver-client-ca.crt;
+    ssl_verify_client on;
+    location / { default_type application/json; return 200 '$answer'; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  npid=$!
+  for _ in $(seq 1 100); do [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$NPORT/")" = 400 ] && break; sleep 0.1; done
+  for _ in 1 2; do
+    run "https://127.0.0.1:$NPORT" tokenreview "nginx      "
+    run "https://127.0.0.1:$PORT" tokenreview "portcullis " --metrics "http://127.0.0.1:$ADMIN"
+  done
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^portcullis_webhook_reviews_total' || true

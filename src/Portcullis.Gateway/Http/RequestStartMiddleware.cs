@@ -105,6 +105,7 @@ internal sealed class RequestStartMiddleware(RequestDelegate next, SnapshotHolde
         AuditId = auditId,
         RequestInfo = info,
         ReceivedAt = time.GetUtcNow(),
+        ReceivedTimestamp = time.GetTimestamp(),
         SourceAddress = source?.Client,
         PeerAddress = context.Connection.RemoteIpAddress is { } ip ? Cidr.Normalize(ip) : null,
         ViaProxy = source?.ViaProxy ?? false,

@@ -15,6 +15,10 @@ internal sealed class GatewayRequestFeature
     public required string AuditId { get; init; }
     public required RequestInfo RequestInfo { get; init; }
     public required DateTimeOffset ReceivedAt { get; init; }
+    /// <summary>The host clock's monotonic timestamp (<see cref="TimeProvider.GetTimestamp"/>) when the request entered the
+    /// pipeline: durations measured from here do not move with the wall clock. 0 where the request did not come through
+    /// the request-start stage.</summary>
+    public long ReceivedTimestamp { get; init; }
 
     /// <summary>Set by the authentication stage; null before it and on a request it refused.</summary>
     public AuthenticatedRequest? Authenticated { get; private set; }

@@ -59,7 +59,9 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
                 Status.Failure($"{review} is POSTed to {path}; {SafeMethod(context.Request.Method)} is not allowed", "MethodNotAllowed", 405)));
             return;
         }
-        var start = time.GetTimestamp();
+        // The review's time is counted from the request entering Portcullis' pipeline (its headers parsed by Kestrel), so
+        // portcullis_webhook_review_duration_seconds covers every stage the API server waits for, body read included.
+        var start = feature.ReceivedTimestamp != 0 ? feature.ReceivedTimestamp : time.GetTimestamp();
         feature.Annotate(ReviewAnnotation, review);
         var limit = feature.Snapshot.Config.Limits.MaxRequestBodyBytes;
         var body = await ReadBodyAsync(context, limit);
