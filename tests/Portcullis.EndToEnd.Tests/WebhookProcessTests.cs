@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
@@ -168,6 +169,10 @@ public sealed partial class WebhookProcessTests : IDisposable
         Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(20), $"took {stopping.Elapsed} to stop");
         Assert.DoesNotContain("   at ", webhook.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("token-jane", webhook.Output, StringComparison.Ordinal);
+        using (var tcp = new TcpClient())
+        {
+            await Assert.ThrowsAsync<SocketException>(() => tcp.ConnectAsync(IPAddress.Loopback, webhook.Webhook.Port).WaitAsync(Timeout));
+        }
 
         // Every review was audited (the audit log the documented configuration names), the token never.
         var audit = File.ReadAllText(Path.Combine(_dir, "webhook-audit.log"));
@@ -196,6 +201,21 @@ public sealed partial class WebhookProcessTests : IDisposable
         Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("listening", result.Stdout, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_listener_address_in_use_exits_1_naming_it_with_no_stack_trace()
+    {
+        WriteFiles();
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = $"127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture)}";
+
+        var result = await PortcullisCli.RunAsync("webhook", "--config", ConfigPath, "--listen", address, "--admin", "127.0.0.1:0");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains($"portcullis: cannot listen on {address}", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr + result.Stdout, StringComparison.Ordinal);
     }
 
     private static double Reloads(string metrics) =>
