@@ -463,7 +463,7 @@ public sealed class WebhookServerTests : IAsyncDisposable
         Assert.Contains("--authorization-config=/etc/kubernetes/portcullis/authorization-config.yaml", result.Stdout, StringComparison.Ordinal);
 
         var outDir = Path.Combine(_dir, "wiring");
-        var written = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "https://10.0.0.5:8443", "--out", outDir);
+        var written = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "https://10.0.0.5:8443", "--ca", "/etc/kubernetes/portcullis/ca.crt", "--out", outDir);
         Assert.Equal(0, written.ExitCode);
         Assert.Equal(["authentication-webhook.kubeconfig", "authorization-config.yaml", "authorization-webhook.kubeconfig", "kube-apiserver-flags.txt"],
             Directory.GetFiles(outDir).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
@@ -472,6 +472,58 @@ public sealed class WebhookServerTests : IAsyncDisposable
         var bad = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "http://10.0.0.5:8443");
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("must be the webhook's https://host:port", bad.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Kubeconfig_without_ca_is_refused_naming_ca_because_the_api_server_would_check_system_roots()
+    {
+        var outDir = Path.Combine(_dir, "no-ca");
+        var result = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "https://10.0.0.5:8443", "--out", outDir);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.StartsWith("portcullis: --ca FILE is required", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--system-roots", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", result.Stdout);
+        Assert.False(Directory.Exists(outDir), "nothing is written when --ca is missing");
+
+        var printed = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "https://10.0.0.5:8443");
+        Assert.True(printed.ExitCode == 2, printed.ToString());
+        Assert.Equal("", printed.Stdout);
+
+        var both = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "https://10.0.0.5:8443", "--ca", "/etc/kubernetes/portcullis/ca.crt", "--system-roots");
+        Assert.True(both.ExitCode == 2, both.ToString());
+        Assert.Contains("--ca and --system-roots exclude each other", both.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Kubeconfig_with_system_roots_writes_no_ca_and_says_so()
+    {
+        var result = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "https://webhook.example.com:8443", "--system-roots");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var stream = new YamlStream();
+        stream.Load(new StringReader(result.Stdout));
+        foreach (var index in new[] { 0, 1 })
+        {
+            var cluster = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)((YamlSequenceNode)((YamlMappingNode)stream.Documents[index].RootNode)["clusters"])[0])["cluster"]);
+            Assert.False(cluster.Children.ContainsKey("certificate-authority"), $"document {index} has a certificate-authority");
+            Assert.False(cluster.Children.ContainsKey("certificate-authority-data"), $"document {index} has certificate-authority-data");
+        }
+        Assert.Contains("# no certificate-authority (--system-roots): the API server verifies the webhook's serving certificate against its host's system roots",
+            result.Stdout.Split("# kube-apiserver flags", StringSplitOptions.None)[1], StringComparison.Ordinal);
+
+        var outDir = Path.Combine(_dir, "system-roots");
+        var written = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--server", "https://webhook.example.com:8443", "--system-roots", "--out", outDir);
+        Assert.True(written.ExitCode == 0, written.ToString());
+        Assert.Contains("--system-roots", written.Stderr, StringComparison.Ordinal);
+        var kubeconfig = File.ReadAllText(Path.Combine(outDir, "authentication-webhook.kubeconfig"));
+        Assert.DoesNotContain("certificate-authority:", kubeconfig, StringComparison.Ordinal);
+        Assert.Contains("# no certificate-authority (--system-roots)", kubeconfig, StringComparison.Ordinal);
+        // The flags file stays what a shell can splice into a command line: flags only.
+        Assert.All(File.ReadAllLines(Path.Combine(outDir, "kube-apiserver-flags.txt")).Where(l => l.Length > 0), l => Assert.StartsWith("--", l, StringComparison.Ordinal));
+
+        var help = await PortcullisCli.RunAsync("webhook", "kubeconfig", "--help");
+        Assert.Contains("--system-roots", help.Stdout, StringComparison.Ordinal);
     }
 
     public async ValueTask DisposeAsync()

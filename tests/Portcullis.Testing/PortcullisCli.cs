@@ -22,7 +22,10 @@ public static class PortcullisCli
     public static string Path { get; } = System.IO.Path.Combine(AppContext.BaseDirectory, "portcullis.dll");
 
     /// <summary>Starts the CLI with redirected output; the caller reads it and ends the process.</summary>
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => StartIn(null, args);
+
+    /// <summary>Starts the CLI in <paramref name="workingDirectory"/> (the test's own when null), as <see cref="Start"/>.</summary>
+    public static Process StartIn(string? workingDirectory, params string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
         if (!File.Exists(Path))
@@ -37,6 +40,7 @@ public static class PortcullisCli
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
+            WorkingDirectory = workingDirectory ?? "",
         };
         info.ArgumentList.Add(Path);
         foreach (var arg in args)

@@ -40,7 +40,11 @@ internal static class WebhookCommand
     private static Command KubeconfigCommand()
     {
         var server = new Option<string>("--server") { Description = "The webhook's base URL as the API server reaches it (https://host:port)", Required = true };
-        var ca = new Option<string?>("--ca") { Description = "The CA file that signed the webhook's serving certificate, as a path on the API server's host" };
+        var ca = new Option<string?>("--ca") { Description = "The CA file that signed the webhook's serving certificate, as a path on the API server's host (required unless --system-roots)" };
+        var systemRoots = new Option<bool>("--system-roots")
+        {
+            Description = "The webhook's serving certificate is from a public CA: write no certificate-authority, so the API server verifies it against its host's system roots (instead of --ca)",
+        };
         var cert = new Option<string?>("--client-cert") { Description = "The API server's webhook client certificate (signed by tls.clientCAFile), a path on its host" };
         var key = new Option<string?>("--client-key") { Description = "Its private key, a path on the API server's host" };
         var dir = new Option<string>("--dir") { Description = "Where the API server will read the generated files", DefaultValueFactory = _ => "/etc/kubernetes/portcullis" };
@@ -53,7 +57,7 @@ internal static class WebhookCommand
         var output = new Option<DirectoryInfo?>("--out") { Description = "Write the files (and kube-apiserver-flags.txt) into this folder instead of printing them" };
         var command = new Command("kubeconfig", "Print the webhook kubeconfig files, the AuthorizationConfiguration and the kube-apiserver flags that wire an API server to portcullis webhook.")
         {
-            server, ca, cert, key, dir, failure, authorized, unauthorized, cacheTtl, timeout, output,
+            server, ca, systemRoots, cert, key, dir, failure, authorized, unauthorized, cacheTtl, timeout, output,
         };
         command.SetAction(parse =>
         {
@@ -61,6 +65,7 @@ internal static class WebhookCommand
             {
                 Server = parse.GetValue(server)!,
                 CertificateAuthority = parse.GetValue(ca),
+                SystemRoots = parse.GetValue(systemRoots),
                 ClientCertificate = parse.GetValue(cert),
                 ClientKey = parse.GetValue(key),
                 Directory = parse.GetValue(dir)!,
@@ -81,6 +86,10 @@ internal static class WebhookCommand
                 {
                     Console.WriteLine(path);
                 }
+                if (options.SystemRoots)
+                {
+                    Console.Error.WriteLine($"portcullis: {WebhookWiring.SystemRootsNote}");
+                }
                 return 0;
             }
             Console.Write(WebhookWiring.Print(options, WebhookWiring.Files(options)));
@@ -95,6 +104,9 @@ internal sealed record WebhookWiringOptions
 {
     public required string Server { get; init; }
     public string? CertificateAuthority { get; init; }
+
+    /// <summary>No <c>certificate-authority</c> on purpose: the serving certificate is from a public CA (<c>--system-roots</c>).</summary>
+    public bool SystemRoots { get; init; }
     public string? ClientCertificate { get; init; }
     public string? ClientKey { get; init; }
     public string Directory { get; init; } = "/etc/kubernetes/portcullis";
@@ -133,6 +145,18 @@ internal static class WebhookWiring
         {
             return $"--server \"{o.Server}\" must be the webhook's https://host:port (the paths /authenticate and /authorize are added)";
         }
+        // Without a certificate-authority the API server verifies the webhook against its host's system roots: a private
+        // serving CA then fails every review, and with failurePolicy Deny that locks the cluster. So no CA is a choice.
+        if (o.CertificateAuthority is null && !o.SystemRoots)
+        {
+            return "--ca FILE is required: the CA that signed the webhook's serving certificate, as a path on the API server's host "
+                + "(without it the API server checks the webhook against its system roots, every review fails with a private CA, and with "
+                + "failurePolicy Deny every request the webhook decides is refused); give --system-roots instead only if the serving certificate is from a public CA";
+        }
+        if (o.CertificateAuthority is not null && o.SystemRoots)
+        {
+            return "--ca and --system-roots exclude each other: --ca names the serving certificate's CA, --system-roots trusts the API server host's public roots instead";
+        }
         if ((o.ClientCertificate is null) != (o.ClientKey is null))
         {
             return "--client-cert and --client-key go together";
@@ -149,6 +173,10 @@ internal static class WebhookWiring
 
     private static bool IsGoDuration(string value) =>
         System.Text.RegularExpressions.Regex.IsMatch(value, "^([0-9]+(ms|s|m|h))+$", System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
+
+    /// <summary>What <c>--system-roots</c> means, written where the certificate-authority would be and printed with the flags.</summary>
+    public const string SystemRootsNote =
+        "no certificate-authority (--system-roots): the API server verifies the webhook's serving certificate against its host's system roots";
 
     public static IReadOnlyList<(string Name, string Text)> Files(WebhookWiringOptions o) =>
     [
@@ -196,6 +224,10 @@ internal static class WebhookWiring
         {
             b.Append("    certificate-authority: ").Append(Quote(ca)).Append('\n');
         }
+        else
+        {
+            b.Append("    # ").Append(SystemRootsNote).Append('\n');
+        }
         b.Append("users:\n- name: kube-apiserver\n  user:");
         if (o.ClientCertificate is { } cert && o.ClientKey is { } key)
         {
@@ -237,6 +269,10 @@ internal static class WebhookWiring
             b.Append("---\n# ").Append(Path(o, name)).Append('\n').Append(text);
         }
         b.Append("# kube-apiserver flags (--authorization-config replaces --authorization-mode and the --authorization-webhook-* flags):\n");
+        if (o.CertificateAuthority is null)
+        {
+            b.Append("# ").Append(SystemRootsNote).Append('\n');
+        }
         foreach (var flag in Flags(o))
         {
             b.Append("#   ").Append(flag).Append('\n');
