@@ -64,13 +64,13 @@ public class AdmissionLayerBenchmarks : IDisposable
 
     /// <summary>The rate limits' two buckets (User and Server) of one admitted request.</summary>
     [Benchmark]
-    public int RateLimitsOneRequest() => _limiter.Admit("loader", "127.0.0.1", "default").Count;
+    public int RateLimitsOneRequest() => _limiter.Admit("loader", System.Net.IPAddress.Loopback, "default").Count;
 
     /// <summary>Everything above plus classification and the seat: the layer's whole per-request work outside HTTP.</summary>
     [Benchmark]
     public bool WholeLayerOneRequest()
     {
-        var admitted = _limiter.Admit("loader", "127.0.0.1", "default").Count == 0;
+        var admitted = _limiter.Admit("loader", System.Net.IPAddress.Loopback, "default").Count == 0;
         var c = _system.Classify(_loader, _listPods);
         var schema = c.FlowSchema.Name;
         var level = c.PriorityLevel.Name;

@@ -150,6 +150,136 @@ public sealed class EventRateLimitTests
         Assert.Equal(HttpStatusCode.OK, await CreateAsync(jane, "a", "p4"));
     }
 
+    private const string SourceAndObjectOnly = "apiVersion: eventratelimit.admission.k8s.io/v1alpha1\nkind: Configuration\nlimits:\n- {type: SourceAndObject, qps: 1, burst: 2}\n";
+
+    // The SourceAndObject key comes from the body the gateway read, whatever its framing and encoding: events about
+    // different objects or from different sources are limited separately, the same source and object together.
+    [Theory]
+    [InlineData("json", "chunked")]
+    [InlineData("json", "h2")]
+    [InlineData("protobuf", "length")]
+    [InlineData("protobuf", "chunked")]
+    [InlineData("protobuf", "h2")]
+    [InlineData("yaml", "chunked")]
+    public async Task Source_and_object_is_keyed_from_the_body_whatever_its_framing_and_encoding(string encoding, string framing)
+    {
+        await using var gw = await StartAsync(SourceAndObjectOnly);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane"), version: framing == "h2" ? HttpVersion.Version20 : HttpVersion.Version11);
+
+        async Task<HttpResponseMessage> SendAsync(string involved, string component)
+        {
+            var (body, type) = encoding switch
+            {
+                "protobuf" => (ProtobufEvent("a", involved, component), "application/vnd.kubernetes.protobuf"),
+                "yaml" => (Encoding.UTF8.GetBytes($"apiVersion: v1\nkind: Event\nmetadata: {{generateName: e-, namespace: a}}\nreason: Test\nsource: {{component: {component}, host: node-1}}\ninvolvedObject: {{kind: Pod, namespace: a, name: {involved}, uid: u-{involved}, apiVersion: v1}}\n"), "application/yaml"),
+                _ => (Encoding.UTF8.GetBytes(await Event("a", involved, component).ReadAsStringAsync()), "application/json"),
+            };
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/namespaces/a/events")
+            {
+                Content = framing == "length" ? new ByteArrayContent(body) : new UnsizedContent(body),
+                Version = jane.DefaultRequestVersion,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(type);
+            var response = await jane.SendAsync(request).WaitAsync(Timeout);
+            Assert.Equal(framing == "h2" ? HttpVersion.Version20 : HttpVersion.Version11, response.Version);
+            return response;
+        }
+
+        using (var first = await SendAsync("web", "kubelet"))
+        using (var second = await SendAsync("web", "kubelet"))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        }
+        using (var third = await SendAsync("web", "kubelet"))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+            Assert.Contains("limit reached on type SourceAndObject for key kubeletnode-1Podawebu-webv1", await third.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        using (var otherObject = await SendAsync("db", "kubelet"))
+        using (var otherSource = await SendAsync("web", "scheduler"))
+        {
+            Assert.Equal(HttpStatusCode.OK, otherObject.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, otherSource.StatusCode);
+        }
+        if (framing != "length")
+        {
+            // the upstream got the bodies unframed by a length, as the client sent them
+            Assert.All(gw.Upstream.Requests.Where(r => r.Method == "POST"), r => Assert.Empty(r.Values("Content-Length")));
+        }
+    }
+
+    // A patch's object is the stored event, which the gateway does not see: the event it patches stands for its source
+    // and object, so patches of one event are limited together and another event's are not.
+    [Fact]
+    public async Task Patches_of_one_event_share_a_bucket_and_another_events_do_not()
+    {
+        await using var gw = await StartAsync(SourceAndObjectOnly);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane"));
+        async Task<HttpStatusCode> PatchAsync(string name)
+        {
+            var patch = new StringContent("{\"count\":2,\"lastTimestamp\":\"2026-12-05T18:00:00Z\"}", Encoding.UTF8, "application/strategic-merge-patch+json");
+            using var response = await jane.PatchAsync($"/api/v1/namespaces/a/events/{name}", patch).WaitAsync(Timeout);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await PatchAsync("web.1"));
+        Assert.Equal(HttpStatusCode.OK, await PatchAsync("web.1"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await PatchAsync("web.1"));
+        Assert.Equal(HttpStatusCode.OK, await PatchAsync("db.1"));
+        using var refused = await jane.PatchAsync("/api/v1/namespaces/a/events/web.1", new StringContent("{}", Encoding.UTF8, "application/merge-patch+json")).WaitAsync(Timeout);
+        Assert.Contains("limit reached on type SourceAndObject for key a/web.1", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    // core/v1 Event in Kubernetes protobuf: "k8s\0" + runtime.Unknown {1 typeMeta {1 apiVersion, 2 kind}, 2 raw}, raw the
+    // Event {1 metadata {3 namespace}, 2 involvedObject {1 kind, 2 namespace, 3 name, 4 uid, 5 apiVersion}, 3 reason,
+    // 5 source {1 component, 2 host}} (k8s.io/api core/v1 generated.proto).
+    private static byte[] ProtobufEvent(string ns, string involved, string component)
+    {
+        var raw = Message(
+            Field(1, Message(Field(3, ns))),
+            Field(2, Message(Field(1, "Pod"), Field(2, ns), Field(3, involved), Field(4, "u-" + involved), Field(5, "v1"))),
+            Field(3, "Test"),
+            Field(5, Message(Field(1, component), Field(2, "node-1"))));
+        return [.. "k8s\0"u8, .. Message(Field(1, Message(Field(1, "v1"), Field(2, "Event"))), Field(2, raw))];
+
+        static byte[] Message(params byte[][] fields) => [.. fields.SelectMany(f => f)];
+        static byte[] Field(int number, object value)
+        {
+            var bytes = value as byte[] ?? Encoding.UTF8.GetBytes((string)value);
+            var head = new List<byte> { (byte)(number << 3 | 2) };
+            for (var n = (uint)bytes.Length; ; n >>= 7)
+            {
+                if (n < 0x80)
+                {
+                    head.Add((byte)n);
+                    break;
+                }
+                head.Add((byte)(n & 0x7F | 0x80));
+            }
+            return [.. head, .. bytes];
+        }
+    }
+
+    /// <summary>A body of no announced length: HTTP/1.1 sends it chunked, HTTP/2 as DATA frames without content-length.</summary>
+    private sealed class UnsizedContent(byte[] body) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            // two writes, so the body arrives in more than one chunk or frame
+            await stream.WriteAsync(body.AsMemory(0, body.Length / 2));
+            await stream.FlushAsync();
+            await stream.WriteAsync(body.AsMemory(body.Length / 2));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = -1;
+            return false;
+        }
+    }
+
     private static async Task<string> MetricsAsync(GatewayTestHost gw)
     {
         using var admin = new HttpClient { BaseAddress = gw.AdminUri };

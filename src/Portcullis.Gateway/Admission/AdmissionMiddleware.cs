@@ -20,9 +20,7 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, Refusals refusal
         var feature = context.GetGatewayFeature();
         if (feature.Snapshot.EventRateLimit is { } limiter && IsEventWrite(context, feature.RequestInfo))
         {
-            var sourceAndObject = limiter.NeedsSourceAndObject && context.Request.Body is MemoryStream body && body.TryGetBuffer(out var bytes)
-                ? EventRateLimiter.SourceAndObjectKey(bytes.AsMemory())
-                : "";
+            var sourceAndObject = limiter.NeedsSourceAndObject ? SourceAndObjectKey(context, feature) : "";
             var failures = limiter.Admit(feature.RequestInfo.Namespace, context.GetAuthenticatedRequest().EffectiveUser.Name, sourceAndObject);
             if (failures.Count > 0)
             {
@@ -37,6 +35,23 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, Refusals refusal
         return next(context);
     }
 
+    // kube-apiserver keys SourceAndObject on the Event that admission sees. For a create or an update that is the body,
+    // which the body stage has read whole whatever its framing (Content-Length, chunked, HTTP/2), decoded by its
+    // Content-Type (JSON, YAML, protobuf). For a patch it is the stored event after the patch, which the gateway never
+    // sees: an event's source and involved object stay as they were created, so the event itself (namespace/name)
+    // stands for them — repeated patches of one event (client-go's count updates) share one bucket, and patches of
+    // events from other sources or about other objects never do. A body that was not read or does not decode gets the
+    // empty key: all such events share one bucket (kube-apiserver's key for an object that is not an Event).
+    private static string SourceAndObjectKey(HttpContext context, GatewayRequestFeature feature)
+    {
+        var info = feature.RequestInfo;
+        if (info.Verb == "patch")
+        {
+            return info.Namespace + "/" + info.Name;
+        }
+        return feature.RequestBody is { } body ? EventRateLimiter.SourceAndObjectKey(body, context.Request.ContentType) : "";
+    }
+
     // kube-apiserver: admission.NewHandler(Create, Update) and attr.GetKind().GroupKind() == core Event; events.k8s.io
     // Events are another group. A dry run (?dryRun=All) writes nothing and takes no token.
     private static bool IsEventWrite(HttpContext context, Portcullis.Authorization.RequestInfo info) =>
@@ -44,7 +59,8 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, Refusals refusal
         info.Verb is "create" or "update" or "patch" && !IsDryRun(context);
 
     // Only kube-apiserver's one accepted value: any other dryRun value is refused upstream (400) and writes nothing
-    // either, but is counted here so that no spelling slips past the limit.
+    // either, but is counted here so that no spelling slips past the limit. Request.Query is parsed once per request and
+    // kept by ASP.NET's query feature: the audit stage's request metrics (dry_run) read the same collection.
     private static bool IsDryRun(HttpContext context) =>
         context.Request.Query.TryGetValue("dryRun", out var values) && values.Count > 0 && values.All(v => v == "All");
 }

@@ -65,8 +65,8 @@ internal sealed class PriorityAndFairnessMiddleware(RequestDelegate next, Refusa
                 metrics.Flowcontrol.AddQueued(schema, level.Name, 1, seats);
                 if (request.QueueIndex >= 0)
                 {
-                    // the queue's length just after this request joined it (others may have joined since: a sample)
-                    metrics.Flowcontrol.Enqueued(schema, level.Name, queues.QueueLengths()[request.QueueIndex]);
+                    // the queue's length just after this request joined it, taken by the queue set under its lock
+                    metrics.Flowcontrol.Enqueued(schema, level.Name, request.QueueLengthAfterEnqueue);
                 }
                 try
                 {

@@ -24,7 +24,7 @@ internal sealed class RateLimitMiddleware(RequestDelegate next, Refusals refusal
         var user = context.GetAuthenticatedRequest().User.Name;
         if (feature.Snapshot.RateLimits is { } limiter)
         {
-            var failures = limiter.Admit(user, feature.SourceAddress?.ToString(), feature.RequestInfo.Namespace);
+            var failures = limiter.Admit(user, feature.SourceAddress, feature.RequestInfo.Namespace);
             if (failures.Count > 0)
             {
                 foreach (var type in failures.Select(f => f.Type).Distinct(StringComparer.Ordinal))

@@ -35,6 +35,11 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Forwarding error {Error} for {Method} {Path}: {Reason}")]
     public static partial void ForwardingError(ILogger logger, string error, string method, string path, string reason);
 
+    /// <summary>The client went away mid-request (closed or reset its connection or stream): routine, not a gateway or
+    /// upstream fault, so Information rather than event 10's Warning.</summary>
+    [LoggerMessage(17, LogLevel.Information, "Client went away ({Error}) during {Method} {Path}: {Reason}")]
+    public static partial void ForwardingClientGone(ILogger logger, string error, string method, string path, string reason);
+
     [LoggerMessage(12, LogLevel.Error, "Audit backend {Plugin} failed to store {Events} event(s): {Message}")]
     public static partial void AuditBackendFailed(ILogger logger, string plugin, int events, string message);
 

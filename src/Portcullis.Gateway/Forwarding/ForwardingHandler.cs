@@ -80,7 +80,14 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
         var exception = context.GetForwarderErrorFeature()?.Exception;
         var refused = FindRefusal(exception);
         var reason = refused?.Message ?? exception?.GetBaseException().Message ?? error.ToString();
-        Log.ForwardingError(logger, error.ToString(), context.Request.Method, context.Request.Path.Value ?? "", reason);
+        if (IsClientGone(error))
+        {
+            Log.ForwardingClientGone(logger, error.ToString(), context.Request.Method, context.Request.Path.Value ?? "", reason);
+        }
+        else
+        {
+            Log.ForwardingError(logger, error.ToString(), context.Request.Method, context.Request.Path.Value ?? "", reason);
+        }
         if (context.Response.HasStarted)
         {
             return; // a stream broke mid-way; nothing more can be said to the client
@@ -107,6 +114,15 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
             await RefuseAsync(context, feature, RefusalLayers.Upstream, 502, "InternalError", "error talking to the upstream kube-apiserver");
         }
     }
+
+    // YARP's client-side errors: *Canceled is the client's RequestAborted firing (a closed connection, an HTTP/2 reset, or
+    // the gateway closing a stream at shutdown or a deny-list reload), *Client a failed read from or write to the client.
+    // The upstream's (Request, ResponseHeaders, *Destination, RequestTimedOut, ...) stay Warnings.
+    private static bool IsClientGone(ForwarderError error) => error is
+        ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient or
+        ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient or
+        ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient or
+        ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
 
     /// <summary>A refusal of this layer: Status body, audit annotations (<c>portcullis.dev/rejected-by</c>, the reason), counter.</summary>
     private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, string layer, int code, string reason, string message, string? auditReason = null) =>

@@ -78,8 +78,9 @@ internal sealed class RequestBodyMiddleware(RequestDelegate next, Refusals refus
 
         // Replayable for the forwarder (and the SelfSubjectAccessReview check); Content-Length or Transfer-Encoding
         // stay as the client sent them, and still describe exactly these bytes.
-        request.Body = new MemoryStream(body, 0, length, writable: false, publiclyVisible: true); // admission reads it (TryGetBuffer)
-        feature.Audit.SetRequestObject(body.AsMemory(0, length));
+        request.Body = new MemoryStream(body, 0, length, writable: false, publiclyVisible: true);
+        feature.RequestBody = body.AsMemory(0, length); // what admission (EventRateLimit's SourceAndObject key) reads
+        feature.Audit.SetRequestObject(feature.RequestBody.Value);
         await next(context);
     }
 

@@ -53,6 +53,13 @@ internal sealed class GatewayRequestFeature
     /// <summary>The audit event's <c>sourceIPs</c>: the believed forwarded chain, client first, then the peer.</summary>
     public IReadOnlyList<System.Net.IPAddress> SourceIps { get; init; } = [];
 
+    /// <summary>
+    /// The request body as the body stage read it (<c>limits.maxRequestBodyBytes</c> at most), whatever its framing
+    /// (Content-Length, chunked, HTTP/2 DATA frames); null when the stage did not read one (no body, a long-running or
+    /// upgrade request, or a stage before it).
+    /// </summary>
+    public ReadOnlyMemory<byte>? RequestBody { get; set; }
+
     /// <summary>Audit annotations; written by any layer through <see cref="Annotate"/>, read by L6.</summary>
     public Dictionary<string, string> Annotations { get; } = new(StringComparer.Ordinal);
 

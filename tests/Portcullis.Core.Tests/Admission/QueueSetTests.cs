@@ -113,6 +113,29 @@ public sealed class QueueSetTests
     }
 
     [Fact]
+    public void A_queued_request_carries_its_queues_length_just_after_it_joined()
+    {
+        var time = new FakeTimeProvider();
+        var set = new QueueSet(1, 16, 4, 50, time);
+        const ulong hash = 0xC0FFEE;
+        var running = set.TryStart(hash, out _)!; // joined an empty queue and was dispatched at once
+        Assert.True(running.IsExecuting);
+        Assert.Equal(1, running.QueueLengthAfterEnqueue);
+        var queued = Enumerable.Range(0, 8).Select(n => set.TryStart(hash, out _)!).ToList();
+        // shuffle sharding fills the hand's four queues evenly: in each, the first joined at 1, the second at 2
+        Assert.Equal(4, queued.Select(r => r.QueueIndex).Distinct().Count());
+        Assert.All(queued.GroupBy(r => r.QueueIndex), g => Assert.Equal([1, 2], g.Select(r => r.QueueLengthAfterEnqueue)));
+
+        // a seat frees: one queue's head runs, so that queue is the hand's shortest and the next request joins it second
+        set.Finish(running);
+        var dispatched = Assert.Single(queued, r => r.IsExecuting);
+        var next = set.TryStart(hash, out _)!;
+        Assert.Equal(dispatched.QueueIndex, next.QueueIndex);
+        Assert.Equal(2, next.QueueLengthAfterEnqueue);
+        Assert.Equal(set.QueueLengths()[next.QueueIndex], next.QueueLengthAfterEnqueue);
+    }
+
+    [Fact]
     public async Task Fair_queuing_dispatches_the_queue_with_the_smallest_virtual_finish_time_first()
     {
         var time = new FakeTimeProvider();

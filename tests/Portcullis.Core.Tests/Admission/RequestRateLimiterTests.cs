@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Time.Testing;
 using Portcullis.Admission.RateLimiting;
 
@@ -17,17 +18,43 @@ public sealed class RequestRateLimiterTests
             new RequestRateLimit("Namespace", 1, 4, 10),
         ], time);
 
-        Assert.Empty(limiter.Admit("jane", "10.0.0.1", "dev"));
-        Assert.Empty(limiter.Admit("jane", "10.0.0.1", "dev"));
-        Assert.Equal([new RequestRateLimitFailure("User", "jane", 1)], limiter.Admit("jane", "10.0.0.2", "dev"));
+        Assert.Empty(limiter.Admit("jane", IPAddress.Parse("10.0.0.1"), "dev"));
+        Assert.Empty(limiter.Admit("jane", IPAddress.Parse("10.0.0.1"), "dev"));
+        Assert.Equal([new RequestRateLimitFailure("User", "jane", 1)], limiter.Admit("jane", IPAddress.Parse("10.0.0.2"), "dev"));
         // bob from jane's address: the address has had 2 tokens, one left
-        Assert.Empty(limiter.Admit("bob", "10.0.0.1", "dev"));
+        Assert.Empty(limiter.Admit("bob", IPAddress.Parse("10.0.0.1"), "dev"));
         Assert.Equal([new RequestRateLimitFailure("SourceIP", "10.0.0.1", 1), new RequestRateLimitFailure("Namespace", "dev", 1)],
-            limiter.Admit("bob", "10.0.0.1", "dev"));
+            limiter.Admit("bob", IPAddress.Parse("10.0.0.1"), "dev"));
         Assert.Equal("Too many requests: [rate limit reached on type SourceIP for key 10.0.0.1, rate limit reached on type Namespace for key dev]",
-            RequestRateLimiter.Message(limiter.Admit("carol", "10.0.0.1", "dev")));
+            RequestRateLimiter.Message(limiter.Admit("carol", IPAddress.Parse("10.0.0.1"), "dev")));
         // a cluster-scoped request has no namespace: the Namespace limit does not apply; no address: SourceIP does not
         Assert.Empty(limiter.Admit("carol", null, ""));
+    }
+
+    [Fact]
+    public void The_source_address_is_formatted_only_for_a_SourceIP_limit()
+    {
+        var time = new FakeTimeProvider();
+        var address = new CountingAddress([10, 0, 0, 1]);
+        var withoutSourceIp = new RequestRateLimiter([new RequestRateLimit("User", 1, 5, 10), new RequestRateLimit("Server", 1, 5, 0)], time);
+        Assert.Empty(withoutSourceIp.Admit("jane", address, "dev"));
+        Assert.Equal(0, address.Formatted);
+
+        var withSourceIp = new RequestRateLimiter([new RequestRateLimit("SourceIP", 1, 1, 10), new RequestRateLimit("SourceIP", 1, 5, 10)], time);
+        Assert.Empty(withSourceIp.Admit("jane", address, "dev"));
+        Assert.Equal(1, address.Formatted); // once, however many SourceIP limits
+        Assert.Equal([new RequestRateLimitFailure("SourceIP", "10.0.0.1", 1)], withSourceIp.Admit("jane", address, "dev"));
+    }
+
+    private sealed class CountingAddress(byte[] bytes) : IPAddress(bytes)
+    {
+        public int Formatted { get; private set; }
+
+        public override string ToString()
+        {
+            Formatted++;
+            return base.ToString();
+        }
     }
 
     [Fact]

@@ -38,6 +38,13 @@ public sealed class ApfRequest
 
     /// <summary>The index of the queue it was put in; -1 for a level without queues.</summary>
     public int QueueIndex => Queue?.Index ?? -1;
+
+    /// <summary>
+    /// How many requests waited in its queue just after it joined (itself included), taken under the queue set's lock
+    /// as kube-apiserver observes <c>apiserver_flowcontrol_request_queue_length_after_enqueue</c>; 0 for a level
+    /// without queues.
+    /// </summary>
+    public int QueueLengthAfterEnqueue { get; internal set; }
 }
 
 internal sealed class FairQueue(int index)
@@ -165,7 +172,8 @@ public sealed class QueueSet
         }
     }
 
-    /// <summary>How many requests wait in each queue (for tests and diagnostics).</summary>
+    /// <summary>How many requests wait in each queue, copied (for tests and diagnostics; a request's own queue length
+    /// at enqueue is <see cref="ApfRequest.QueueLengthAfterEnqueue"/>).</summary>
     public int[] QueueLengths()
     {
         lock (_lock)
@@ -209,6 +217,7 @@ public sealed class QueueSet
                     return null;
                 }
                 var sansQueue = Rent(null, seats);
+                sansQueue.QueueLengthAfterEnqueue = 0;
                 sansQueue.State = ApfRequest.Executing;
                 sansQueue.StartTimestamp = _lastTimestamp;
                 _seatsInUse += seats;
@@ -232,6 +241,7 @@ public sealed class QueueSet
                 _activeQueues++;
             }
             queue.Waiting.AddLast(request.Node);
+            request.QueueLengthAfterEnqueue = queue.Waiting.Count;
             queue.SeatsWaiting += seats;
             _waiting++;
             _seatsWaiting += seats;

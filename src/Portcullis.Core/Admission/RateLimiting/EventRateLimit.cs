@@ -71,6 +71,111 @@ public sealed class EventRateLimiter
     }
 
     /// <summary>
+    /// The SourceAndObject key of an event body as kube-apiserver decodes it, by its Content-Type: Kubernetes protobuf
+    /// (<c>application/vnd.kubernetes.protobuf</c>, what kubelet and the controllers send), YAML
+    /// (<c>application/yaml</c>), JSON otherwise. A body that does not decode as such an object gives the empty key.
+    /// </summary>
+    public static string SourceAndObjectKey(ReadOnlyMemory<byte> body, string? contentType)
+    {
+        var mediaType = MediaType(contentType);
+        return mediaType switch
+        {
+            "application/vnd.kubernetes.protobuf" => ProtobufSourceAndObjectKey(body),
+            "application/yaml" => YamlSourceAndObjectKey(body),
+            _ => SourceAndObjectKey(body),
+        };
+    }
+
+    private static string MediaType(string? contentType)
+    {
+        var value = contentType.AsSpan();
+        var semicolon = value.IndexOf(';');
+        return (semicolon < 0 ? value : value[..semicolon]).Trim().ToString().ToLowerInvariant();
+    }
+
+    /// <summary>
+    /// The key of a protobuf Event: <c>"k8s\0"</c> + runtime.Unknown {2 raw}, raw the core/v1 Event {2 involvedObject
+    /// {1 kind, 2 namespace, 3 name, 4 uid, 5 apiVersion}, 5 source {1 component, 2 host}} (k8s.io/api core/v1
+    /// generated.proto). As Go's generated code, a repeated message is merged and the last value of a field wins.
+    /// </summary>
+    private static string ProtobufSourceAndObjectKey(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            if (!body.Span.StartsWith(Portcullis.Http.ProtobufWire.KubernetesMagic))
+            {
+                return "";
+            }
+            ReadOnlyMemory<byte>? raw = null;
+            var encoding = "";
+            foreach (var (field, value) in Portcullis.Http.ProtobufWire.Fields(body[Portcullis.Http.ProtobufWire.KubernetesMagic.Length..]))
+            {
+                if (field == 2)
+                {
+                    raw = value;
+                }
+                else if (field == 3)
+                {
+                    encoding = Portcullis.Http.ProtobufWire.Utf8(value);
+                }
+            }
+            if (raw is null || encoding.Length > 0)
+            {
+                return "";
+            }
+            var parts = new string[7]; // component, host, kind, namespace, name, uid, apiVersion
+            foreach (var (field, message) in Portcullis.Http.ProtobufWire.Fields(raw.Value))
+            {
+                var (first, count) = field switch { 5 => (0, 2), 2 => (2, 5), _ => (-1, 0) };
+                if (first < 0)
+                {
+                    continue;
+                }
+                foreach (var (f, v) in Portcullis.Http.ProtobufWire.Fields(message))
+                {
+                    if (f >= 1 && f <= count)
+                    {
+                        parts[first + f - 1] = Portcullis.Http.ProtobufWire.Utf8(v);
+                    }
+                }
+            }
+            return string.Concat(parts);
+        }
+        catch (FormatException)
+        {
+            return "";
+        }
+    }
+
+    private static string YamlSourceAndObjectKey(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            var stream = new YamlStream();
+            using (var reader = new StringReader(System.Text.Encoding.UTF8.GetString(body.Span)))
+            {
+                stream.Load(reader);
+            }
+            if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            {
+                return "";
+            }
+            return string.Concat(
+                Get(root, "source", "component"), Get(root, "source", "host"),
+                Get(root, "involvedObject", "kind"), Get(root, "involvedObject", "namespace"), Get(root, "involvedObject", "name"),
+                Get(root, "involvedObject", "uid"), Get(root, "involvedObject", "apiVersion"));
+        }
+        catch (YamlDotNet.Core.YamlException)
+        {
+            return "";
+        }
+
+        static string Get(YamlMappingNode root, string parent, string name) =>
+            root.Children.TryGetValue(new YamlScalarNode(parent), out var p) && p is YamlMappingNode map &&
+            map.Children.TryGetValue(new YamlScalarNode(name), out var v) && v is YamlScalarNode { Value: { } text } ? text : "";
+    }
+
+    /// <summary>
     /// The SourceAndObject key of an event: <c>source.component</c>, <c>source.host</c>,
     /// <c>involvedObject.{kind,namespace,name,uid,apiVersion}</c> joined without a separator, as kube-apiserver makes it.
     /// A body that is not a JSON object (protobuf, malformed) gives the empty key, as kube-apiserver's for a non-Event.

@@ -30,16 +30,20 @@ public sealed class RequestRateLimiter
 
     public IReadOnlyList<RequestRateLimit> Limits { get; }
 
-    /// <summary>Takes a token from every limit that applies; the limits that had none (empty: admitted, and nothing allocated).</summary>
-    public IReadOnlyList<RequestRateLimitFailure> Admit(string user, string? sourceIp, string @namespace)
+    /// <summary>
+    /// Takes a token from every limit that applies; the limits that had none (empty: admitted, and nothing allocated).
+    /// The source address is formatted only when a SourceIP limit is configured, once.
+    /// </summary>
+    public IReadOnlyList<RequestRateLimitFailure> Admit(string user, System.Net.IPAddress? source, string @namespace)
     {
         List<RequestRateLimitFailure>? failures = null;
+        string? sourceIp = null;
         foreach (var (limit, buckets) in _limits)
         {
             var key = limit.Type switch
             {
                 User => user,
-                SourceIP => sourceIp,
+                SourceIP => sourceIp ??= source?.ToString(),
                 Namespace => @namespace.Length > 0 ? @namespace : null,
                 _ => "",
             };
