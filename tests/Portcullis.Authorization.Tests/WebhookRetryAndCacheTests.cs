@@ -87,6 +87,27 @@ public sealed class WebhookRetryAndCacheTests
     }
 
     [Fact]
+    public void A_timeout_that_is_not_positive_and_a_negative_ttl_are_refused_at_load()
+    {
+        var errors = new List<Portcullis.Configuration.ConfigError>();
+        Portcullis.Configuration.ConfigurationLoader.Parse("""
+            apiVersion: portcullis.dev/v1alpha1
+            kind: GatewayConfiguration
+            authorization:
+              modes: [Webhook]
+              webhook:
+                configFile: authz.kubeconfig
+                timeout: 0s
+                authorizedTTL: -1s
+                unauthorizedTTL: 0s
+            """, "portcullis.yaml", errors);
+        var messages = errors.Select(e => e.ToString()).ToList();
+        Assert.Contains(messages, m => m.Contains("portcullis.yaml:7", StringComparison.Ordinal) && m.Contains("authorization.webhook.timeout", StringComparison.Ordinal) && m.Contains("must be a positive duration", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("portcullis.yaml:8", StringComparison.Ordinal) && m.Contains("authorization.webhook.authorizedTTL", StringComparison.Ordinal) && m.Contains("must not be negative", StringComparison.Ordinal));
+        Assert.DoesNotContain(messages, m => m.Contains("unauthorizedTTL", StringComparison.Ordinal)); // 0: nothing cached, allowed
+    }
+
+    [Fact]
     public void The_default_backoff_is_kube_apiservers_500ms_factor_1_5_jitter_0_2_five_steps()
     {
         var b = WebhookRetryBackoff.Default;
