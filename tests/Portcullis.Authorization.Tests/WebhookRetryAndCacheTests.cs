@@ -191,6 +191,88 @@ public sealed class WebhookRetryAndCacheTests
     }
 
     [Fact]
+    public async Task A_connection_reset_is_retried_and_a_refused_connection_is_not()
+    {
+        // A plain-HTTP stand-in on a raw socket: the first connection is reset (RST) once the request is in, the second
+        // is answered. Kestrel cannot send a reset on purpose, hence the listener.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var connections = 0;
+        var answered = "";
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var socket = await listener.AcceptSocketAsync(stop.Token);
+                var n = Interlocked.Increment(ref connections);
+                var request = await ReadRequestAsync(socket, stop.Token);
+                if (n == 1)
+                {
+                    socket.LingerState = new System.Net.Sockets.LingerOption(true, 0); // close with RST
+                    socket.Close();
+                    continue;
+                }
+                Volatile.Write(ref answered, request); // before the answer: the test reads it once answered
+                var body = System.Text.Encoding.UTF8.GetBytes(Allowed);
+                await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes(
+                    $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n").Concat(body).ToArray(), stop.Token);
+                socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            }
+        });
+        var time = RecordingTime.Start();
+        using var webhook = new WebhookAuthorizer(new HttpClient(new SocketsHttpHandler { UseProxy = false }), new Uri($"http://127.0.0.1:{port}/authorize"), null,
+            new WebhookAuthorizerOptions { Timeout = TimeSpan.FromSeconds(30), Random = new HalfRandom() }, time);
+
+        var call = Ask(webhook, Pod("web"));
+        await WaitUntil(() => time.Timers.Count == 2, "the backoff after the reset");
+        time.Fake.Advance(TimeSpan.FromSeconds(1));
+        var r = await call;
+        Assert.Equal(AuthorizationDecision.Allow, r.Decision);
+        Assert.Equal((2, 2L), (Volatile.Read(ref connections), webhook.Requests));
+        Assert.Contains("\"kind\":\"SubjectAccessReview\"", Volatile.Read(ref answered), StringComparison.Ordinal);
+
+        // Refused (nobody listens): asked once, as kube-apiserver's DefaultShouldRetry does not retry a refusal.
+        listener.Stop();
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => serving.WaitAsync(Timeout));
+        var refused = await Ask(webhook, Pod("other"));
+        Assert.Equal(AuthorizationDecision.NoOpinion, refused.Decision);
+        Assert.NotNull(refused.Error);
+        Assert.Equal(3, webhook.Requests);
+    }
+
+    // Reads one HTTP/1.1 request (headers and a Content-Length body) from a socket.
+    private static async Task<string> ReadRequestAsync(System.Net.Sockets.Socket socket, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        var length = 0;
+        while (true)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
+            if (read == 0)
+            {
+                break;
+            }
+            length += read;
+            var text = System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+            var end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (end < 0)
+            {
+                continue;
+            }
+            var header = text[..end].Split("\r\n").FirstOrDefault(h => h.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
+            var contentLength = header is null ? 0 : int.Parse(header["Content-Length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            if (length >= System.Text.Encoding.UTF8.GetByteCount(text[..end]) + 4 + contentLength)
+            {
+                return text;
+            }
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
+    [Fact]
     public async Task Five_failed_attempts_take_the_failure_policy()
     {
         await using var server = await SarServer.StartAsync().WaitAsync(Timeout);
