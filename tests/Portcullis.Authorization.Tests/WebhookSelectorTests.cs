@@ -15,8 +15,8 @@ namespace Portcullis.Authorization.Tests;
 /// </summary>
 public sealed class WebhookSelectorTests
 {
-    private const string Head = """{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"resourceAttributes":{""";
-    private const string Tail = """},"user":"jane"}}""";
+    private const string Head = """{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","metadata":{},"spec":{"resourceAttributes":{""";
+    private const string Tail = "},\"user\":\"jane\"},\"status\":{\"allowed\":false}}\n";
     private const string Gvr = "\"group\":\"group\",\"version\":\"version\",\"resource\":\"resource\"";
 
     public static TheoryData<string, string, string, string> Cases => new()
@@ -86,7 +86,7 @@ public sealed class WebhookSelectorTests
         await webhook.AuthorizeAsync(new AuthorizationAttributes(UserInfo.Create("jane", ["dev"]), request), CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
 
         var (body, _) = Assert.Single(server.Requests);
-        Assert.Equal("""{"apiVersion":"authorization.k8s.io/v1beta1","kind":"SubjectAccessReview","spec":{"resourceAttributes":{"verb":"list","version":"v1","resource":"pods","fieldSelector":{"requirements":[{"key":"spec.nodeName","operator":"In","values":["n1"]}]},"labelSelector":{"requirements":[{"key":"app","operator":"In","values":["web"]}]}},"user":"jane","group":["dev"]}}""", body);
+        Assert.Equal("""{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1beta1","metadata":{},"spec":{"resourceAttributes":{"verb":"list","version":"v1","resource":"pods","fieldSelector":{"requirements":[{"key":"spec.nodeName","operator":"In","values":["n1"]}]},"labelSelector":{"requirements":[{"key":"app","operator":"In","values":["web"]}]}},"user":"jane","group":["dev"]},"status":{"allowed":false}}""" + "\n", body);
     }
 
     [Fact]

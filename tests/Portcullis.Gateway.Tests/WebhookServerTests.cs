@@ -345,6 +345,60 @@ public sealed class WebhookServerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Review_values_in_the_audit_annotations_are_clipped_and_control_characters_escaped()
+    {
+        File.WriteAllText(Path.Combine(_dir, "audit-policy.yaml"), "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n");
+        var longReason = "stolen\u0007 " + new string('r', 3000);
+        await StartAsync(denyList: $"apiVersion: portcullis.dev/v1alpha1\nkind: DenyList\nentries:\n- group: hostile\n  reason: \"{longReason.Replace("\u0007", "\\a", StringComparison.Ordinal)}\"\n",
+            extra: "audit: {policyFile: audit-policy.yaml, log: {path: audit.log}}");
+        using var client = ApiServer();
+        var user = "eve\u001b[31m\r\nforged line " + new string('u', 5000);
+        var ns = "ns\u0000" + new string('n', 3000);
+        var review = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["apiVersion"] = "authorization.k8s.io/v1",
+            ["kind"] = "SubjectAccessReview",
+            ["spec"] = new Dictionary<string, object>
+            {
+                ["resourceAttributes"] = new Dictionary<string, string> { ["namespace"] = ns, ["verb"] = "get", ["version"] = "v1", ["resource"] = "pods" },
+                ["user"] = user,
+                ["groups"] = new[] { "hostile" },
+            },
+        });
+        var (code, body) = await PostAsync(client, "/authorize", review);
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.True(Parse(body).GetProperty("status").GetProperty("denied").GetBoolean());
+
+        var log = Path.Combine(_dir, "audit.log");
+        var deadline = DateTime.UtcNow + Timeout;
+        string? line = null;
+        while (line is null && DateTime.UtcNow < deadline)
+        {
+            line = File.Exists(log) ? File.ReadAllLines(log).FirstOrDefault(l => l.Contains("\"ResponseComplete\"", StringComparison.Ordinal)) : null;
+            if (line is null)
+            {
+                await Task.Delay(50); // polling a condition with a deadline
+            }
+        }
+        Assert.NotNull(line);
+        var annotations = Parse(line).GetProperty("annotations");
+        var reviewedUser = annotations.GetProperty("portcullis.dev/reviewed-user").GetString()!;
+        var reviewedRequest = annotations.GetProperty("portcullis.dev/reviewed-request").GetString()!;
+        var reason = annotations.GetProperty("portcullis.dev/webhook-reason").GetString()!;
+        Assert.Equal("eve\\u001B[31m\\u000D\\u000Aforged line " + new string('u', 256 - "eve\u001b[31m\r\nforged line ".Length) + "...", reviewedUser);
+        Assert.StartsWith("get pods namespace=ns\\u0000nnn", reviewedRequest, StringComparison.Ordinal);
+        Assert.EndsWith("...", reviewedRequest, StringComparison.Ordinal);
+        Assert.StartsWith("deny list: stolen\\u0007 rrr", reason, StringComparison.Ordinal);
+        Assert.EndsWith("...", reason, StringComparison.Ordinal);
+        foreach (var value in new[] { reviewedUser, reviewedRequest, reason })
+        {
+            Assert.DoesNotContain(value, char.IsControl);
+        }
+        Assert.True(reviewedRequest.Length <= 1024 + 6 * 1 + 3, reviewedRequest.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(reason.Length <= 1024 + 6 * 1 + 3, reason.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task Only_the_api_servers_client_ca_gets_in_at_the_handshake()
     {
         await StartAsync();

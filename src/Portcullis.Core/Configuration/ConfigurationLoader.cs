@@ -254,6 +254,17 @@ public static class ConfigurationLoader
             RequireFile("authorization.webhook.configFile", authz.Webhook.ConfigFile);
             OneOf("authorization.webhook.version", authz.Webhook.Version, ["v1", "v1beta1"]);
             OneOf("authorization.webhook.failurePolicy", authz.Webhook.FailurePolicy, ["NoOpinion", "Deny"]);
+            if (authz.Modes.Contains(AuthorizationModes.Webhook))
+            {
+                PositiveTime("authorization.webhook.timeout", authz.Webhook.Timeout);
+                foreach (var (field, ttl) in new[] { ("authorization.webhook.authorizedTTL", authz.Webhook.AuthorizedTTL), ("authorization.webhook.unauthorizedTTL", authz.Webhook.UnauthorizedTTL) })
+                {
+                    if (ttl < TimeSpan.Zero)
+                    {
+                        Fail(field, "must not be negative (0 caches nothing)");
+                    }
+                }
+            }
             for (var i = 0; i < authz.NetworkScopes.Count; i++)
             {
                 var scope = authz.NetworkScopes[i];

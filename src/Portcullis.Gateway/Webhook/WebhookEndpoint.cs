@@ -105,7 +105,7 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
         if (!result.Authenticated || result.User is null || result.IsAnonymous)
         {
             var reason = result.FailureReason ?? "the token was not recognised";
-            feature.Annotate(ReasonAnnotation, reason);
+            feature.Annotate(ReasonAnnotation, SafeReason(reason));
             // The chain reports every token it does not recognise as "invalid bearer token…" (kube-apiserver's text): an
             // answer, not an outage. Anything else (a malformed request to the chain) is counted as an error.
             if (result.IsError && !reason.StartsWith("invalid bearer token", StringComparison.Ordinal))
@@ -118,7 +118,7 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
             return (WebhookReviews.Unauthenticated(review.ApiVersion, ""), "unauthenticated");
         }
         var user = result.User;
-        feature.Annotate(ReviewedUserAnnotation, user.Name);
+        feature.Annotate(ReviewedUserAnnotation, SafeUser(user.Name));
         feature.Annotate(ReviewedAuthenticatorAnnotation, result.Authenticator);
         // The deny list: user, group, service account and tokenSHA256 (the token is in the review); the other selectors
         // (certificateSerial, sourceCIDR) need what a TokenReview does not carry.
@@ -174,7 +174,7 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
         feature.Annotate(DecisionAnnotation, decision);
         if (status.Reason.Length > 0)
         {
-            feature.Annotate(ReasonAnnotation, status.Reason);
+            feature.Annotate(ReasonAnnotation, SafeReason(status.Reason));
         }
         await AnswerAsync(context, WebhookReviews.SubjectAccessReviewKind, decision, WebhookReviews.Decision(review!.ApiVersion, status), start);
     }
@@ -183,8 +183,8 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
     internal static async Task<ReviewStatus> DecideAccessAsync(GatewayRequestFeature feature, SubjectAccessReviewRequest review, CancellationToken cancellationToken)
     {
         var snapshot = feature.Snapshot;
-        feature.Annotate(ReviewedUserAnnotation, review.User.Name);
-        feature.Annotate(ReviewedRequestAnnotation, Describe(review.Request));
+        feature.Annotate(ReviewedUserAnnotation, SafeUser(review.User.Name));
+        feature.Annotate(ReviewedRequestAnnotation, Portcullis.Diagnostics.SafeText.Of(Describe(review.Request), MaxRequestAnnotation));
         // 1. A revoked client certificate, by the fingerprint kube-apiserver's x509 authenticator puts in extra.
         if (RevokedFingerprint(snapshot, review.User) is { } revoked)
         {
@@ -296,4 +296,14 @@ internal sealed class WebhookEndpoint(GatewayMetrics metrics, Refusals refusals,
     }
 
     private static string SafeMethod(string method) => Portcullis.Diagnostics.SafeText.Of(method, 16);
+
+    // The review's values come from the API server's caller (a user name, a path, a selector) or from a remote webhook
+    // (a reason): clipped and control characters escaped before they reach the audit event, as every other annotation.
+    internal const int MaxUserAnnotation = 256;
+    internal const int MaxReasonAnnotation = 1024;
+    internal const int MaxRequestAnnotation = 1024;
+
+    private static string SafeUser(string name) => Portcullis.Diagnostics.SafeText.Of(name, MaxUserAnnotation);
+
+    private static string SafeReason(string reason) => Portcullis.Diagnostics.SafeText.Of(reason, MaxReasonAnnotation);
 }

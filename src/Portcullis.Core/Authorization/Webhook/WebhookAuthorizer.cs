@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -7,6 +6,32 @@ using Portcullis.Kubeconfig;
 
 namespace Portcullis.Authorization.Webhook;
 
+/// <summary>
+/// The retry backoff of a webhook call: kube-apiserver's <c>DefaultRetryBackoffWithInitialDelay(500ms)</c>
+/// (k8s.io/apiserver/pkg/util/webhook/webhook.go; the authorizer's <c>DefaultRetryBackoff</c> in
+/// k8s.io/apiserver/plugin/pkg/authorizer/webhook/webhook.go): at most <see cref="Steps"/> attempts; before attempt n+1
+/// it waits <see cref="InitialDelay"/>·<see cref="Factor"/>^(n-1) plus a random 0–<see cref="Jitter"/> of that
+/// (k8s.io/apimachinery/pkg/util/wait <c>Backoff.Step</c> and <c>Jitter</c>): 500 ms, 750 ms, 1.125 s, 1.6875 s, each up
+/// to 20% longer.
+/// </summary>
+public sealed record WebhookRetryBackoff
+{
+    public TimeSpan InitialDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+    public double Factor { get; init; } = 1.5;
+    public double Jitter { get; init; } = 0.2;
+    public int Steps { get; init; } = 5;
+
+    public static WebhookRetryBackoff Default { get; } = new();
+
+    /// <summary>The wait before attempt <paramref name="attempt"/>+1 (attempt counts from 1), <paramref name="random01"/> in [0, 1).</summary>
+    public TimeSpan DelayAfter(int attempt, double random01)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(attempt, 1);
+        var delay = InitialDelay.TotalMilliseconds * Math.Pow(Factor, attempt - 1);
+        return TimeSpan.FromMilliseconds(delay + (Jitter > 0 ? random01 * Jitter * delay : 0));
+    }
+}
+
 /// <summary>Settings of the Webhook mode (authorization.webhook in the configuration).</summary>
 public sealed record WebhookAuthorizerOptions
 {
@@ -14,11 +39,15 @@ public sealed record WebhookAuthorizerOptions
     public string Version { get; init; } = "v1";
     public TimeSpan AuthorizedTtl { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan UnauthorizedTtl { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The whole call's limit: every attempt and every wait between them.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>NoOpinion (default, as kube-apiserver) or Deny: the decision when the webhook cannot be asked.</summary>
     public string FailurePolicy { get; init; } = "NoOpinion";
-    /// <summary>Cached decisions kept at most (kube-apiserver's LRU holds 8192).</summary>
+    /// <summary>Cached decisions kept at most (kube-apiserver's LRU holds 8192), the least recently used pushed out.</summary>
     public int CacheSize { get; init; } = 8192;
+    public WebhookRetryBackoff RetryBackoff { get; init; } = WebhookRetryBackoff.Default;
+    /// <summary>The jitter's source of randomness (tests pin it).</summary>
+    public Random Random { get; init; } = Random.Shared;
 
     public static WebhookAuthorizerOptions From(AuthorizationWebhookConfiguration c)
     {
@@ -35,30 +64,41 @@ public sealed record WebhookAuthorizerOptions
 }
 
 /// <summary>
-/// The Webhook mode (spec §4.4): asks a remote service with a SubjectAccessReview (v1 or v1beta1), caches answers keyed
-/// by the JSON of the spec (allowed for authorizedTTL, anything else for unauthorizedTTL; errors are not cached), and on
-/// failure (timeout, connection, non-2xx, bad JSON) answers the failure policy's decision with the error.
+/// The Webhook mode (spec §4.4), as kube-apiserver's webhook authorizer
+/// (k8s.io/apiserver/plugin/pkg/authorizer/webhook/webhook.go) behaves: asks a remote service with a
+/// SubjectAccessReview (v1 or v1beta1, serialised as the API server serialises it), retries transient failures with
+/// kube-apiserver's backoff within <see cref="WebhookAuthorizerOptions.Timeout"/>, caches each answer keyed by the JSON
+/// of the whole spec in a bounded LRU whose entries expire one by one (allowed for authorizedTTL, anything else for
+/// unauthorizedTTL; failures are not cached, nor requests whose requester-controlled attributes exceed 10,000 bytes),
+/// and on failure (timeout, connection, non-2xx, bad JSON) answers the failure policy's decision with the error.
 /// </summary>
 public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
 {
     public const string AuthorizerName = "Webhook";
+
+    /// <summary>kube-apiserver's <c>maxControlledAttrCacheSize</c>: larger requester-controlled attributes are not cached.</summary>
+    public const int MaxControlledAttributesCacheSize = 10000;
+
+    private static readonly MediaTypeHeaderValue JsonContentType = new("application/json");
 
     private readonly HttpClient _client;
     private readonly Uri _server;
     private readonly string? _token;
     private readonly TimeProvider _time;
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
-    private readonly ConcurrentDictionary<string, CacheEntry> _cache = new(StringComparer.Ordinal);
+    private readonly Portcullis.Caching.LruExpireCache<string, AuthorizationResult> _cache;
 
     public WebhookAuthorizer(HttpClient client, Uri server, string? token, WebhookAuthorizerOptions options, TimeProvider? timeProvider = null,
         Microsoft.Extensions.Logging.ILogger<WebhookAuthorizer>? logger = null)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<WebhookAuthorizer>.Instance;
         _client = client;
         _server = server;
         _token = token;
         Options = options;
         _time = timeProvider ?? TimeProvider.System;
+        _cache = new(Math.Max(1, options.CacheSize), _time, StringComparer.Ordinal);
     }
 
     /// <summary>Builds the authorizer from a webhook kubeconfig (current-context).</summary>
@@ -79,71 +119,133 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     public long Calls => Interlocked.Read(ref _calls);
     private long _calls;
 
+    /// <summary>HTTP requests sent to the webhook (a call's retries included).</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+    private long _requests;
+
+    /// <summary>Decisions held in the cache now (expired ones not yet looked up included).</summary>
+    public int CachedDecisions => _cache.Count;
+
     public ValueTask<AuthorizationResult> AuthorizeAsync(AuthorizationAttributes attributes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(attributes);
         var spec = SubjectAccessReview.SpecJson(attributes, Options.Version);
-        if (_cache.TryGetValue(spec, out var cached) && cached.Expires > _time.GetUtcNow())
+        if (_cache.TryGet(spec, out var cached))
         {
-            return new(cached.Result);
+            return new(cached);
         }
-        return new(CallAsync(spec, cancellationToken));
+        return new(CallAsync(spec, ShouldCache(attributes.Request), cancellationToken));
     }
 
-    private async Task<AuthorizationResult> CallAsync(string spec, CancellationToken cancellationToken)
+    /// <summary>
+    /// kube-apiserver's <c>shouldCache</c>: a request whose requester-controlled attributes (namespace, verb, group,
+    /// version, resource, subresource, name, path) add up to 10,000 bytes or more may be a cache-flooding attempt and is
+    /// asked every time.
+    /// </summary>
+    public static bool ShouldCache(RequestInfo request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        long size = 0;
+        foreach (var s in (ReadOnlySpan<string>)[request.Namespace, request.Verb, request.ApiGroup, request.ApiVersion, request.Resource, request.Subresource, request.Name, request.Path])
+        {
+            size += Encoding.UTF8.GetByteCount(s);
+        }
+        return size < MaxControlledAttributesCacheSize;
+    }
+
+    private async Task<AuthorizationResult> CallAsync(string spec, bool cache, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _calls);
         using var deadline = new CancellationTokenSource(Options.Timeout, _time);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        AuthorizationResult result;
+        var body = Encoding.UTF8.GetBytes(SubjectAccessReview.RequestJson(spec, Options.Version));
+        var backoff = Options.RetryBackoff;
+        var steps = Math.Max(1, backoff.Steps);
+        SubjectAccessReviewStatus status;
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, _server)
+            for (var attempt = 1; ; attempt++)
             {
-                Content = new StringContent(SubjectAccessReview.RequestJson(spec, Options.Version), Encoding.UTF8, "application/json"),
-            };
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-            if (_token is not null)
-            {
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+                var (ok, parsed, error, retry) = await SendAsync(body, timeout.Token).ConfigureAwait(false);
+                if (ok)
+                {
+                    status = parsed;
+                    break;
+                }
+                if (!retry || attempt >= steps)
+                {
+                    return Failure(attempt > 1 ? $"{error} (attempt {attempt} of {steps})" : error);
+                }
+                await Task.Delay(backoff.DelayAfter(attempt, Options.Random.NextDouble()), _time, timeout.Token).ConfigureAwait(false);
             }
-            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
-            var body = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                return Failure($"the webhook answered {(int)response.StatusCode}");
-            }
-            if (!SubjectAccessReview.TryParseStatus(body, out var status, out var parseError))
-            {
-                return Failure(parseError);
-            }
-            result = status.Denied && status.Allowed
-                ? new AuthorizationResult(AuthorizationDecision.Deny, status.Reason, "webhook subject access review returned both allow and deny response", AuthorizerName)
-                : status.Denied ? AuthorizationResult.Denied(AuthorizerName, status.Reason)
-                : status.Allowed ? AuthorizationResult.Allowed(AuthorizerName, status.Reason)
-                : AuthorizationResult.NoOpinion(AuthorizerName, status.Reason);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return Failure($"the webhook did not answer within {Portcullis.Configuration.GoDuration.Format(Options.Timeout)}");
         }
-        catch (HttpRequestException ex)
+        var result = status.Denied && status.Allowed
+            ? new AuthorizationResult(AuthorizationDecision.Deny, status.Reason, "webhook subject access review returned both allow and deny response", AuthorizerName)
+            : status.Denied ? AuthorizationResult.Denied(AuthorizerName, status.Reason)
+            : status.Allowed ? AuthorizationResult.Allowed(AuthorizerName, status.Reason)
+            : AuthorizationResult.NoOpinion(AuthorizerName, status.Reason);
+        // kube-apiserver caches every answer the webhook gave (by status.allowed), never a failure.
+        var ttl = status.Allowed ? Options.AuthorizedTtl : Options.UnauthorizedTtl;
+        if (cache && ttl > TimeSpan.Zero)
         {
-            return Failure(ex.Message);
-        }
-        if (result.Error is null)
-        {
-            var ttl = result.IsAllowed ? Options.AuthorizedTtl : Options.UnauthorizedTtl;
-            if (ttl > TimeSpan.Zero)
-            {
-                if (_cache.Count >= Options.CacheSize)
-                {
-                    _cache.Clear(); // crude bound; a burst of misses refills it
-                }
-                _cache[spec] = new CacheEntry(result, _time.GetUtcNow() + ttl);
-            }
+            _cache.Add(spec, result, ttl);
         }
         return result;
+    }
+
+    /// <summary>
+    /// One attempt. Retried as kube-apiserver's <c>DefaultShouldRetry</c> (k8s.io/apiserver/pkg/util/webhook/webhook.go)
+    /// retries what client-go makes of the answer: a connection reset; 500 (InternalError), 504 (Timeout), 429
+    /// (TooManyRequests); and any other 5xx that carries a <c>Retry-After</c> of a positive number of seconds
+    /// (<c>SuggestsClientDelay</c>). Not retried: other 4xx and 5xx, a refused connection, a TLS failure, a body that
+    /// is not a SubjectAccessReview.
+    /// </summary>
+    private async Task<(bool Ok, SubjectAccessReviewStatus Status, string Error, bool Retry)> SendAsync(byte[] body, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _requests);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _server) { Content = new ByteArrayContent(body) };
+        // client-go's REST client: exactly "application/json" (no charset) and "application/json, */*".
+        request.Content.Headers.ContentType = JsonContentType;
+        request.Headers.Accept.ParseAdd("application/json, */*");
+        if (_token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+        }
+        try
+        {
+            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            var code = (int)response.StatusCode;
+            if (!response.IsSuccessStatusCode)
+            {
+                var retryAfter = (code == 429 || code >= 500) && response.Headers.RetryAfter?.Delta is { } delta && delta >= TimeSpan.FromSeconds(1);
+                return (false, default, $"the webhook answered {code}", code is 500 or 504 or 429 || retryAfter);
+            }
+            return SubjectAccessReview.TryParseStatus(text, out var status, out var parseError)
+                ? (true, status, "", false)
+                : (false, default, parseError, false);
+        }
+        catch (HttpRequestException ex)
+        {
+            return (false, default, ex.Message, IsConnectionReset(ex));
+        }
+    }
+
+    // Go's utilnet.IsConnectionReset: ECONNRESET anywhere in the error chain.
+    private static bool IsConnectionReset(Exception ex)
+    {
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset })
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private AuthorizationResult Failure(string error)
@@ -157,83 +259,81 @@ public sealed class WebhookAuthorizer : IAuthorizer, IDisposable
     }
 
     public void Dispose() => _client.Dispose();
-
-    private sealed record CacheEntry(AuthorizationResult Result, DateTimeOffset Expires);
 }
 
 /// <summary>The status fields of a SubjectAccessReview response.</summary>
 public readonly record struct SubjectAccessReviewStatus(bool Allowed, bool Denied, string Reason, string EvaluationError);
 
-/// <summary>SubjectAccessReview JSON for authorization.k8s.io v1 (<c>groups</c>) and v1beta1 (<c>group</c>).</summary>
+/// <summary>
+/// SubjectAccessReview JSON for authorization.k8s.io v1 (<c>groups</c>) and v1beta1 (<c>group</c>), byte for byte as
+/// kube-apiserver's webhook authorizer sends it: Go's <c>encoding/json</c> of the typed object through the API
+/// machinery's JSON serializer (<c>json.NewEncoder(w).Encode</c>, k8s.io/apimachinery/pkg/runtime/serializer/json):
+/// fields in the Go structs' order, empty ones omitted, strings escaped as Go escapes them (<see cref="GoJsonText"/>).
+/// </summary>
 public static class SubjectAccessReview
 {
     /// <summary>
-    /// The JSON of <c>spec</c> (also the cache key): resourceAttributes (namespace, verb, group, version, resource,
-    /// subresource, name, fieldSelector, labelSelector) or nonResourceAttributes (path, verb), user, groups|group, extra,
-    /// uid; empty strings omitted.
+    /// The JSON of <c>spec</c> (also the cache key, as kube-apiserver keys on <c>json.Marshal(r.Spec)</c>):
+    /// resourceAttributes (namespace, verb, group, version, resource, subresource, name, fieldSelector, labelSelector)
+    /// or nonResourceAttributes (path, verb), user, groups|group, extra (keys sorted, as Go writes a map), uid; empty
+    /// strings and lists omitted.
     /// </summary>
     public static string SpecJson(AuthorizationAttributes attributes, string version)
     {
         ArgumentNullException.ThrowIfNull(attributes);
-        using var buffer = new MemoryStream(256);
-        using (var w = new Utf8JsonWriter(buffer))
+        var w = new JsonText(new StringBuilder(256));
+        var r = attributes.Request;
+        w.Begin();
+        if (r.IsResourceRequest)
         {
-            var r = attributes.Request;
-            w.WriteStartObject();
-            if (r.IsResourceRequest)
-            {
-                w.WriteStartObject("resourceAttributes");
-                Opt(w, "namespace", r.Namespace);
-                Opt(w, "verb", r.Verb);
-                Opt(w, "group", r.ApiGroup);
-                Opt(w, "version", r.ApiVersion);
-                Opt(w, "resource", r.Resource);
-                Opt(w, "subresource", r.Subresource);
-                Opt(w, "name", r.Name);
-                WriteSelectors(w, r);
-                w.WriteEndObject();
-            }
-            else
-            {
-                w.WriteStartObject("nonResourceAttributes");
-                Opt(w, "path", r.Path);
-                Opt(w, "verb", r.Verb);
-                w.WriteEndObject();
-            }
-            var u = attributes.User;
-            Opt(w, "user", u.Name);
-            if (u.Groups.Count > 0)
-            {
-                w.WriteStartArray(version == "v1beta1" ? "group" : "groups");
-                foreach (var g in u.Groups)
-                {
-                    w.WriteStringValue(g);
-                }
-                w.WriteEndArray();
-            }
-            if (u.Extra.Count > 0)
-            {
-                w.WriteStartObject("extra");
-                foreach (var (k, values) in u.Extra.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-                {
-                    w.WriteStartArray(k);
-                    foreach (var v in values)
-                    {
-                        w.WriteStringValue(v);
-                    }
-                    w.WriteEndArray();
-                }
-                w.WriteEndObject();
-            }
-            Opt(w, "uid", u.Uid);
-            w.WriteEndObject();
+            w.BeginObject("resourceAttributes");
+            w.Opt("namespace", r.Namespace);
+            w.Opt("verb", r.Verb);
+            w.Opt("group", r.ApiGroup);
+            w.Opt("version", r.ApiVersion);
+            w.Opt("resource", r.Resource);
+            w.Opt("subresource", r.Subresource);
+            w.Opt("name", r.Name);
+            WriteSelectors(w, r);
+            w.End();
         }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        else
+        {
+            w.BeginObject("nonResourceAttributes");
+            w.Opt("path", r.Path);
+            w.Opt("verb", r.Verb);
+            w.End();
+        }
+        var u = attributes.User;
+        w.Opt("user", u.Name);
+        if (u.Groups.Count > 0)
+        {
+            w.Strings(version == "v1beta1" ? "group" : "groups", u.Groups);
+        }
+        if (u.Extra.Count > 0)
+        {
+            w.BeginObject("extra");
+            foreach (var (k, values) in u.Extra.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                w.Strings(k, values);
+            }
+            w.End();
+        }
+        w.Opt("uid", u.Uid);
+        w.End();
+        return w.ToString();
     }
 
-    /// <summary>The whole request object around a spec built by <see cref="SpecJson"/>.</summary>
+    /// <summary>
+    /// The whole request body around a spec built by <see cref="SpecJson"/>, as kube-apiserver sends it: <c>kind</c>
+    /// before <c>apiVersion</c> (TypeMeta's order), <c>metadata</c> an empty object (ObjectMeta is a struct, which Go's
+    /// omitempty never omits; its zero <c>creationTimestamp</c> is omitted since Kubernetes 1.34,
+    /// kubernetes/kubernetes#130989 — before, <c>{"creationTimestamp":null}</c>), <c>status</c> with
+    /// <c>allowed: false</c> (a non-omitempty bool), and the encoder's trailing newline.
+    /// </summary>
     public static string RequestJson(string specJson, string version) =>
-        "{\"apiVersion\":\"authorization.k8s.io/" + (version == "v1beta1" ? "v1beta1" : "v1") + "\",\"kind\":\"SubjectAccessReview\",\"spec\":" + specJson + "}";
+        "{\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"authorization.k8s.io/" + (version == "v1beta1" ? "v1beta1" : "v1")
+        + "\",\"metadata\":{},\"spec\":" + specJson + ",\"status\":{\"allowed\":false}}\n";
 
     /// <summary>Reads <c>status</c> of a response; false with an error when the body is not a SubjectAccessReview.</summary>
     public static bool TryParseStatus(string json, out SubjectAccessReviewStatus status, out string error)
@@ -274,7 +374,7 @@ public static class SubjectAccessReview
     /// <c>in</c> become <c>In</c>, <c>!=</c>, <c>notin</c> <c>NotIn</c>, then <c>Exists</c> and <c>DoesNotExist</c>;
     /// <c>gt</c>/<c>lt</c> are left out (requirements are ANDed, so leaving one out only widens what is asked).
     /// </summary>
-    private static void WriteSelectors(Utf8JsonWriter w, RequestInfo r)
+    private static void WriteSelectors(JsonText w, RequestInfo r)
     {
         if (r.FieldSelector.Length > 0 && Selectors.FieldSelectorParser.Parse(r.FieldSelector, out _) is { Count: > 0 } fields)
         {
@@ -293,43 +393,120 @@ public static class SubjectAccessReview
         }
     }
 
-    private static void WriteRequirements(Utf8JsonWriter w, string name, IReadOnlyList<Selectors.SelectorRequirement> requirements, Func<string, string?> map)
+    private static void WriteRequirements(JsonText w, string name, IReadOnlyList<Selectors.SelectorRequirement> requirements, Func<string, string?> map)
     {
         if (!requirements.Any(q => map(q.Operator) is not null))
         {
             return; // every requirement dropped: the unrestricted action is asked
         }
-        w.WriteStartObject(name);
-        w.WriteStartArray("requirements");
+        w.BeginObject(name);
+        w.BeginArray("requirements");
         foreach (var q in requirements)
         {
             if (map(q.Operator) is not { } op)
             {
                 continue;
             }
-            w.WriteStartObject();
-            w.WriteString("key", q.Key);
-            w.WriteString("operator", op);
+            w.BeginElement();
+            w.Opt("key", q.Key, always: true);
+            w.Opt("operator", op, always: true);
             if (q.Values.Count > 0)
             {
-                w.WriteStartArray("values");
-                foreach (var v in q.Values)
-                {
-                    w.WriteStringValue(v);
-                }
-                w.WriteEndArray();
+                w.Strings("values", q.Values);
             }
-            w.WriteEndObject();
+            w.End();
         }
-        w.WriteEndArray();
-        w.WriteEndObject();
+        w.EndArray();
+        w.End();
     }
 
-    private static void Opt(Utf8JsonWriter w, string name, string value)
+    /// <summary>A minimal writer of compact JSON with Go's string escaping; tracks commas per level.</summary>
+    private sealed class JsonText(StringBuilder b)
     {
-        if (value.Length > 0)
+        private readonly Stack<bool> _first = new();
+
+        public void Begin()
         {
-            w.WriteString(name, value);
+            b.Append('{');
+            _first.Push(true);
         }
+
+        public void BeginElement()
+        {
+            Comma();
+            Begin();
+        }
+
+        public void BeginObject(string name)
+        {
+            Name(name);
+            Begin();
+        }
+
+        public void BeginArray(string name)
+        {
+            Name(name);
+            b.Append('[');
+            _first.Push(true);
+        }
+
+        public void End()
+        {
+            _first.Pop();
+            b.Append('}');
+        }
+
+        public void EndArray()
+        {
+            _first.Pop();
+            b.Append(']');
+        }
+
+        public void Opt(string name, string value, bool always = false)
+        {
+            if (always || value.Length > 0)
+            {
+                Name(name);
+                GoJsonText.AppendQuoted(b, value);
+            }
+        }
+
+        public void Strings(string name, IEnumerable<string> values)
+        {
+            Name(name);
+            b.Append('[');
+            var first = true;
+            foreach (var v in values)
+            {
+                if (!first)
+                {
+                    b.Append(',');
+                }
+                first = false;
+                GoJsonText.AppendQuoted(b, v);
+            }
+            b.Append(']');
+        }
+
+        private void Name(string name)
+        {
+            Comma();
+            GoJsonText.AppendQuoted(b, name).Append(':');
+        }
+
+        private void Comma()
+        {
+            if (_first.Pop())
+            {
+                _first.Push(false);
+            }
+            else
+            {
+                b.Append(',');
+                _first.Push(false);
+            }
+        }
+
+        public override string ToString() => b.ToString();
     }
 }
