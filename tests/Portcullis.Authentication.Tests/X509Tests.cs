@@ -46,6 +46,29 @@ public sealed class X509Tests
     }
 
     [Fact]
+    public void A_flood_of_refused_certificates_does_not_push_a_verified_result_out_of_the_cache()
+    {
+        var validator = new ClientCertificateValidator([Cas.Value.A], capacity: 4);
+        using var client = CreateClient(Cas.Value.A, [CN("a-user")]);
+        var verified = validator.Validate(client);
+        Assert.Equal("a-user", verified.User!.Name);
+        ClientCertificateResult? last = null;
+        X509Certificate2? lastStranger = null;
+        for (var i = 0; i < 12; i++)
+        {
+            lastStranger?.Dispose();
+            lastStranger = CreateClient(Cas.Value.Stranger, [CN("eve-" + i)]);
+            last = validator.Validate(lastStranger);
+            Assert.NotNull(last.Error);
+        }
+        // Three times the capacity of refusals later, the client's result is still the cached one (the old single cache was
+        // cleared when full), and a refusal is remembered too.
+        Assert.Same(verified, validator.Validate(client));
+        Assert.Same(last, validator.Validate(lastStranger!));
+        lastStranger!.Dispose();
+    }
+
+    [Fact]
     public void Unknown_CA_and_missing_client_auth_EKU_fail_with_the_kube_apiserver_prefix()
     {
         var validator = Validator();

@@ -1,8 +1,8 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Portcullis.Authentication;
 using Portcullis.Authentication.X509;
+using Portcullis.Caching;
 
 namespace Portcullis.Tls;
 
@@ -20,15 +20,20 @@ public sealed record ClientCertificateResult(UserInfo? User, string? Error)
 /// Verifies client certificates against the <c>clientCAFile</c> bundle (every CA in it trusted, custom root trust only:
 /// the system store is never consulted), presented intermediates as extra chain elements, EKU clientAuth required.
 /// The gateway calls <see cref="Validate"/> once per TLS connection and keeps the result on the connection; results are
-/// also cached by certificate SHA-256 (bounded, never past NotAfter) so reconnects skip the chain build.
+/// also cached by certificate SHA-256 (never past NotAfter, at most 5 minutes) so reconnects skip the chain build.
+/// Certificates that verified and those that did not are kept in two separate least-recently-used caches: anyone can
+/// present any number of self-signed certificates, but only the client CA can fill the first, so a flood of refused
+/// certificates never pushes a client's verified result out (it only churns the small cache of refusals).
 /// </summary>
 public sealed class ClientCertificateValidator
 {
     private const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
     private readonly X509Certificate2Collection _roots;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<TokenDigest, (ClientCertificateResult Result, DateTimeOffset Until)> _cache = new();
-    private readonly int _capacity;
+    /// <summary>Refused certificates remembered at most (a repeated bad certificate skips its chain build).</summary>
+    public const int RefusedCapacity = 1024;
+    private readonly LruExpireCache<TokenDigest, ClientCertificateResult> _verified;
+    private readonly LruExpireCache<TokenDigest, ClientCertificateResult> _refused;
 
     public ClientCertificateValidator(X509Certificate2Collection roots, TimeProvider? time = null, int capacity = 10_000)
     {
@@ -38,7 +43,8 @@ public sealed class ClientCertificateValidator
         }
         _roots = roots;
         _time = time ?? TimeProvider.System;
-        _capacity = capacity;
+        _verified = new LruExpireCache<TokenDigest, ClientCertificateResult>(capacity, _time);
+        _refused = new LruExpireCache<TokenDigest, ClientCertificateResult>(Math.Min(capacity, RefusedCapacity), _time);
     }
 
     /// <summary>The CA certificates of <c>tls.clientCAFile</c> (CRLs named by <c>tls.revocationFile</c> are verified against them).</summary>
@@ -52,20 +58,20 @@ public sealed class ClientCertificateValidator
     {
         ArgumentNullException.ThrowIfNull(leaf);
         var key = TokenDigest.FromHash(SHA256.HashData(leaf.RawDataMemory.Span));
+        if (_verified.TryGet(key, out var cached) || _refused.TryGet(key, out cached))
+        {
+            return cached;
+        }
         var now = _time.GetUtcNow();
-        if (_cache.TryGetValue(key, out var cached) && now < cached.Until)
-        {
-            return cached.Result;
-        }
         var result = Verify(leaf, intermediates, now);
-        if (_cache.Count >= _capacity)
+        // A verification's result can change with time (expiry): an entry lives until NotAfter at most, and 5 minutes.
+        // The cache serves an entry up to its expiry instant inclusive, so the bound is a tick before NotAfter.
+        var untilExpiry = new DateTimeOffset(leaf.NotAfter.ToUniversalTime(), TimeSpan.Zero) - now - TimeSpan.FromTicks(1);
+        var ttl = untilExpiry < TimeSpan.FromMinutes(5) ? untilExpiry : TimeSpan.FromMinutes(5);
+        if (ttl > TimeSpan.Zero)
         {
-            _cache.Clear(); // bounded: rare, and the cost is a chain build per connection until refilled
+            (result.Error is null ? _verified : _refused).Add(key, result, ttl);
         }
-        var until = new DateTimeOffset(leaf.NotAfter.ToUniversalTime(), TimeSpan.Zero);
-        var max = now + TimeSpan.FromMinutes(5);
-        // Only a verification whose result can change with time (expiry) is bounded by NotAfter; every entry lives ≤ 5 min.
-        _cache[key] = (result, until < max ? until : max);
         return result;
     }
 
