@@ -239,6 +239,35 @@ public sealed partial class LongRunningWireTests
         await nghttp.WaitForExitAsync();
     }
 
+    // The deny list names people, not only credentials: `user: root` must end root's watch when root watches as someone
+    // else (kubectl --as). New requests are refused through the impersonation check, which runs as root; the open
+    // streams were matched against the impersonated user only, so root's watch as bob stayed open.
+    [Fact]
+    public async Task A_user_deny_listed_mid_watch_loses_the_watch_it_opened_as_someone_else()
+    {
+        var (gw, upstream) = await StartAsync(UpstreamHead("application/json"), modes: "[RBAC]", denyList: EmptyDenyList);
+        await using var _ = gw;
+        await using var __ = upstream;
+        await using var tls = await RawHttps.ConnectAsync(gw, gw.Pki.IssueClient("root", "system:masters")).WaitAsync(Timeout);
+        var client = new ByteReader(tls);
+        await tls.WriteAsync(Encoding.ASCII.GetBytes(
+            "GET /api/v1/namespaces/dev/pods?watch=true HTTP/1.1\r\nHost: localhost\r\nImpersonate-User: bob\r\nImpersonate-Group: developers\r\n\r\n"));
+        var answer = await upstream.Answers.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", Encoding.Latin1.GetString(await ReadHeadAsync(client)), StringComparison.Ordinal);
+        Assert.Equal(["bob"], (await answer.Received.Task.WaitAsync(Timeout)).Values("Impersonate-User"));
+
+        File.WriteAllText(Path.Combine(gw.Dir, "deny.yaml"),
+            "apiVersion: portcullis.dev/v1alpha1\nkind: DenyList\nentries:\n- user: root\n  reason: left the company\n");
+
+        Assert.Equal("", await ReadToEndOrResetAsync(tls));
+        await answer.Closed.Task.WaitAsync(Timeout);
+        await using var again = await RawHttps.ConnectAsync(gw, gw.Pki.IssueClient("root", "system:masters")).WaitAsync(Timeout);
+        await again.WriteAsync(Encoding.ASCII.GetBytes(
+            "GET /api/v1/namespaces/dev/pods?watch=true HTTP/1.1\r\nHost: localhost\r\nImpersonate-User: bob\r\nImpersonate-Group: developers\r\nConnection: close\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 403 Forbidden\r\n", await RawHttps.ReadToEndAsync(again), StringComparison.Ordinal);
+        Assert.Single(upstream.Requests);
+    }
+
     private const string EmptyDenyList = "apiVersion: portcullis.dev/v1alpha1\nkind: DenyList\nentries: []\n";
 
     private static void DenyToken(GatewayTestHost gw, string token) =>
