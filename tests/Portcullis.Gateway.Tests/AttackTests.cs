@@ -18,12 +18,7 @@ public sealed class AttackTests
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Points the running gateway at <paramref name="upstream"/> by rewriting its kubeconfig and reloading.</summary>
-    private static void Retarget(GatewayTestHost gw, Uri upstream)
-    {
-        var path = Path.Combine(gw.Dir, "upstream.kubeconfig");
-        File.WriteAllText(path, File.ReadAllText(path).Replace(gw.Raw.Uri.ToString(), upstream.ToString(), StringComparison.Ordinal));
-        Assert.Empty(gw.Host.Snapshots.Reload());
-    }
+    private static void Retarget(GatewayTestHost gw, Uri upstream) => gw.RetargetUpstream(upstream);
 
     private static ScriptedUpstream Scripted(GatewayTestHost gw, Func<RawRequest, int, UpstreamMove> script, IPAddress? address = null)
     {

@@ -75,6 +75,13 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
         }
         if (error == ForwarderError.None)
         {
+            if (transformer.AmbiguousFraming)
+            {
+                Log.ForwardingError(logger, "ResponseFraming", context.Request.Method, context.Request.Path.Value ?? "", AmbiguousFramingReason);
+                await RefuseAsync(context, feature, RefusalLayers.Upstream, 502, "InternalError",
+                    "the upstream kube-apiserver answered with both Content-Length and Transfer-Encoding; an answer of ambiguous length is not passed on",
+                    AmbiguousFramingReason);
+            }
             return;
         }
         var exception = context.GetForwarderErrorFeature()?.Exception;
@@ -123,6 +130,8 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
         ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient or
         ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient or
         ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
+
+    private const string AmbiguousFramingReason = "the upstream answer had both Content-Length and Transfer-Encoding";
 
     /// <summary>A refusal of this layer: Status body, audit annotations (<c>portcullis.dev/rejected-by</c>, the reason), counter.</summary>
     private Task RefuseAsync(HttpContext context, GatewayRequestFeature feature, string layer, int code, string reason, string message, string? auditReason = null) =>
@@ -193,6 +202,9 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
     {
         public IdentityBlocks.Registration? Registration { get; private set; }
 
+        /// <summary>The upstream answered with both Content-Length and Transfer-Encoding; nothing of it was copied.</summary>
+        public bool AmbiguousFraming { get; private set; }
+
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
@@ -243,13 +255,45 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
         /// </summary>
         public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
         {
+            // RFC 9112 section 6.3: both framings on one answer "ought to be handled as an error" — it is how a response is
+            // split or smuggled, and kube-apiserver never sends it. Nothing of it is copied; the handler answers 502.
+            if (proxyResponse is not null
+                && proxyResponse.Headers.NonValidated.Contains("Transfer-Encoding")
+                && proxyResponse.Content.Headers.NonValidated.Contains("Content-Length"))
+            {
+                AmbiguousFraming = true;
+                return false;
+            }
             var proceed = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+            if (proceed && proxyResponse is not null && proxyResponse.StatusCode != System.Net.HttpStatusCode.SwitchingProtocols)
+            {
+                RemoveNominated(httpContext.Response.Headers, proxyResponse.Headers);
+            }
             if (proceed && feature.RequestInfo.IsLongRunning && proxyResponse is { StatusCode: System.Net.HttpStatusCode.OK })
             {
                 // StartAsync alone leaves the head in Kestrel's output buffer; a flush sends it.
                 await httpContext.Response.Body.FlushAsync(cancellationToken);
             }
             return proceed;
+        }
+
+        /// <summary>
+        /// The fields the upstream named in its Connection header belong to the upstream connection alone (RFC 9110
+        /// section 7.6.1): YARP drops the standard hop-by-hop fields but passes these on. A 101 keeps its Upgrade.
+        /// </summary>
+        private static void RemoveNominated(IHeaderDictionary response, HttpResponseHeaders upstream)
+        {
+            if (!upstream.NonValidated.TryGetValues("Connection", out var values))
+            {
+                return;
+            }
+            foreach (var value in values)
+            {
+                foreach (var name in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    response.Remove(name);
+                }
+            }
         }
 
         // Identity and forwarding headers, and any header the client named in Connection (hop-by-hop).

@@ -290,9 +290,11 @@ public sealed class GatewayHost : IAsyncDisposable
         // The Swapped handlers run in this order, on the reloading thread, right after the new snapshot is in force. The
         // closes come first, so that nothing else (the watcher re-arming its file watches) stands between the swap and them:
         // a certificate newly on tls.revocationFile loses its open connections (and every stream on them), and a stolen
-        // credential added to the deny list loses its open watches and exec/attach/log streams.
+        // credential or user added to the deny list loses its open watches and exec/attach/log streams — those it opened as
+        // someone else (kubectl --as) included, as its new requests are refused at the impersonation check.
         snapshots.Swapped += tls.CloseRevoked;
-        snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList?.Match(a.Attributes(f.RequestInfo)) is not null);
+        snapshots.Swapped += s => streams.Close(f => f.Authenticated is { } a && s.Authorizer.DenyList is { } deny
+            && (deny.Match(a.Attributes(f.RequestInfo)) is not null || (a.ImpersonatedUser is not null && deny.Match(a.RequestorAttributes(f.RequestInfo)) is not null)));
         // L5: the limits of the priority levels now serving, as apiserver_flowcontrol_*_limit_seats, and the borrowing
         // between them every 10 s (the configuration now serving only; a retired one keeps its last limits while it drains).
         var borrowing = new BorrowingTimer(metrics);

@@ -47,4 +47,8 @@ internal sealed class AuthenticatedRequest
     /// <summary>Authorization attributes for the effective user and <paramref name="request"/>.</summary>
     public AuthorizationAttributes Attributes(RequestInfo request) =>
         new(EffectiveUser, request, _request.SourceAddress, TokenSha256, CertificateSerial);
+
+    /// <summary>Authorization attributes for the authenticated user, who acts even when impersonating (for the deny list).</summary>
+    public AuthorizationAttributes RequestorAttributes(RequestInfo request) =>
+        new(User, request, _request.SourceAddress, TokenSha256, CertificateSerial);
 }

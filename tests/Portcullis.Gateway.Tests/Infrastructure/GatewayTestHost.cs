@@ -199,6 +199,17 @@ public sealed class GatewayTestHost : IAsyncDisposable
         };
     }
 
+    /// <summary>
+    /// Points the running gateway at another upstream (a stand-in that misbehaves at a chosen moment) by rewriting its
+    /// kubeconfig and reloading; for a host started with <c>rawUpstream: true</c>.
+    /// </summary>
+    public void RetargetUpstream(Uri upstream)
+    {
+        var path = Path.Combine(Dir, "upstream.kubeconfig");
+        File.WriteAllText(path, File.ReadAllText(path).Replace(Raw.Uri.ToString(), upstream.ToString(), StringComparison.Ordinal));
+        Assert.Empty(Host.Snapshots.Reload());
+    }
+
     public bool ValidateServer(X509Certificate cert)
     {
         using var chain = new X509Chain();
