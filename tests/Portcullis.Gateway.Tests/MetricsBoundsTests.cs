@@ -169,14 +169,14 @@ public sealed class MetricsBoundsTests
         {
             foreach (var code in codes)
             {
-                metrics.Requests.Record(method, "application/apply-patch+yaml", info, authenticated: true, dryRun: code % 2 == 0, code, refusedByGateway: true, 0.02);
-                metrics.Requests.Record(method, null, info, authenticated: true, dryRun: code % 2 == 1, code, refusedByGateway: true, 0.02);
+                metrics.Requests.Record(method, "application/apply-patch+yaml", info, authenticated: true, dryRun: code % 2 == 0 ? "All" : "", code, refusedByGateway: true, 0.02);
+                metrics.Requests.Record(method, null, info, authenticated: true, dryRun: code % 2 == 1 ? "All" : "", code, refusedByGateway: true, 0.02);
             }
         }
         Assert.Equal(0, metrics.Requests.LearnedResources);
 
         // Real traffic still gets its own series after the flood.
-        metrics.Requests.Record("GET", null, Info("GET", "/apis/apps/v1/namespaces/prod/deployments"), true, false, 200, false, 0.03);
+        metrics.Requests.Record("GET", null, Info("GET", "/apis/apps/v1/namespaces/prod/deployments"), true, "", 200, false, 0.03);
 
         var (bytes, families) = await ExportAsync(metrics);
         Assert.True(bytes < MaxMetricsBytes, $"/metrics is {bytes} bytes");
@@ -204,7 +204,7 @@ public sealed class MetricsBoundsTests
         // 500 CRDs answered 2xx: only MaxLearnedResources of them are learned, the rest count as "other".
         for (var i = 0; i < 500; i++)
         {
-            metrics.Requests.Record("GET", null, Info("GET", $"/apis/g{i}.example.com/v1/things"), true, false, 200, false, 0.01);
+            metrics.Requests.Record("GET", null, Info("GET", $"/apis/g{i}.example.com/v1/things"), true, "", 200, false, 0.01);
         }
         Assert.Equal(RequestMetrics.MaxLearnedResources, metrics.Requests.LearnedResources);
         var (_, learned) = await ExportAsync(metrics);
@@ -217,7 +217,7 @@ public sealed class MetricsBoundsTests
         {
             foreach (var code in codes)
             {
-                metrics.Requests.Record(method, null, info, true, dryRun: code == 201, code, refusedByGateway: false, 0.02);
+                metrics.Requests.Record(method, null, info, true, dryRun: code == 201 ? "All" : "", code, refusedByGateway: false, 0.02);
             }
         }
         var (bytes, families) = await ExportAsync(metrics);
@@ -227,5 +227,23 @@ public sealed class MetricsBoundsTests
         Assert.Single(total, IsOverflow);
         var durations = families["apiserver_request_duration_seconds"].Samples.Count(s => s.Name.EndsWith("_count", StringComparison.Ordinal));
         Assert.Equal(RequestMetrics.MaxDurationSeries + 1, durations);
+    }
+
+    [Theory]
+    [InlineData("", "")]
+    [InlineData("?watch=true", "")]
+    [InlineData("?dryRun=All", "All")]
+    [InlineData("?dryRun=All&dryRun=All", "All")]
+    [InlineData("?dryRun=all", "invalid")]
+    [InlineData("?dryRun=true", "invalid")]
+    [InlineData("?dryRun=", "invalid")]
+    [InlineData("?dryRun", "invalid")]
+    [InlineData("?dryRun=All&dryRun=Server", "invalid")]
+    public void The_dry_run_label_is_kube_apiservers_cleaned_value(string query, string label)
+    {
+        // kube-apiserver's cleanDryRun (endpoints/metrics): "" without the parameter, "invalid" unless every value is
+        // the one ValidateDryRun accepts, else the distinct values ("All"). The query is parsed as Kestrel parses it.
+        var parsed = new Microsoft.AspNetCore.Http.QueryCollection(Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(query));
+        Assert.Equal(label, RequestMetrics.DryRunLabel(parsed));
     }
 }

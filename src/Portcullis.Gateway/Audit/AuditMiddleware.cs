@@ -173,5 +173,5 @@ internal sealed class AuditMiddleware(GatewayMetrics metrics, Refusals refusals,
     // resources, and a cap per family.
     private void Record(HttpContext context, GatewayRequestFeature feature, double seconds) =>
         metrics.Requests.Record(context.Request.Method, context.Request.ContentType, feature.RequestInfo, feature.Authenticated is not null,
-            context.Request.Query.ContainsKey("dryRun"), context.Response.StatusCode, feature.RejectedBy is not null, seconds);
+            RequestMetrics.DryRunLabel(context.Request.Query), context.Response.StatusCode, feature.RejectedBy is not null, seconds);
 }

@@ -78,16 +78,40 @@ internal sealed class RequestMetrics
     /// <summary>Resources learned so far (beyond the built-in set).</summary>
     public int LearnedResources => Volatile.Read(ref _learnedCount);
 
+    private const string Invalid = "invalid";
+
+    /// <summary>
+    /// kube-apiserver's <c>dry_run</c> label (endpoints/metrics cleanDryRun): <c>""</c> without a <c>dryRun</c> parameter,
+    /// <c>invalid</c> when any of its values is not <c>All</c> (the only one ValidateDryRun accepts; an empty value
+    /// included), else the distinct values joined, which can only be <c>All</c>. Three values at most.
+    /// </summary>
+    public static string DryRunLabel(Microsoft.AspNetCore.Http.IQueryCollection query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (!query.TryGetValue("dryRun", out var values) || values.Count == 0)
+        {
+            return "";
+        }
+        foreach (var value in values)
+        {
+            if (value != "All")
+            {
+                return Invalid;
+            }
+        }
+        return "All";
+    }
+
     /// <summary>Records one finished request.</summary>
     /// <param name="method">The HTTP method.</param>
     /// <param name="contentType">The request's Content-Type (tells APPLY from PATCH).</param>
     /// <param name="info">The request's RequestInfo, as parsed from the path.</param>
     /// <param name="authenticated">Whether a user was authenticated (else no resource labels).</param>
-    /// <param name="dryRun">Whether the query carries <c>dryRun</c>.</param>
+    /// <param name="dryRun">The <c>dry_run</c> label (<see cref="DryRunLabel"/>): <c>""</c>, <c>All</c> or <c>invalid</c>.</param>
     /// <param name="code">The response status code.</param>
     /// <param name="refusedByGateway">True when a gateway layer ended the request (it never teaches a resource).</param>
     /// <param name="seconds">The request's duration (not observed for long-running requests).</param>
-    public void Record(string method, string? contentType, RequestInfo info, bool authenticated, bool dryRun, int code,
+    public void Record(string method, string? contentType, RequestInfo info, bool authenticated, string dryRun, int code,
         bool refusedByGateway, double seconds)
     {
         ArgumentNullException.ThrowIfNull(info);
@@ -100,7 +124,7 @@ internal sealed class RequestMetrics
         // Unauthenticated requests carry no resource labels, and their scope is that of an empty path (cluster).
         var scope = !info.IsResourceRequest ? "" : !authenticated ? "cluster"
             : info.Name.Length > 0 ? "resource" : info.Namespace.Length > 0 ? "namespace" : "cluster";
-        var key = new SeriesKey(verb, dryRun ? "All" : "", resource.Group, resource.Version, resource.Resource, resource.Subresource, scope, Code(code));
+        var key = new SeriesKey(verb, dryRun is "" or "All" ? dryRun : Invalid, resource.Group, resource.Version, resource.Resource, resource.Subresource, scope, Code(code));
         var total = _total.Admit(key, refusedByGateway);
         var tags = new TagList
         {
