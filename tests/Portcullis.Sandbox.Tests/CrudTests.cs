@@ -59,9 +59,13 @@ public sealed class CrudTests
         Assert.Equal(200, jsonPatchStatus);
         Assert.Equal("y", jsonPatched["data"]!["extra"]!.GetValue<string>());
 
+        var uid = jsonPatched["metadata"]!["uid"]!.GetValue<string>();
         var (deleteStatus, deleted) = await client.SendJsonAsync(HttpMethod.Delete, collection + "/settings");
         Assert.Equal(200, deleteStatus);
-        Assert.Equal("settings", deleted["metadata"]!["name"]!.GetValue<string>());
+        // A ConfigMap's registry does not return the deleted object: kube-apiserver answers a Success Status naming it.
+        Assert.Equal(
+            $$$"""{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":"settings","kind":"configmaps","uid":"{{{uid}}}"}}""",
+            deleted.ToJsonString());
 
         using var missing = await client.GetAsync(collection + "/settings").WaitAsync(TestSandbox.Timeout);
         Assert.Equal(404, (int)missing.StatusCode);
@@ -141,6 +145,30 @@ public sealed class CrudTests
         Assert.Equal("coordination.k8s.io/v1", lease["apiVersion"]!.GetValue<string>());
         var leases = await client.GetJsonAsync("/apis/coordination.k8s.io/v1/leases");
         Assert.Equal(["leader"], TestSandbox.Names(leases));
+    }
+
+    [Fact]
+    public async Task Delete_Answers_The_Object_Where_Kube_Apiservers_Registry_Does_And_A_Success_Status_Elsewhere()
+    {
+        await using var server = await TestSandbox.StartAsync();
+        using var client = TestSandbox.Client(server);
+
+        // Pods (like namespaces and service accounts) have ReturnDeletedObject: the deleted Pod comes back.
+        var (podStatus, pod) = await client.SendJsonAsync(HttpMethod.Delete, "/api/v1/namespaces/dev/pods/db-0");
+        Assert.Equal(200, podStatus);
+        Assert.Equal("Pod", pod["kind"]!.GetValue<string>());
+        Assert.Equal("db-0", pod["metadata"]!["name"]!.GetValue<string>());
+
+        // A Deployment's registry answers a Status; its details carry the group and the resource as "kind".
+        var (createStatus, created) = await client.SendJsonAsync(HttpMethod.Post, "/apis/apps/v1/namespaces/dev/deployments",
+            JsonNode.Parse("""{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"api"},"spec":{"selector":{"matchLabels":{"app":"api"}},"template":{"metadata":{"labels":{"app":"api"}},"spec":{"containers":[{"name":"api","image":"nginx"}]}}}}""")!.AsObject());
+        Assert.Equal(201, createStatus);
+        var uid = created["metadata"]!["uid"]!.GetValue<string>();
+        var (deploymentStatus, status) = await client.SendJsonAsync(HttpMethod.Delete, "/apis/apps/v1/namespaces/dev/deployments/api");
+        Assert.Equal(200, deploymentStatus);
+        Assert.Equal(
+            $$$"""{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":"api","group":"apps","kind":"deployments","uid":"{{{uid}}}"}}""",
+            status.ToJsonString());
     }
 
     [Fact]

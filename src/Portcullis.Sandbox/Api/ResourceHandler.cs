@@ -80,8 +80,11 @@ internal sealed class ResourceHandler
                 await PatchAsync(context, type, ns, name, dryRun);
                 return;
             case ("DELETE", { } name, null):
-                await KubeResponses.WriteJsonAsync(context, _store.Delete(type, ns, name, dryRun));
-                return;
+                {
+                    var deleted = _store.Delete(type, ns, name, dryRun);
+                    await KubeResponses.WriteJsonAsync(context, type.ReturnsDeletedObject ? deleted : DeletedStatus(type, deleted));
+                    return;
+                }
             case ("DELETE", null, null):
                 {
                     var deleted = _store.DeleteCollection(type, ns, LabelSelectorOf(context), FieldSelectorOf(context), dryRun);
@@ -183,6 +186,31 @@ internal sealed class ResourceHandler
         var version = obj["metadata"]?["resourceVersion"]?.GetValue<string>();
         watchEvent["object"] = TableConverter.ToTable(type, [obj], version, null, includeObject, _time.GetUtcNow());
         return watchEvent.ToJsonString(KubeResponses.JsonOptions);
+    }
+
+    // kube-apiserver's registry finalizeDelete for a type without ReturnDeletedObject: a Success Status whose details name
+    // the object, its group (omitted when empty), its resource as "kind" (sic, as kube-apiserver sets it) and its uid.
+    private static JsonObject DeletedStatus(ResourceType type, JsonObject deleted)
+    {
+        var metadata = deleted["metadata"] as JsonObject;
+        var details = new JsonObject { ["name"] = metadata?["name"]?.GetValue<string>() ?? "" };
+        if (type.Group.Length > 0)
+        {
+            details["group"] = type.Group;
+        }
+        details["kind"] = type.Resource;
+        if (metadata?["uid"]?.GetValue<string>() is { Length: > 0 } uid)
+        {
+            details["uid"] = uid;
+        }
+        return new JsonObject
+        {
+            ["kind"] = "Status",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject(),
+            ["status"] = "Success",
+            ["details"] = details,
+        };
     }
 
     private static JsonObject ListBody(ResourceType type, IReadOnlyList<JsonObject> items, string resourceVersion, string? continueToken, long? remaining)

@@ -15,6 +15,12 @@ public sealed record ResourceType(
     public static readonly string[] AllVerbs =
         ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
+    /// <summary>
+    /// Whether a DELETE answers with the deleted object (kube-apiserver's registry <c>ReturnDeletedObject: true</c>:
+    /// namespaces, pods, service accounts) rather than a <c>Status</c> of <c>Success</c> naming it (every other type).
+    /// </summary>
+    public bool ReturnsDeletedObject { get; init; }
+
     /// <summary>"v1" for the core group, "group/version" otherwise.</summary>
     public string ApiVersion => Group.Length == 0 ? Version : Group + "/" + Version;
 
@@ -32,15 +38,15 @@ public sealed record ResourceType(
 public static class ResourceTypes
 {
     /// <summary>core/v1 Namespace.</summary>
-    public static readonly ResourceType Namespaces = new("", "v1", "namespaces", "Namespace", false, ["ns"]);
+    public static readonly ResourceType Namespaces = new("", "v1", "namespaces", "Namespace", false, ["ns"]) { ReturnsDeletedObject = true };
     /// <summary>core/v1 Pod.</summary>
-    public static readonly ResourceType Pods = new("", "v1", "pods", "Pod", true, ["po"]);
+    public static readonly ResourceType Pods = new("", "v1", "pods", "Pod", true, ["po"]) { ReturnsDeletedObject = true };
     /// <summary>core/v1 ConfigMap.</summary>
     public static readonly ResourceType ConfigMaps = new("", "v1", "configmaps", "ConfigMap", true, ["cm"]);
     /// <summary>core/v1 Secret.</summary>
     public static readonly ResourceType Secrets = new("", "v1", "secrets", "Secret", true, []);
     /// <summary>core/v1 ServiceAccount.</summary>
-    public static readonly ResourceType ServiceAccounts = new("", "v1", "serviceaccounts", "ServiceAccount", true, ["sa"]);
+    public static readonly ResourceType ServiceAccounts = new("", "v1", "serviceaccounts", "ServiceAccount", true, ["sa"]) { ReturnsDeletedObject = true };
     /// <summary>core/v1 Event.</summary>
     public static readonly ResourceType Events = new("", "v1", "events", "Event", true, ["ev"]);
     /// <summary>coordination.k8s.io/v1 Lease.</summary>
