@@ -210,6 +210,37 @@ public sealed class EventRateLimitTests
         }
     }
 
+    // Hostile bodies (a JSON string that is not UTF-8 threw out of the middleware as a 500; YAML nested a million deep
+    // overflowed the stack and ended the process; an alias bomb used as a mapping key never finished) are the empty key:
+    // forwarded, then limited together in the one bucket of unreadable bodies.
+    public static TheoryData<string, byte[], string> HostileBodies() => new()
+    {
+        { "non-UTF-8 JSON", [.. "{\"source\":{\"component\":\""u8, 0xC3, 0x28, 0xFF, .. "\"},\"involvedObject\":{\"kind\":\"Pod\"}}"u8], "application/json" },
+        { "deep YAML", Encoding.ASCII.GetBytes(new string('[', 1_000_000) + new string(']', 1_000_000)), "application/yaml" },
+        { "YAML alias bomb as a key", Encoding.ASCII.GetBytes("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + string.Concat(Enumerable.Range(1, 29).Select(i => $"a{i}: &a{i} [{string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 10))}]\n")) + "? *a29\n: boom\n"), "application/yaml" },
+        { "protobuf magic and garbage", [.. "k8s\0"u8, 0x12, .. Enumerable.Repeat((byte)0xFF, 10), 0x01], "application/vnd.kubernetes.protobuf" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HostileBodies))]
+    public async Task A_hostile_body_is_forwarded_under_the_empty_key_never_a_500(string name, byte[] body, string type)
+    {
+        await using var gw = await StartAsync(SourceAndObjectOnly);
+        using var jane = gw.Client(gw.Pki.IssueClient("jane"));
+        async Task<(HttpStatusCode, string)> SendAsync()
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(type);
+            using var response = await jane.PostAsync("/api/v1/namespaces/a/events", content).WaitAsync(Timeout);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync().WaitAsync(Timeout));
+        }
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync()).Item1);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync()).Item1);
+        var (code, text) = await SendAsync();
+        Assert.True(code == HttpStatusCode.TooManyRequests, $"{name}: {code}");
+        Assert.Contains("limit reached on type SourceAndObject for key \"", text, StringComparison.Ordinal);
+    }
+
     // A patch's object is the stored event, which the gateway does not see: the event it patches stands for its source
     // and object, so patches of one event are limited together and another event's are not.
     [Fact]

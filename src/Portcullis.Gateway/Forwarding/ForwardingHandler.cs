@@ -264,10 +264,14 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
                 AmbiguousFraming = true;
                 return false;
             }
+            // The fields the gateway set before forwarding (Audit-ID) are its own, not the upstream connection's to remove.
+            var own = proxyResponse is not null && proxyResponse.Headers.NonValidated.Contains("Connection")
+                ? httpContext.Response.Headers.Keys.ToHashSet(StringComparer.OrdinalIgnoreCase)
+                : null;
             var proceed = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
-            if (proceed && proxyResponse is not null && proxyResponse.StatusCode != System.Net.HttpStatusCode.SwitchingProtocols)
+            if (proceed && own is not null && proxyResponse!.StatusCode != System.Net.HttpStatusCode.SwitchingProtocols)
             {
-                RemoveNominated(httpContext.Response.Headers, proxyResponse.Headers);
+                RemoveNominated(httpContext.Response.Headers, proxyResponse.Headers, own);
             }
             if (proceed && feature.RequestInfo.IsLongRunning && proxyResponse is { StatusCode: System.Net.HttpStatusCode.OK })
             {
@@ -279,9 +283,11 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
 
         /// <summary>
         /// The fields the upstream named in its Connection header belong to the upstream connection alone (RFC 9110
-        /// section 7.6.1): YARP drops the standard hop-by-hop fields but passes these on. A 101 keeps its Upgrade.
+        /// section 7.6.1): YARP drops the standard hop-by-hop fields but passes these on. A 101 keeps its Upgrade. A field
+        /// the gateway set itself before forwarding (<paramref name="own"/>) is kept as an upstream that does not name it
+        /// would leave it.
         /// </summary>
-        private static void RemoveNominated(IHeaderDictionary response, HttpResponseHeaders upstream)
+        private static void RemoveNominated(IHeaderDictionary response, HttpResponseHeaders upstream, HashSet<string> own)
         {
             if (!upstream.NonValidated.TryGetValues("Connection", out var values))
             {
@@ -291,7 +297,10 @@ internal sealed class ForwardingHandler(IHttpForwarder forwarder, Refusals refus
             {
                 foreach (var name in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 {
-                    response.Remove(name);
+                    if (!own.Contains(name))
+                    {
+                        response.Remove(name);
+                    }
                 }
             }
         }

@@ -154,7 +154,7 @@ public sealed class EventRateLimiter
             var stream = new YamlStream();
             using (var reader = new StringReader(System.Text.Encoding.UTF8.GetString(body.Span)))
             {
-                stream.Load(reader);
+                stream.Load(new DepthLimitedParser(new YamlDotNet.Core.Parser(reader)));
             }
             if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             {
@@ -165,9 +165,9 @@ public sealed class EventRateLimiter
                 Get(root, "involvedObject", "kind"), Get(root, "involvedObject", "namespace"), Get(root, "involvedObject", "name"),
                 Get(root, "involvedObject", "uid"), Get(root, "involvedObject", "apiVersion"));
         }
-        catch (YamlDotNet.Core.YamlException)
+        catch (Exception ex) when (ex is YamlDotNet.Core.YamlException or InvalidOperationException or ArgumentException or FormatException)
         {
-            return "";
+            return ""; // YamlDotNet's scanner throws InvalidOperationException on some malformed plain scalars
         }
 
         static string Get(YamlMappingNode root, string parent, string name) =>
@@ -195,14 +195,49 @@ public sealed class EventRateLimiter
                 Get(root, "involvedObject", "kind"), Get(root, "involvedObject", "namespace"), Get(root, "involvedObject", "name"),
                 Get(root, "involvedObject", "uid"), Get(root, "involvedObject", "apiVersion"));
         }
-        catch (System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException)
         {
-            return "";
+            return ""; // InvalidOperationException: a string that is not UTF-8 (JsonDocument validates it only when read)
         }
 
         static string Get(System.Text.Json.JsonElement root, string parent, string name) =>
             root.TryGetProperty(parent, out var p) && p.ValueKind == System.Text.Json.JsonValueKind.Object &&
             p.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : "";
+    }
+}
+
+/// <summary>
+/// The YAML an event key is read from, bounded. YamlDotNet's representation model builds nested nodes recursively: a
+/// body of a few megabytes of <c>[</c> would overflow the stack, which ends the process. An Event nests four levels;
+/// deeper than <see cref="MaxDepth"/> (the default depth limit of System.Text.Json's reader) is a
+/// <see cref="YamlDotNet.Core.YamlException"/> before any node is built. An alias is one too: the model shares the
+/// aliased node, but a mapping key hashes and compares a node whole, so thirty levels of ten aliases used as a key
+/// take exponential time (kube-apiserver's YAML decoder refuses "excessive aliasing" too).
+/// </summary>
+internal sealed class DepthLimitedParser(YamlDotNet.Core.IParser inner) : YamlDotNet.Core.IParser
+{
+    public const int MaxDepth = 64;
+    private int _depth;
+
+    public YamlDotNet.Core.Events.ParsingEvent? Current => inner.Current;
+
+    public bool MoveNext()
+    {
+        if (!inner.MoveNext())
+        {
+            return false;
+        }
+        switch (inner.Current)
+        {
+            case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart when ++_depth > MaxDepth:
+                throw new YamlDotNet.Core.YamlException(inner.Current.Start, inner.Current.End, $"nested deeper than {MaxDepth} levels");
+            case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                _depth--;
+                break;
+            case YamlDotNet.Core.Events.AnchorAlias:
+                throw new YamlDotNet.Core.YamlException(inner.Current.Start, inner.Current.End, "an alias in an event body");
+        }
+        return true;
     }
 }
 
