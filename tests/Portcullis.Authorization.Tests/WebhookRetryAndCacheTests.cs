@@ -409,22 +409,6 @@ public sealed class WebhookRetryAndCacheTests
         Assert.Equal("application/json", contentType);
         Assert.Equal("application/json, */*", accept);
     }
-
-    [Theory]
-    [InlineData("plain", "\"plain\"")]
-    [InlineData("<a href='x'>&amp;</a>", "\"\\u003ca href='x'\\u003e\\u0026amp;\\u003c/a\\u003e\"")]
-    [InlineData("\b\f\n\r\t\u0000\u001f\u007f", "\"\\b\\f\\n\\r\\t\\u0000\\u001f\u007f\"")]
-    [InlineData("\u2028\u2029 é 日本 +`", "\"\\u2028\\u2029 é 日本 +`\"")]
-    [InlineData("\\\"", "\"\\\\\\\"\"")]
-    public void Strings_are_escaped_as_Go_encoding_json_escapes_them(string value, string json) =>
-        Assert.Equal(json, GoJsonText.Quote(value));
-
-    [Fact]
-    public void A_surrogate_pair_is_kept_and_a_lone_surrogate_is_the_replacement_character_as_Go_writes_invalid_UTF8()
-    {
-        Assert.Equal("\"\ud83d\ude00\"", GoJsonText.Quote("\ud83d\ude00"));
-        Assert.Equal("\"\\ufffdx\\ufffd\"", GoJsonText.Quote("\ud800x\udc00"));
-    }
 }
 
 /// <summary><see cref="LruExpireCache{TKey, TValue}"/> on its own: kube-apiserver's LRUExpireCache semantics.</summary>

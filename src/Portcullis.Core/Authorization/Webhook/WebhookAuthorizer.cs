@@ -268,7 +268,7 @@ public readonly record struct SubjectAccessReviewStatus(bool Allowed, bool Denie
 /// SubjectAccessReview JSON for authorization.k8s.io v1 (<c>groups</c>) and v1beta1 (<c>group</c>), byte for byte as
 /// kube-apiserver's webhook authorizer sends it: Go's <c>encoding/json</c> of the typed object through the API
 /// machinery's JSON serializer (<c>json.NewEncoder(w).Encode</c>, k8s.io/apimachinery/pkg/runtime/serializer/json):
-/// fields in the Go structs' order, empty ones omitted, strings escaped as Go escapes them (<see cref="GoJsonText"/>).
+/// fields in the Go structs' order, empty ones omitted, strings escaped as Go escapes them (<see cref="Http.GoJsonWriter"/>).
 /// </summary>
 public static class SubjectAccessReview
 {
@@ -281,7 +281,7 @@ public static class SubjectAccessReview
     public static string SpecJson(AuthorizationAttributes attributes, string version)
     {
         ArgumentNullException.ThrowIfNull(attributes);
-        var w = new JsonText(new StringBuilder(256));
+        using var w = new JsonText(new Http.GoJsonWriter(256));
         var r = attributes.Request;
         w.Begin();
         if (r.IsResourceRequest)
@@ -421,13 +421,15 @@ public static class SubjectAccessReview
     }
 
     /// <summary>A minimal writer of compact JSON with Go's string escaping; tracks commas per level.</summary>
-    private sealed class JsonText(StringBuilder b)
+    private sealed class JsonText(Http.GoJsonWriter b) : IDisposable
     {
         private readonly Stack<bool> _first = new();
 
+        public void Dispose() => b.Dispose();
+
         public void Begin()
         {
-            b.Append('{');
+            b.Raw((byte)'{');
             _first.Push(true);
         }
 
@@ -446,20 +448,20 @@ public static class SubjectAccessReview
         public void BeginArray(string name)
         {
             Name(name);
-            b.Append('[');
+            b.Raw((byte)'[');
             _first.Push(true);
         }
 
         public void End()
         {
             _first.Pop();
-            b.Append('}');
+            b.Raw((byte)'}');
         }
 
         public void EndArray()
         {
             _first.Pop();
-            b.Append(']');
+            b.Raw((byte)']');
         }
 
         public void Opt(string name, string value, bool always = false)
@@ -467,31 +469,32 @@ public static class SubjectAccessReview
             if (always || value.Length > 0)
             {
                 Name(name);
-                GoJsonText.AppendQuoted(b, value);
+                b.String(value);
             }
         }
 
         public void Strings(string name, IEnumerable<string> values)
         {
             Name(name);
-            b.Append('[');
+            b.Raw((byte)'[');
             var first = true;
             foreach (var v in values)
             {
                 if (!first)
                 {
-                    b.Append(',');
+                    b.Raw((byte)',');
                 }
                 first = false;
-                GoJsonText.AppendQuoted(b, v);
+                b.String(v);
             }
-            b.Append(']');
+            b.Raw((byte)']');
         }
 
         private void Name(string name)
         {
             Comma();
-            GoJsonText.AppendQuoted(b, name).Append(':');
+            b.String(name);
+            b.Raw((byte)':');
         }
 
         private void Comma()
@@ -502,11 +505,11 @@ public static class SubjectAccessReview
             }
             else
             {
-                b.Append(',');
+                b.Raw((byte)',');
                 _first.Push(false);
             }
         }
 
-        public override string ToString() => b.ToString();
+        public override string ToString() => Encoding.UTF8.GetString(b.WrittenSpan);
     }
 }
