@@ -36,23 +36,6 @@ public sealed partial class WebhookProcessTests : IDisposable
 
         """;
 
-    private const string Rbac = """
-        apiVersion: rbac.authorization.k8s.io/v1
-        kind: ClusterRole
-        metadata: {name: pv-creator}
-        rules:
-        - apiGroups: [""]
-          resources: [persistentvolumes]
-          verbs: [create]
-        ---
-        apiVersion: rbac.authorization.k8s.io/v1
-        kind: ClusterRoleBinding
-        metadata: {name: alice-pv}
-        roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pv-creator}
-        subjects:
-        - {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}
-        """;
-
     private const string TokenReview = """{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"token-jane"}}""";
 
     private const string AliceCreatesPersistentVolumes = """
@@ -99,11 +82,8 @@ public sealed partial class WebhookProcessTests : IDisposable
     /// <summary>The files the documented configuration names, beside it, and the configuration (changed by <paramref name="edit"/>).</summary>
     private void WriteFiles(Func<string, string>? edit = null)
     {
-        TestPki.WritePem(_serving.IssueServer(), Path.Combine(_dir, "webhook.crt"), Path.Combine(_dir, "webhook.key"));
-        File.WriteAllText(Path.Combine(_dir, "apiserver-webhook-client-ca.crt"), _apiServerClients.CertificatePem);
-        File.WriteAllText(Path.Combine(_dir, "tokens.csv"), "token-jane,jane,u-1,\"developers,qa\"\n");
-        File.WriteAllText(Path.Combine(_dir, "rbac.yaml"), Rbac);
-        File.WriteAllText(Path.Combine(_dir, "deny.yaml"), DenyList);
+        WebhookFiles.Write(_dir, _serving, _apiServerClients.CertificatePem, "token-jane,jane,u-1,\"developers,qa\"\n", DenyList,
+            certFile: "webhook.crt", keyFile: "webhook.key", clientCAFile: "apiserver-webhook-client-ca.crt");
         File.WriteAllText(Path.Combine(_dir, "audit-policy.yaml"), "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n");
         var config = DocumentedConfiguration();
         File.WriteAllText(ConfigPath, edit is null ? config : edit(config));

@@ -28,30 +28,11 @@ public sealed class WebhookServerTests : IAsyncDisposable
 
     private const string EmptyDenyList = "apiVersion: portcullis.dev/v1alpha1\nkind: DenyList\nentries: []\n";
 
-    private const string Rbac = """
-        apiVersion: rbac.authorization.k8s.io/v1
-        kind: ClusterRole
-        metadata: {name: pv-creator}
-        rules:
-        - apiGroups: [""]
-          resources: [persistentvolumes]
-          verbs: [create]
-        ---
-        apiVersion: rbac.authorization.k8s.io/v1
-        kind: ClusterRoleBinding
-        metadata: {name: alice-pv}
-        roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pv-creator}
-        subjects:
-        - {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}
-        """;
 
     private void WriteFiles(string denyList = EmptyDenyList, string revocation = "", string extra = "")
     {
-        TestPki.WritePem(_serving.IssueServer(), Path.Combine(_dir, "server.crt"), Path.Combine(_dir, "server.key"));
-        File.WriteAllText(Path.Combine(_dir, "client-ca.crt"), _apiServerClients.CertificatePem);
-        File.WriteAllText(Path.Combine(_dir, "tokens.csv"), "token-jane,jane,u-1,\"developers,qa\"\ntoken-root,root,u-0,system:masters\n");
-        File.WriteAllText(Path.Combine(_dir, "rbac.yaml"), Rbac);
-        File.WriteAllText(Path.Combine(_dir, "deny.yaml"), denyList);
+        WebhookFiles.Write(_dir, _serving, _apiServerClients.CertificatePem,
+            "token-jane,jane,u-1,\"developers,qa\"\ntoken-root,root,u-0,system:masters\n", denyList);
         var revocationLine = "";
         if (revocation.Length > 0)
         {
