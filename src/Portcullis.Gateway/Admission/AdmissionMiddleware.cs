@@ -59,8 +59,7 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, Refusals refusal
         info.Verb is "create" or "update" or "patch" && !IsDryRun(context);
 
     // Only kube-apiserver's one accepted value: any other dryRun value is refused upstream (400) and writes nothing
-    // either, but is counted here so that no spelling slips past the limit. Request.Query is parsed once per request and
-    // kept by ASP.NET's query feature: the audit stage's request metrics (dry_run) read the same collection.
-    private static bool IsDryRun(HttpContext context) =>
-        context.Request.Query.TryGetValue("dryRun", out var values) && values.Count > 0 && values.All(v => v == "All");
+    // either, but is counted here so that no spelling slips past the limit. The same reading of the query as the request
+    // metrics' dry_run label (one definition: RequestMetrics.DryRunLabel).
+    private static bool IsDryRun(HttpContext context) => RequestMetrics.DryRunLabel(context.Request.Query) == "All";
 }
