@@ -59,13 +59,15 @@ public static class ProtobufWire
     {
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(value.Span);
+            return StrictUtf8.GetString(value.Span);
         }
         catch (DecoderFallbackException ex)
         {
             throw new FormatException("a string is not UTF-8", ex);
         }
     }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
     private static int Skip(ReadOnlySpan<byte> span, int i, int count) =>
         span.Length - i >= count ? i + count : throw new FormatException("a fixed-size field runs past the end");

@@ -77,20 +77,14 @@ public sealed class EventRateLimiter
     /// </summary>
     public static string SourceAndObjectKey(ReadOnlyMemory<byte> body, string? contentType)
     {
-        var mediaType = MediaType(contentType);
-        return mediaType switch
-        {
-            "application/vnd.kubernetes.protobuf" => ProtobufSourceAndObjectKey(body),
-            "application/yaml" => YamlSourceAndObjectKey(body),
-            _ => SourceAndObjectKey(body),
-        };
-    }
-
-    private static string MediaType(string? contentType)
-    {
         var value = contentType.AsSpan();
         var semicolon = value.IndexOf(';');
-        return (semicolon < 0 ? value : value[..semicolon]).Trim().ToString().ToLowerInvariant();
+        var mediaType = (semicolon < 0 ? value : value[..semicolon]).Trim();
+        if (mediaType.Equals("application/vnd.kubernetes.protobuf", StringComparison.OrdinalIgnoreCase))
+        {
+            return ProtobufSourceAndObjectKey(body);
+        }
+        return mediaType.Equals("application/yaml", StringComparison.OrdinalIgnoreCase) ? YamlSourceAndObjectKey(body) : SourceAndObjectKey(body);
     }
 
     /// <summary>
